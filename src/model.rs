@@ -1,0 +1,376 @@
+//! The two architectures, LeNet5 and All-CNN-C (adapted to 28×28), as named layer lists.
+
+use crate::activation::{ActivationKind, ActivationLayer, SPLASH_HINGES};
+use crate::loss::{cross_entropy, softmax};
+use crate::nn::{
+    BatchNorm, Conv2d, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize, Param,
+};
+use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Mean of the MNIST training pixels in [0, 1], subtracted inside the model.
+pub const MNIST_MEAN: f32 = 0.1307;
+/// Standard deviation of the MNIST training pixels, divided by inside the model.
+pub const MNIST_STD: f32 = 0.3081;
+/// Side of the square input image.
+pub const IMAGE_SIDE: usize = 28;
+/// Number of classes.
+pub const CLASSES: usize = 10;
+/// Default base width of All-CNN (channels of its first block; the second block has twice
+/// as many). The original All-CNN-C has 96/192; 32/64 trains on two CPU cores in minutes.
+pub const ALLCNN_DEFAULT_WIDTH: usize = 32;
+
+/// Which network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// LeNet5 with BatchNorm before every activation.
+    Lenet5,
+    /// All-CNN-C adapted to 1×28×28, BatchNorm before every activation.
+    Allcnn,
+}
+
+impl Architecture {
+    /// Lower-case name, as in file names and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Lenet5 => "lenet5",
+            Architecture::Allcnn => "allcnn",
+        }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "lenet5" | "lenet" => Ok(Architecture::Lenet5),
+            "allcnn" | "all-cnn" | "allcnn-c" => Ok(Architecture::Allcnn),
+            _ => Err(format!("unknown model '{s}' (expected lenet5 or allcnn)")),
+        }
+    }
+}
+
+/// What determines a model's tensors: architecture, width and activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The network.
+    pub architecture: Architecture,
+    /// All-CNN's base width; LeNet5 ignores it and stores 6 (its first conv's channels).
+    pub width: usize,
+    /// The activation in every activation layer.
+    pub activation: ActivationKind,
+}
+
+impl ModelSpec {
+    /// LeNet5 with the given activation.
+    pub fn lenet5(activation: ActivationKind) -> Self {
+        ModelSpec {
+            architecture: Architecture::Lenet5,
+            width: 6,
+            activation,
+        }
+    }
+
+    /// All-CNN with base `width` and the given activation.
+    pub fn allcnn(width: usize, activation: ActivationKind) -> Self {
+        ModelSpec {
+            architecture: Architecture::Allcnn,
+            width,
+            activation,
+        }
+    }
+
+    /// A short name such as `lenet5-splash`.
+    pub fn slug(&self) -> String {
+        format!("{}-{}", self.architecture.name(), self.activation.name())
+    }
+}
+
+/// Errors from running a model on outside input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The input is not (N, 1, 28, 28) or has no images.
+    #[error("expected images of shape (N, 1, 28, 28) with N ≥ 1, got {0:?}")]
+    BadShape(Vec<usize>),
+    /// A pixel is NaN or infinite.
+    #[error("pixel {index} is not a finite number ({value})")]
+    NotFinite {
+        /// Flat index of the pixel.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A pixel is outside [0, 1].
+    #[error("pixel {index} is {value}, outside [0, 1]")]
+    OutOfRange {
+        /// Flat index of the pixel.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A label or target is not a class index.
+    #[error("class {0} is not in 0..=9")]
+    BadClass(usize),
+    /// The number of labels does not match the number of images.
+    #[error("{images} images but {labels} labels")]
+    LabelCount {
+        /// Images in the batch.
+        images: usize,
+        /// Labels given.
+        labels: usize,
+    },
+}
+
+/// Checks that `x` is a non-empty (N, 1, 28, 28) batch of finite pixels in [0, 1].
+pub fn validate_images(x: &Array4<f32>) -> Result<(), ModelError> {
+    let s = x.shape();
+    if s[0] == 0 || s[1] != 1 || s[2] != IMAGE_SIDE || s[3] != IMAGE_SIDE {
+        return Err(ModelError::BadShape(s.to_vec()));
+    }
+    for (index, &value) in x.iter().enumerate() {
+        if !value.is_finite() {
+            return Err(ModelError::NotFinite { index, value });
+        }
+        if !(0.0..=1.0).contains(&value) {
+            return Err(ModelError::OutOfRange { index, value });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that there is one class index in 0..=9 per image.
+pub fn validate_labels(images: usize, labels: &[usize]) -> Result<(), ModelError> {
+    if labels.len() != images {
+        return Err(ModelError::LabelCount {
+            images,
+            labels: labels.len(),
+        });
+    }
+    match labels.iter().find(|&&y| y >= CLASSES) {
+        Some(&y) => Err(ModelError::BadClass(y)),
+        None => Ok(()),
+    }
+}
+
+/// A network: named layers applied in order to images (N, 1, 28, 28) in [0, 1], giving
+/// logits (N, 10). Tensor names are `<layer>.<tensor>`, e.g. `conv1.weight`, `act1.a_plus`.
+pub struct Model {
+    spec: ModelSpec,
+    layers: Vec<(String, Box<dyn Layer>)>,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("spec", &self.spec)
+            .field("layers", &self.layer_names())
+            .finish()
+    }
+}
+
+struct Builder {
+    layers: Vec<(String, Box<dyn Layer>)>,
+    activation: ActivationKind,
+    rng: ChaCha8Rng,
+    acts: usize,
+    bns: usize,
+}
+
+impl Builder {
+    fn push(&mut self, name: impl Into<String>, layer: impl Layer + 'static) {
+        self.layers.push((name.into(), Box::new(layer)));
+    }
+    fn bn_act(&mut self, channels: usize) {
+        self.bns += 1;
+        self.acts += 1;
+        self.push(format!("bn{}", self.bns), BatchNorm::new(channels));
+        let act = ActivationLayer::new(self.activation.build());
+        self.push(format!("act{}", self.acts), act);
+    }
+    fn conv(&mut self, idx: usize, cin: usize, cout: usize, k: usize, stride: usize, pad: usize) {
+        let conv = Conv2d::new(cin, cout, k, stride, pad, &mut self.rng);
+        self.push(format!("conv{idx}"), conv);
+    }
+    fn linear(&mut self, idx: usize, fin: usize, fout: usize) {
+        let fc = Linear::new(fin, fout, &mut self.rng);
+        self.push(format!("fc{idx}"), fc);
+    }
+}
+
+impl Model {
+    /// A freshly initialised model; weights are drawn from a generator seeded by `seed`.
+    pub fn new(spec: ModelSpec, seed: u64) -> Self {
+        let mut b = Builder {
+            layers: Vec::new(),
+            activation: spec.activation,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            acts: 0,
+            bns: 0,
+        };
+        b.push(
+            "input",
+            Normalize {
+                mean: MNIST_MEAN,
+                std: MNIST_STD,
+            },
+        );
+        match spec.architecture {
+            Architecture::Lenet5 => {
+                b.conv(1, 1, 6, 5, 1, 2);
+                b.bn_act(6);
+                b.push("pool1", MaxPool2d::new(2));
+                b.conv(2, 6, 16, 5, 1, 0);
+                b.bn_act(16);
+                b.push("pool2", MaxPool2d::new(2));
+                b.push("flatten", Flatten::new());
+                b.linear(1, 400, 120);
+                b.bn_act(120);
+                b.linear(2, 120, 84);
+                b.bn_act(84);
+                b.linear(3, 84, CLASSES);
+            }
+            Architecture::Allcnn => {
+                let (w1, w2) = (spec.width, 2 * spec.width);
+                b.conv(1, 1, w1, 3, 1, 1);
+                b.bn_act(w1);
+                b.conv(2, w1, w1, 3, 1, 1);
+                b.bn_act(w1);
+                b.conv(3, w1, w1, 3, 2, 1); // 28 → 14, in place of pooling
+                b.bn_act(w1);
+                b.conv(4, w1, w2, 3, 1, 1);
+                b.bn_act(w2);
+                b.conv(5, w2, w2, 3, 1, 1);
+                b.bn_act(w2);
+                b.conv(6, w2, w2, 3, 2, 1); // 14 → 7
+                b.bn_act(w2);
+                b.conv(7, w2, w2, 3, 1, 0); // 7 → 5
+                b.bn_act(w2);
+                b.conv(8, w2, w2, 1, 1, 0);
+                b.bn_act(w2);
+                b.conv(9, w2, CLASSES, 1, 1, 0);
+                b.push("gap", GlobalAvgPool::new());
+            }
+        }
+        Model {
+            spec,
+            layers: b.layers,
+        }
+    }
+
+    /// Architecture, width and activation.
+    pub fn spec(&self) -> ModelSpec {
+        self.spec
+    }
+
+    /// Layer names in order.
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.layers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Logits (N, 10) for images (N, 1, 28, 28). Does not validate; see [`Model::predict`].
+    pub fn forward(&mut self, x: &Array4<f32>, mode: Mode) -> Array2<f32> {
+        let mut h = x.clone().into_dyn();
+        for (_, layer) in self.layers.iter_mut() {
+            h = layer.forward(&h, mode);
+        }
+        h.into_dimensionality::<Ix2>().expect("logits are 2-D")
+    }
+
+    /// Back-propagates dL/dlogits through the last forward pass; accumulates parameter
+    /// gradients and returns dL/dx (N, 1, 28, 28).
+    pub fn backward(&mut self, grad_logits: &Array2<f32>) -> Array4<f32> {
+        let mut g: ArrayD<f32> = grad_logits.clone().into_dyn();
+        for (_, layer) in self.layers.iter_mut().rev() {
+            g = layer.backward(&g);
+        }
+        g.into_dimensionality::<Ix4>().expect("input gradient is 4-D")
+    }
+
+    /// Class probabilities (N, 10) in evaluation mode, after validating the images.
+    pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
+        validate_images(x)?;
+        Ok(softmax(self.forward(x, Mode::Eval).view()))
+    }
+
+    /// Evaluation-mode logits and dL/dx of the summed cross-entropy against `labels`.
+    pub fn input_gradient(
+        &mut self,
+        x: &Array4<f32>,
+        labels: &[usize],
+    ) -> (Array2<f32>, Array4<f32>) {
+        let logits = self.forward(x, Mode::Eval);
+        let ce = cross_entropy(logits.view(), labels);
+        let grad = self.backward(&ce.grad_sum(labels));
+        (logits, grad)
+    }
+
+    /// Learnable parameters by full name.
+    pub fn params_mut(&mut self) -> Vec<(String, &mut Param)> {
+        let mut out = Vec::new();
+        for (lname, layer) in self.layers.iter_mut() {
+            for (pname, p) in layer.params_mut() {
+                out.push((format!("{lname}.{pname}"), p));
+            }
+        }
+        out
+    }
+
+    /// Every tensor (parameters and buffers) by full name, in layer order.
+    pub fn state(&self) -> Vec<(String, &ArrayD<f32>)> {
+        let mut out = Vec::new();
+        for (lname, layer) in self.layers.iter() {
+            for (tname, t) in layer.state() {
+                out.push((format!("{lname}.{tname}"), t));
+            }
+        }
+        out
+    }
+
+    /// Mutable access to every tensor by full name, for loading.
+    pub fn state_mut(&mut self) -> Vec<(String, &mut ArrayD<f32>)> {
+        let mut out = Vec::new();
+        for (lname, layer) in self.layers.iter_mut() {
+            for (tname, t) in layer.state_mut() {
+                out.push((format!("{lname}.{tname}"), t));
+            }
+        }
+        out
+    }
+
+    /// Sets every parameter gradient to zero.
+    pub fn zero_grad(&mut self) {
+        for (_, layer) in self.layers.iter_mut() {
+            layer.zero_grad();
+        }
+    }
+
+    /// The activation layers with their names, in order.
+    pub fn activation_layers(&self) -> Vec<(&str, &ActivationLayer)> {
+        self.layers
+            .iter()
+            .filter_map(|(n, l)| l.as_activation().map(|a| (n.as_str(), a)))
+            .collect()
+    }
+
+    /// Number of learnable scalars.
+    pub fn parameter_count(&mut self) -> usize {
+        self.params_mut().iter().map(|(_, p)| p.value.len()).sum()
+    }
+
+    /// Mutable layer by name (tests and tools).
+    pub fn layer_mut(&mut self, name: &str) -> Option<&mut (dyn Layer + 'static)> {
+        self.layers
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.as_mut())
+    }
+
+    /// The hinge locations of SPLASH layers (the same for every layer).
+    pub fn hinges(&self) -> [f32; 4] {
+        SPLASH_HINGES
+    }
+}

@@ -1,0 +1,96 @@
+//! Fully connected layer.
+
+use super::{Layer, Mode, Param};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayD, Axis, Ix2};
+use rand::Rng;
+
+/// Fully connected layer, y = x·Wᵀ + b. Input (N, in), output (N, out); weight (out, in).
+pub struct Linear {
+    /// Weight, (out_features, in_features).
+    pub weight: Param,
+    /// Bias, (out_features).
+    pub bias: Param,
+    input: Option<Array2<f32>>,
+}
+
+impl Linear {
+    /// A layer with He-uniform initial weights drawn from `rng` and zero bias.
+    pub fn new(in_features: usize, out_features: usize, rng: &mut impl Rng) -> Self {
+        let bound = (6.0 / in_features as f32).sqrt();
+        let w = Array2::from_shape_fn((out_features, in_features), |_| {
+            rng.gen_range(-bound..bound)
+        });
+        Linear {
+            weight: Param::new(w.into_dyn(), true),
+            bias: Param::new(ArrayD::zeros(vec![out_features]), false),
+            input: None,
+        }
+    }
+
+    fn weight2(&self) -> ndarray::ArrayView2<'_, f32> {
+        self.weight
+            .value
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("linear weight is 2-D")
+    }
+}
+
+impl Layer for Linear {
+    fn kind(&self) -> &'static str {
+        "linear"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        let x = x
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("linear expects (N, in)")
+            .to_owned();
+        let w = self.weight2();
+        assert_eq!(x.ncols(), w.ncols(), "linear: feature mismatch");
+        let mut y = Array2::<f32>::zeros((x.nrows(), w.nrows()));
+        general_mat_mul(1.0, &x, &w.t(), 0.0, &mut y);
+        let b = self.bias.value.view().into_dimensionality::<ndarray::Ix1>().expect("1-D");
+        y += &b;
+        self.input = Some(x);
+        y.into_dyn()
+    }
+
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        let x = self.input.as_ref().expect("linear: backward before forward");
+        let dy = grad_out
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("linear grad (N, out)");
+        let mut dw = self
+            .weight
+            .grad
+            .view_mut()
+            .into_dimensionality::<Ix2>()
+            .expect("2-D");
+        general_mat_mul(1.0, &dy.t(), x, 1.0, &mut dw);
+        let mut db = self.bias.grad.view_mut();
+        db += &dy.sum_axis(Axis(0)).into_dyn();
+        let w = self.weight2();
+        let mut dx = Array2::<f32>::zeros(x.raw_dim());
+        general_mat_mul(1.0, &dy, &w, 0.0, &mut dx);
+        dx.into_dyn()
+    }
+
+    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        vec![("weight", &mut self.weight), ("bias", &mut self.bias)]
+    }
+
+    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
+        vec![("weight", &self.weight.value), ("bias", &self.bias.value)]
+    }
+
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
+        vec![
+            ("weight", &mut self.weight.value),
+            ("bias", &mut self.bias.value),
+        ]
+    }
+}

@@ -1,0 +1,84 @@
+//! Layers with forward and backward passes on `ndarray` (f32, batch first).
+//!
+//! Every layer caches what its backward pass needs during `forward`, so a call to
+//! [`Layer::backward`] must follow the matching `forward`. Parameter gradients are
+//! *accumulated* into [`Param::grad`]; call [`Layer::zero_grad`] between steps.
+
+mod batchnorm;
+mod conv;
+mod dropout;
+mod linear;
+mod pool;
+mod reshape;
+
+pub use batchnorm::BatchNorm;
+pub use conv::Conv2d;
+pub use dropout::Dropout;
+pub use linear::Linear;
+pub use pool::{GlobalAvgPool, MaxPool2d};
+pub use reshape::{Flatten, Normalize};
+
+use ndarray::ArrayD;
+
+/// Whether a forward pass trains (batch statistics, dropout on) or evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// BatchNorm uses and updates batch statistics; Dropout drops.
+    Train,
+    /// BatchNorm uses its running statistics; Dropout is the identity.
+    Eval,
+}
+
+/// A learnable tensor and the gradient accumulated for it.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// Current value.
+    pub value: ArrayD<f32>,
+    /// Accumulated gradient of the loss, same shape as `value`.
+    pub grad: ArrayD<f32>,
+    /// Whether weight decay applies (weights yes; biases, BatchNorm and activation
+    /// coefficients no).
+    pub decay: bool,
+}
+
+impl Param {
+    /// A parameter with zero gradient.
+    pub fn new(value: ArrayD<f32>, decay: bool) -> Self {
+        let grad = ArrayD::zeros(value.raw_dim());
+        Param { value, grad, decay }
+    }
+}
+
+/// A differentiable layer.
+pub trait Layer: Send {
+    /// The layer's kind, e.g. `"conv2d"`.
+    fn kind(&self) -> &'static str;
+    /// Computes the output and caches what `backward` needs.
+    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32>;
+    /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
+    /// returns dL/d(input).
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
+    /// Learnable parameters with their names inside the layer.
+    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        Vec::new()
+    }
+    /// Every tensor that defines the layer (parameters and buffers such as running
+    /// statistics), by name, for saving.
+    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
+        Vec::new()
+    }
+    /// Mutable access to the same tensors as [`Layer::state`], for loading.
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
+        Vec::new()
+    }
+    /// The layer as a SPLASH/ReLU activation layer, if it is one.
+    fn as_activation(&self) -> Option<&crate::activation::ActivationLayer> {
+        None
+    }
+    /// Sets all parameter gradients to zero.
+    fn zero_grad(&mut self) {
+        for (_, p) in self.params_mut() {
+            p.grad.fill(0.0);
+        }
+    }
+}

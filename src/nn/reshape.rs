@@ -1,0 +1,66 @@
+//! Shape-only and fixed affine layers: Flatten and the input Normalize.
+
+use super::{Layer, Mode};
+use ndarray::ArrayD;
+
+/// Flattens (N, ...) to (N, product of the rest).
+#[derive(Default)]
+pub struct Flatten {
+    input_shape: Vec<usize>,
+}
+
+impl Flatten {
+    /// A flatten layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        self.input_shape = x.shape().to_vec();
+        let n = x.shape()[0];
+        let rest = x.len() / n.max(1);
+        x.as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(vec![n, rest])
+            .expect("contiguous")
+    }
+
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        grad_out
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(self.input_shape.clone())
+            .expect("flatten: backward before forward")
+    }
+}
+
+/// Fixed input normalisation, y = (x − mean)/std, so the model takes pixels in [0, 1] and
+/// attacks work in pixel space.
+pub struct Normalize {
+    /// Subtracted from every input.
+    pub mean: f32,
+    /// Divides every input after the subtraction.
+    pub std: f32,
+}
+
+impl Layer for Normalize {
+    fn kind(&self) -> &'static str {
+        "normalize"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        let (m, s) = (self.mean, self.std);
+        x.mapv(|v| (v - m) / s)
+    }
+
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        let s = self.std;
+        grad_out.mapv(|g| g / s)
+    }
+}

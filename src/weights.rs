@@ -1,0 +1,339 @@
+//! Weights in and out as safetensors, with the model's configuration in the metadata.
+//!
+//! Tensor names follow PyTorch's conventions (`conv1.weight`, `bn1.running_mean`, ...), all
+//! f32, so `safetensors.torch.load_file` opens the file. The metadata holds strings:
+//! `architecture`, `width`, `activation`, `hinges` (JSON), and when known `seed`,
+//! `test_accuracy`, `recipe` (JSON), `excluded_training_digits`.
+
+use crate::activation::SPLASH_HINGES;
+use crate::model::{Model, ModelSpec};
+use ndarray::ArrayD;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Version of the metadata layout written by this crate.
+pub const FORMAT_VERSION: &str = "1";
+
+/// A model's configuration as stored beside its tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Architecture, width, activation.
+    pub spec: ModelSpec,
+    /// SPLASH hinge locations.
+    pub hinges: [f32; 4],
+    /// Seed the weights were initialised and trained with.
+    pub seed: Option<u64>,
+    /// Accuracy on the full MNIST test set measured after training, in [0, 1].
+    pub test_accuracy: Option<f32>,
+    /// How the model was trained (free-form JSON written by the trainer).
+    pub recipe: Option<serde_json::Value>,
+    /// How many MNIST training digits were left out of training.
+    pub excluded_training_digits: Option<usize>,
+}
+
+impl ModelConfig {
+    /// A configuration with only the spec and hinges set.
+    pub fn new(spec: ModelSpec) -> Self {
+        ModelConfig {
+            spec,
+            hinges: SPLASH_HINGES,
+            seed: None,
+            test_accuracy: None,
+            recipe: None,
+            excluded_training_digits: None,
+        }
+    }
+
+    fn to_metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        m.insert("format".into(), "pt".into());
+        m.insert("splash_format".into(), FORMAT_VERSION.into());
+        m.insert(
+            "architecture".into(),
+            self.spec.architecture.name().to_string(),
+        );
+        m.insert("width".into(), self.spec.width.to_string());
+        m.insert("activation".into(), self.spec.activation.name().to_string());
+        m.insert(
+            "hinges".into(),
+            serde_json::to_string(&self.hinges).expect("floats"),
+        );
+        if let Some(s) = self.seed {
+            m.insert("seed".into(), s.to_string());
+        }
+        if let Some(a) = self.test_accuracy {
+            m.insert("test_accuracy".into(), a.to_string());
+        }
+        if let Some(r) = &self.recipe {
+            m.insert("recipe".into(), r.to_string());
+        }
+        if let Some(e) = self.excluded_training_digits {
+            m.insert("excluded_training_digits".into(), e.to_string());
+        }
+        m
+    }
+
+    fn from_metadata(m: &HashMap<String, String>) -> Result<Self, WeightsError> {
+        let get = |k: &'static str| m.get(k).ok_or(WeightsError::MissingMetadata(k));
+        let bad = |k: &'static str, v: &str, why: String| WeightsError::BadMetadata {
+            key: k,
+            value: v.to_string(),
+            reason: why,
+        };
+        let arch = get("architecture")?;
+        let architecture = arch.parse().map_err(|e| bad("architecture", arch, e))?;
+        let act = get("activation")?;
+        let activation = act.parse().map_err(|e| bad("activation", act, e))?;
+        let w = get("width")?;
+        let width: usize = w.parse().map_err(|_| bad("width", w, "not a count".into()))?;
+        if width == 0 || width > 1024 {
+            return Err(bad("width", w, "must be 1..=1024".into()));
+        }
+        let h = get("hinges")?;
+        let hinges: [f32; 4] =
+            serde_json::from_str(h).map_err(|e| bad("hinges", h, e.to_string()))?;
+        if hinges != SPLASH_HINGES {
+            return Err(bad(
+                "hinges",
+                h,
+                format!("this build uses hinges {SPLASH_HINGES:?}"),
+            ));
+        }
+        let opt_parse = |k: &'static str| -> Result<Option<String>, WeightsError> {
+            Ok(m.get(k).cloned())
+        };
+        let seed = match opt_parse("seed")? {
+            Some(s) => Some(s.parse().map_err(|_| bad("seed", &s, "not an integer".into()))?),
+            None => None,
+        };
+        let test_accuracy = match opt_parse("test_accuracy")? {
+            Some(s) => Some(s.parse().map_err(|_| bad("test_accuracy", &s, "not a number".into()))?),
+            None => None,
+        };
+        let recipe = match opt_parse("recipe")? {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|e| bad("recipe", &s, e.to_string()))?),
+            None => None,
+        };
+        let excluded_training_digits = match opt_parse("excluded_training_digits")? {
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad("excluded_training_digits", &s, "not a count".into()))?,
+            ),
+            None => None,
+        };
+        Ok(ModelConfig {
+            spec: ModelSpec {
+                architecture,
+                width,
+                activation,
+            },
+            hinges,
+            seed,
+            test_accuracy,
+            recipe,
+            excluded_training_digits,
+        })
+    }
+}
+
+/// Errors from reading a weights file. Each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// Not a safetensors file, or truncated.
+    #[error("not a valid safetensors file (truncated or corrupt?): {0}")]
+    Corrupt(String),
+    /// A required metadata key is absent.
+    #[error("the weights file has no '{0}' in its metadata; was it written by splash?")]
+    MissingMetadata(&'static str),
+    /// A metadata value cannot be understood.
+    #[error("metadata '{key}' = {value:?} is not valid: {reason}")]
+    BadMetadata {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The file is for another model than the one asked for.
+    #[error("the weights file holds {found}, but {expected} was expected")]
+    WrongModel {
+        /// The model asked for.
+        expected: String,
+        /// The model in the file.
+        found: String,
+    },
+    /// A tensor the model needs is absent.
+    #[error("tensor '{0}' is missing from the weights file")]
+    Missing(String),
+    /// The file has a tensor the model does not know.
+    #[error("the weights file has tensor '{0}', which this model does not have")]
+    Unexpected(String),
+    /// A tensor has the wrong shape.
+    #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
+    Shape {
+        /// Tensor name.
+        name: String,
+        /// Shape the model needs.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor is not f32.
+    #[error("tensor '{name}' is {found}, expected F32")]
+    Dtype {
+        /// Tensor name.
+        name: String,
+        /// Its dtype.
+        found: String,
+    },
+    /// A tensor holds NaN or infinity.
+    #[error("tensor '{0}' contains NaN or infinite values")]
+    NotFinite(String),
+    /// Reading or writing the file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Tensors and metadata of a safetensors file, decoded and validated as f32.
+pub struct Decoded {
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+    /// Metadata strings.
+    pub metadata: HashMap<String, String>,
+}
+
+/// Serialises named f32 tensors and metadata strings as safetensors bytes.
+pub fn encode<'a>(
+    tensors: impl IntoIterator<Item = (String, &'a ArrayD<f32>)>,
+    metadata: HashMap<String, String>,
+) -> Vec<u8> {
+    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, t.shape().to_vec(), bytes)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, shape, bytes)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("consistent");
+            (n.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, &Some(metadata)).expect("in-memory serialisation")
+}
+
+/// Parses safetensors bytes into f32 tensors and metadata, rejecting corrupt files,
+/// non-f32 tensors and non-finite values.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, WeightsError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(WeightsError::Dtype {
+                name,
+                found: format!("{:?}", view.dtype()),
+            });
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(WeightsError::NotFinite(name));
+        }
+        let arr = ArrayD::from_shape_vec(view.shape().to_vec(), data)
+            .map_err(|e| WeightsError::Corrupt(format!("{name}: {e}")))?;
+        tensors.insert(name, arr);
+    }
+    Ok(Decoded { tensors, metadata })
+}
+
+/// Serialises a model and its configuration as safetensors bytes.
+pub fn save(model: &Model, config: &ModelConfig) -> Vec<u8> {
+    assert_eq!(model.spec(), config.spec, "config describes another model");
+    encode(model.state(), config.to_metadata())
+}
+
+/// Builds the model a weights file describes and loads its tensors.
+///
+/// Every tensor the architecture needs must be present with its exact shape, and no other
+/// tensor may be present, except names starting with one of `extra_prefixes` (checkpoints
+/// keep optimiser state under `optim.`).
+pub fn load_with_extras(
+    bytes: &[u8],
+    extra_prefixes: &[&str],
+) -> Result<(Model, ModelConfig, Decoded), WeightsError> {
+    let decoded = decode(bytes)?;
+    let config = ModelConfig::from_metadata(&decoded.metadata)?;
+    let mut model = Model::new(config.spec, 0);
+    let mut expected = std::collections::BTreeSet::new();
+    for (name, t) in model.state_mut() {
+        let src = decoded
+            .tensors
+            .get(&name)
+            .ok_or_else(|| WeightsError::Missing(name.clone()))?;
+        if src.shape() != t.shape() {
+            return Err(WeightsError::Shape {
+                name,
+                expected: t.shape().to_vec(),
+                found: src.shape().to_vec(),
+            });
+        }
+        t.assign(src);
+        expected.insert(name);
+    }
+    if let Some(extra) = decoded
+        .tensors
+        .keys()
+        .find(|k| !expected.contains(*k) && !extra_prefixes.iter().any(|p| k.starts_with(p)))
+    {
+        return Err(WeightsError::Unexpected(extra.clone()));
+    }
+    Ok((model, config, decoded))
+}
+
+/// Builds the model a weights file describes and loads its tensors (see
+/// [`load_with_extras`]; no extra tensors allowed).
+pub fn load(bytes: &[u8]) -> Result<(Model, ModelConfig), WeightsError> {
+    let (m, c, _) = load_with_extras(bytes, &[])?;
+    Ok((m, c))
+}
+
+/// Loads a weights file that must hold the model `expected`.
+pub fn load_expecting(
+    bytes: &[u8],
+    expected: ModelSpec,
+) -> Result<(Model, ModelConfig), WeightsError> {
+    let (m, c) = load(bytes)?;
+    if c.spec != expected {
+        return Err(WeightsError::WrongModel {
+            expected: describe(expected),
+            found: describe(c.spec),
+        });
+    }
+    Ok((m, c))
+}
+
+fn describe(s: ModelSpec) -> String {
+    format!(
+        "{} (width {}, {})",
+        s.architecture.name(),
+        s.width,
+        s.activation.name()
+    )
+}
+
+/// Reads a weights file from disk.
+pub fn load_file(path: &std::path::Path) -> Result<(Model, ModelConfig), WeightsError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    load(&bytes)
+}

@@ -1,0 +1,99 @@
+//! Shared helpers for the integration tests: finite-difference gradient checks.
+#![allow(dead_code)]
+
+use ndarray::ArrayD;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use splash::nn::{Layer, Mode};
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut r = rng(seed);
+    ArrayD::from_shape_fn(shape.to_vec(), |_| r.gen_range(-1.0f32..1.0))
+}
+
+/// Σ y·r in f64, the scalar loss whose gradient is checked.
+fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
+    y.iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+fn close(analytic: f32, numeric: f64) -> bool {
+    let (a, n) = (analytic as f64, numeric);
+    (a - n).abs() <= 5e-3 + 2e-2 * a.abs().max(n.abs())
+}
+
+/// Compares the layer's input gradient and every parameter gradient with central finite
+/// differences of L = Σ forward(x)·r, at up to `samples` coordinates of each tensor.
+/// `before_forward` runs before every forward pass (to fix a random mask, say).
+pub fn check_layer_with(
+    layer: &mut dyn Layer,
+    x: &ArrayD<f32>,
+    mode: Mode,
+    samples: usize,
+    before_forward: &mut dyn FnMut(&mut dyn Layer),
+) {
+    let h = 1e-3f32;
+    before_forward(layer);
+    let y = layer.forward(x, mode);
+    let r = random(y.shape(), 99);
+    layer.zero_grad();
+    before_forward(layer);
+    layer.forward(x, mode);
+    let dx = layer.backward(&r);
+    assert_eq!(dx.shape(), x.shape(), "{}: input gradient shape", layer.kind());
+    let analytic_params: Vec<(String, ArrayD<f32>)> = layer
+        .params_mut()
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), p.grad.clone()))
+        .collect();
+    let mut loss_at = |layer: &mut dyn Layer, xx: &ArrayD<f32>| {
+        before_forward(layer);
+        weighted_sum(&layer.forward(xx, mode), &r)
+    };
+    let stride = (x.len() / samples).max(1);
+    for i in (0..x.len()).step_by(stride) {
+        let mut xp = x.clone();
+        let mut xm = x.clone();
+        xp.as_slice_mut().unwrap()[i] += h;
+        xm.as_slice_mut().unwrap()[i] -= h;
+        let num = (loss_at(layer, &xp) - loss_at(layer, &xm)) / (2.0 * h as f64);
+        let ana = dx.as_slice().unwrap()[i];
+        assert!(
+            close(ana, num),
+            "{} ({mode:?}): d/dx[{i}] analytic {ana} vs numeric {num}",
+            layer.kind()
+        );
+    }
+    for (name, grad) in analytic_params {
+        let n = grad.len();
+        let stride = (n / samples).max(1);
+        for i in (0..n).step_by(stride) {
+            let mut bump = |layer: &mut dyn Layer, delta: f32| {
+                for (pn, p) in layer.params_mut() {
+                    if pn == name {
+                        p.value.as_slice_mut().unwrap()[i] += delta;
+                    }
+                }
+            };
+            bump(layer, h);
+            let lp = loss_at(layer, x);
+            bump(layer, -2.0 * h);
+            let lm = loss_at(layer, x);
+            bump(layer, h);
+            let num = (lp - lm) / (2.0 * h as f64);
+            let ana = grad.as_slice().unwrap()[i];
+            assert!(
+                close(ana, num),
+                "{} ({mode:?}): d/d{name}[{i}] analytic {ana} vs numeric {num}",
+                layer.kind()
+            );
+        }
+    }
+}
+
+pub fn check_layer(layer: &mut dyn Layer, x: &ArrayD<f32>, mode: Mode) {
+    check_layer_with(layer, x, mode, 60, &mut |_| {});
+}

@@ -1,0 +1,235 @@
+//! Finite-difference checks of every layer's input and parameter gradients, in training and
+//! evaluation mode, and of whole models.
+
+mod common;
+
+use common::{check_layer, check_layer_with, random, rng};
+use ndarray::{Array4, ArrayD};
+use splash::activation::{ActivationKind, ActivationLayer, Relu, Splash, SPLASH_HINGES};
+use splash::loss::cross_entropy;
+use splash::model::{Model, ModelSpec};
+use splash::nn::{
+    BatchNorm, Conv2d, Dropout, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize,
+};
+
+const MODES: [Mode; 2] = [Mode::Train, Mode::Eval];
+
+#[test]
+fn conv2d_gradients_padding_1_stride_1() {
+    for mode in MODES {
+        let mut conv = Conv2d::new(3, 4, 3, 1, 1, &mut rng(1));
+        check_layer(&mut conv, &random(&[2, 3, 6, 5], 2), mode);
+    }
+}
+
+#[test]
+fn conv2d_gradients_stride_2_and_5x5_no_padding() {
+    let mut conv = Conv2d::new(2, 3, 3, 2, 1, &mut rng(3));
+    check_layer(&mut conv, &random(&[3, 2, 7, 7], 4), Mode::Train);
+    let mut conv = Conv2d::new(2, 5, 5, 1, 0, &mut rng(5));
+    check_layer(&mut conv, &random(&[2, 2, 8, 8], 6), Mode::Eval);
+    let mut conv = Conv2d::new(4, 3, 1, 1, 0, &mut rng(7));
+    check_layer(&mut conv, &random(&[2, 4, 3, 3], 8), Mode::Train);
+}
+
+#[test]
+fn conv2d_matches_direct_convolution() {
+    let mut conv = Conv2d::new(2, 3, 3, 2, 1, &mut rng(9));
+    conv.bias.value = random(&[3], 10);
+    let x = random(&[2, 2, 5, 6], 11);
+    let y = conv.forward(&x, Mode::Eval);
+    let (oh, ow) = (3, 3);
+    assert_eq!(y.shape(), &[2, 3, oh, ow]);
+    let w = &conv.weight.value;
+    for n in 0..2 {
+        for o in 0..3 {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = conv.bias.value[[o]];
+                    for c in 0..2 {
+                        for ki in 0..3 {
+                            for kj in 0..3 {
+                                let (yy, xx) = ((i * 2 + ki) as isize - 1, (j * 2 + kj) as isize - 1);
+                                if yy >= 0 && xx >= 0 && yy < 5 && xx < 6 {
+                                    s += w[[o, c, ki, kj]] * x[[n, c, yy as usize, xx as usize]];
+                                }
+                            }
+                        }
+                    }
+                    assert!((s - y[[n, o, i, j]]).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_gradients() {
+    for mode in MODES {
+        let mut fc = Linear::new(7, 5, &mut rng(12));
+        check_layer(&mut fc, &random(&[4, 7], 13), mode);
+    }
+}
+
+#[test]
+fn batchnorm_gradients_2d_and_4d() {
+    for mode in MODES {
+        let mut bn = BatchNorm::new(5);
+        bn.gamma.value = random(&[5], 14).mapv(|v| v + 1.5);
+        bn.beta.value = random(&[5], 15);
+        bn.running_mean = random(&[5], 16);
+        bn.running_var = random(&[5], 17).mapv(|v| v + 1.5);
+        check_layer(&mut bn, &random(&[6, 5], 18), mode);
+        let mut bn = BatchNorm::new(3);
+        bn.gamma.value = random(&[3], 19).mapv(|v| v + 1.5);
+        bn.running_var = random(&[3], 20).mapv(|v| v + 1.5);
+        check_layer(&mut bn, &random(&[2, 3, 4, 3], 21), mode);
+    }
+}
+
+#[test]
+fn batchnorm_train_normalises_and_eval_uses_running_statistics() {
+    let mut bn = BatchNorm::new(2);
+    let x = random(&[50, 2], 22).mapv(|v| 3.0 * v + 2.0);
+    let y = bn.forward(&x, Mode::Train);
+    for c in 0..2 {
+        let col = y.index_axis(ndarray::Axis(1), c);
+        assert!(col.mean().unwrap().abs() < 1e-4);
+        assert!((col.mapv(|v| v * v).mean().unwrap() - 1.0).abs() < 1e-3);
+    }
+    assert!(bn.running_mean.iter().all(|&m| (m - 0.2).abs() < 0.1));
+    bn.running_mean.fill(1.0);
+    bn.running_var.fill(4.0);
+    let y = bn.forward(&x, Mode::Eval);
+    let expect = (x[[0, 0]] - 1.0) / (4.0f32 + 1e-5).sqrt();
+    assert!((y[[0, 0]] - expect).abs() < 1e-5);
+}
+
+#[test]
+fn maxpool_and_global_average_pool_gradients() {
+    for mode in MODES {
+        check_layer(&mut MaxPool2d::new(2), &random(&[2, 3, 6, 4], 23), mode);
+        check_layer(&mut GlobalAvgPool::new(), &random(&[2, 3, 4, 5], 24), mode);
+        check_layer(&mut Flatten::new(), &random(&[2, 3, 2, 2], 25), mode);
+        check_layer(
+            &mut Normalize {
+                mean: 0.1307,
+                std: 0.3081,
+            },
+            &random(&[2, 1, 3, 3], 26),
+            mode,
+        );
+    }
+}
+
+#[test]
+fn dropout_gradients_with_a_fixed_mask_and_identity_in_eval() {
+    let mut d = Dropout::new(0.4, 1);
+    // Reseeding before every forward pass fixes the mask, so finite differences apply.
+    check_layer_with(&mut d, &random(&[4, 10], 27), Mode::Train, 40, &mut |l| {
+        // SAFETY of the cast: the closure is only called with the Dropout above.
+        let d = unsafe { &mut *(l as *mut dyn Layer as *mut Dropout) };
+        d.reseed(5);
+    });
+    let x = random(&[4, 10], 28);
+    assert_eq!(d.forward(&x, Mode::Eval), x);
+    let y = d.forward(&random(&[100, 100], 29).mapv(|_| 1.0), Mode::Train);
+    let dropped = y.iter().filter(|&&v| v == 0.0).count() as f32 / 10_000.0;
+    assert!((dropped - 0.4).abs() < 0.03, "dropped fraction {dropped}");
+    assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
+}
+
+/// Inputs moved at least 0.05 away from every hinge (±b), where h is not differentiable.
+fn away_from_hinges(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    random(shape, seed).mapv(|v| {
+        let mut v = 3.5 * v;
+        for b in SPLASH_HINGES {
+            for hinge in [b, -b] {
+                if (v - hinge).abs() < 0.05 {
+                    v = hinge + 0.05f32.copysign(v - hinge + 1e-9);
+                }
+            }
+        }
+        v
+    })
+}
+
+#[test]
+fn relu_and_splash_gradients() {
+    for mode in MODES {
+        let x = away_from_hinges(&[3, 4, 5], 30);
+        check_layer(&mut ActivationLayer::new(Box::new(Relu)), &x, mode);
+        let learned = Splash::with_coefficients([0.9, -0.3, 0.5, 0.2], [0.2, 0.4, -0.6, 0.3]);
+        check_layer(&mut ActivationLayer::new(Box::new(learned)), &x, mode);
+        check_layer(&mut ActivationLayer::new(Box::new(Splash::new())), &x, mode);
+    }
+}
+
+fn digits(n: usize, seed: u64) -> Array4<f32> {
+    random(&[n, 1, 28, 28], seed)
+        .mapv(|v| (v + 1.0) / 2.0)
+        .into_dimensionality()
+        .unwrap()
+}
+
+/// Whole-model check of dL/dx against finite differences of the cross-entropy.
+fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
+    let mut model = Model::new(spec, 3);
+    if spec.activation == ActivationKind::Splash {
+        // Move SPLASH away from its ReLU initialisation so every coefficient matters.
+        for (name, p) in model.params_mut() {
+            if name.ends_with("a_plus") {
+                p.value.assign(&ArrayD::from_shape_vec(vec![4], vec![0.8, 0.3, -0.2, 0.4]).unwrap());
+            } else if name.ends_with("a_minus") {
+                p.value.assign(&ArrayD::from_shape_vec(vec![4], vec![0.3, -0.4, 0.2, 0.1]).unwrap());
+            }
+        }
+    }
+    let x = digits(3, 31);
+    let labels = [1usize, 7, 3];
+    let loss = |m: &mut Model, x: &Array4<f32>| -> f64 {
+        let logits = m.forward(x, mode);
+        cross_entropy(logits.view(), &labels).per_sample.iter().map(|&v| v as f64).sum()
+    };
+    let logits = model.forward(&x, mode);
+    let ce = cross_entropy(logits.view(), &labels);
+    let grad = model.backward(&ce.grad_sum(&labels));
+    let h = 2e-3f32;
+    let mut checked = 0;
+    for i in (0..x.len()).step_by(97) {
+        let mut xp = x.clone();
+        let mut xm = x.clone();
+        xp.as_slice_mut().unwrap()[i] += h;
+        xm.as_slice_mut().unwrap()[i] -= h;
+        let num = (loss(&mut model, &xp) - loss(&mut model, &xm)) / (2.0 * h as f64);
+        let ana = grad.as_slice().unwrap()[i] as f64;
+        // A kink (ReLU, max pool, hinge) inside ±h makes a coordinate disagree, more often in
+        // training mode where BatchNorm couples the batch; the layer tests above are exact.
+        if (ana - num).abs() <= 2e-3 + 5e-2 * ana.abs().max(num.abs()) {
+            checked += 1;
+        }
+    }
+    let total = x.len().div_ceil(97);
+    assert!(
+        checked * 5 >= total * 4,
+        "{} {mode:?}: only {checked}/{total} input-gradient coordinates agree",
+        spec.slug()
+    );
+}
+
+#[test]
+fn lenet5_input_gradient_matches_finite_differences() {
+    for act in ActivationKind::ALL {
+        for mode in MODES {
+            check_model_input_gradient(ModelSpec::lenet5(act), mode);
+        }
+    }
+}
+
+#[test]
+fn allcnn_input_gradient_matches_finite_differences() {
+    for act in ActivationKind::ALL {
+        check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Eval);
+        check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Train);
+    }
+}

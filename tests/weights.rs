@@ -1,0 +1,180 @@
+//! Weights round trip and clear errors for truncated, corrupt and mismatched files.
+
+use ndarray::Array4;
+use splash::model::{Model, ModelSpec};
+use splash::nn::Mode;
+use splash::weights::{self, ModelConfig, WeightsError};
+use splash::ActivationKind;
+use std::collections::HashMap;
+
+fn trained_looking(spec: ModelSpec) -> (Model, ModelConfig) {
+    let mut m = Model::new(spec, 11);
+    // Make every tensor distinct from a fresh model's, buffers included.
+    for (i, (_, t)) in m.state_mut().into_iter().enumerate() {
+        t.mapv_inplace(|v| v * 0.9 + 0.01 * i as f32);
+    }
+    let mut c = ModelConfig::new(spec);
+    c.seed = Some(11);
+    c.test_accuracy = Some(0.9931);
+    c.recipe = Some(serde_json::json!({"epochs": 3, "augment": "yes"}));
+    c.excluded_training_digits = Some(10_000);
+    (m, c)
+}
+
+fn input() -> Array4<f32> {
+    Array4::from_shape_fn((2, 1, 28, 28), |(n, _, y, x)| ((n + y * x) % 7) as f32 / 7.0)
+}
+
+#[test]
+fn weights_round_trip_preserves_tensors_config_and_outputs() {
+    for spec in [
+        ModelSpec::lenet5(ActivationKind::Splash),
+        ModelSpec::allcnn(4, ActivationKind::Relu),
+    ] {
+        let (mut m, c) = trained_looking(spec);
+        let bytes = weights::save(&m, &c);
+        let (mut back, c2) = weights::load(&bytes).unwrap();
+        assert_eq!(c, c2);
+        for ((n1, t1), (n2, t2)) in m.state().into_iter().zip(back.state()) {
+            assert_eq!(n1, n2);
+            assert_eq!(t1, t2, "{n1}");
+        }
+        let x = input();
+        assert_eq!(m.forward(&x, Mode::Eval), back.forward(&x, Mode::Eval));
+    }
+}
+
+#[test]
+fn weights_use_pytorch_style_names() {
+    let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Splash));
+    let decoded = weights::decode(&weights::save(&m, &c)).unwrap();
+    for name in [
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.weight",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "act1.a_plus",
+        "act4.a_minus",
+        "fc3.weight",
+    ] {
+        assert!(decoded.tensors.contains_key(name), "{name}");
+    }
+    assert_eq!(decoded.metadata["architecture"], "lenet5");
+    assert_eq!(decoded.metadata["activation"], "splash");
+    assert_eq!(decoded.metadata["hinges"], "[0.0,1.0,2.0,2.5]");
+}
+
+#[test]
+fn truncated_and_corrupt_files_give_clear_errors() {
+    let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Relu));
+    let bytes = weights::save(&m, &c);
+    for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+        let err = weights::load(&bytes[..cut]).unwrap_err();
+        assert!(matches!(err, WeightsError::Corrupt(_)), "cut at {cut}: {err}");
+        assert!(err.to_string().contains("truncated or corrupt"));
+    }
+    let mut garbage = bytes.clone();
+    for b in garbage.iter_mut().take(40).skip(8) {
+        *b = b'#';
+    }
+    assert!(matches!(weights::load(&garbage), Err(WeightsError::Corrupt(_))));
+    assert!(matches!(weights::load(b"hello world"), Err(WeightsError::Corrupt(_))));
+}
+
+#[test]
+fn mismatched_files_give_clear_errors() {
+    let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Splash));
+    let decoded = weights::decode(&weights::save(&m, &c)).unwrap();
+
+    // A tensor missing.
+    let mut tensors = decoded.tensors.clone();
+    tensors.remove("act2.a_plus");
+    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    let err = weights::load(&bytes).unwrap_err();
+    assert!(matches!(&err, WeightsError::Missing(n) if n == "act2.a_plus"), "{err}");
+
+    // A tensor with the wrong shape.
+    let mut tensors = decoded.tensors.clone();
+    tensors.insert("fc1.weight".into(), ndarray::ArrayD::zeros(vec![120, 399]));
+    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    let err = weights::load(&bytes).unwrap_err();
+    assert!(err.to_string().contains("fc1.weight") && err.to_string().contains("399"), "{err}");
+
+    // An extra tensor.
+    let mut tensors = decoded.tensors.clone();
+    tensors.insert("fc9.weight".into(), ndarray::ArrayD::zeros(vec![2]));
+    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    assert!(matches!(weights::load(&bytes), Err(WeightsError::Unexpected(n)) if n == "fc9.weight"));
+
+    // Metadata saying ReLU over SPLASH tensors: the SPLASH coefficients are unexpected.
+    let mut meta = decoded.metadata.clone();
+    meta.insert("activation".into(), "relu".into());
+    let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
+    assert!(matches!(weights::load(&bytes), Err(WeightsError::Unexpected(_))));
+
+    // No metadata at all.
+    let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), HashMap::new());
+    assert!(matches!(weights::load(&bytes), Err(WeightsError::MissingMetadata("architecture"))));
+
+    // Unknown architecture, other hinges.
+    for (key, value) in [("architecture", "resnet"), ("hinges", "[0,1,2,3]"), ("width", "0")] {
+        let mut meta = decoded.metadata.clone();
+        meta.insert(key.into(), value.into());
+        let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
+        let err = weights::load(&bytes).unwrap_err();
+        assert!(matches!(err, WeightsError::BadMetadata { .. }), "{key}: {err}");
+    }
+
+    // NaN in a tensor.
+    let mut tensors = decoded.tensors.clone();
+    tensors.get_mut("conv1.weight").unwrap()[[0, 0, 0, 0]] = f32::NAN;
+    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    assert!(matches!(weights::load(&bytes), Err(WeightsError::NotFinite(n)) if n == "conv1.weight"));
+
+    // The right file for another model than the one asked for.
+    let bytes = weights::save(&m, &c);
+    let err = weights::load_expecting(&bytes, ModelSpec::lenet5(ActivationKind::Relu)).unwrap_err();
+    assert!(matches!(err, WeightsError::WrongModel { .. }), "{err}");
+}
+
+#[test]
+fn training_checkpoint_resumes_exactly() {
+    use splash::data::Dataset;
+    use splash::train::{Recipe, Trainer};
+    // A tiny synthetic data set: bars whose position is the label.
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..60u8 {
+        let label = i % 10;
+        let mut img = vec![0u8; 784];
+        for y in 4..24 {
+            img[y * 28 + 2 + 2 * label as usize] = 255;
+        }
+        images.extend(img);
+        labels.push(label);
+    }
+    let data = Dataset { images, labels };
+    let recipe = Recipe {
+        epochs: 2,
+        batch_size: 16,
+        seed: 3,
+        ..Recipe::default()
+    };
+    let spec = ModelSpec::lenet5(ActivationKind::Splash);
+    let mut straight = Trainer::new(spec, recipe.clone());
+    straight.train_epoch(&data, &mut |_, _, _| {});
+    let ckpt = straight.checkpoint(&ModelConfig::new(spec));
+    straight.train_epoch(&data, &mut |_, _, _| {});
+
+    let (mut resumed, _) = Trainer::resume(&ckpt).unwrap();
+    assert_eq!(resumed.epochs_done, 1);
+    assert_eq!(resumed.recipe, recipe);
+    resumed.train_epoch(&data, &mut |_, _, _| {});
+    for ((n, a), (_, b)) in straight.model.state().into_iter().zip(resumed.model.state()) {
+        assert_eq!(a, b, "{n} differs after resuming");
+    }
+    // SPLASH coefficients moved away from ReLU during training.
+    let s = straight.model.activation_layers()[0].1.activation().as_splash().unwrap().a_plus();
+    assert_ne!(s, [1.0, 0.0, 0.0, 0.0]);
+}
