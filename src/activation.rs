@@ -147,7 +147,10 @@ impl Splash {
     pub fn with_coefficients(a_plus: [f32; 4], a_minus: [f32; 4]) -> Self {
         Splash {
             hinges: SPLASH_HINGES,
-            a_plus: Param::new(ArrayD::from_shape_vec(vec![4], a_plus.to_vec()).expect("4"), false),
+            a_plus: Param::new(
+                ArrayD::from_shape_vec(vec![4], a_plus.to_vec()).expect("4"),
+                false,
+            ),
             a_minus: Param::new(
                 ArrayD::from_shape_vec(vec![4], a_minus.to_vec()).expect("4"),
                 false,
@@ -252,7 +255,10 @@ impl Activation for Splash {
     }
 
     fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![("a_plus", &self.a_plus.value), ("a_minus", &self.a_minus.value)]
+        vec![
+            ("a_plus", &self.a_plus.value),
+            ("a_minus", &self.a_minus.value),
+        ]
     }
 
     fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {

@@ -64,7 +64,15 @@ pub fn fgsm(
     goal: Goal,
     eps: f32,
 ) -> Result<Array4<f32>, AttackError> {
-    iterative(model, x, goal, eps, eps, 1, None::<&mut rand::rngs::mock::StepRng>)
+    iterative(
+        model,
+        x,
+        goal,
+        eps,
+        eps,
+        1,
+        None::<&mut rand::rngs::mock::StepRng>,
+    )
 }
 
 /// Basic iterative method: `steps` FGSM steps of size `step`, each projected onto the ε-ball
@@ -77,7 +85,15 @@ pub fn bim(
     step: f32,
     steps: usize,
 ) -> Result<Array4<f32>, AttackError> {
-    iterative(model, x, goal, eps, step, steps, None::<&mut rand::rngs::mock::StepRng>)
+    iterative(
+        model,
+        x,
+        goal,
+        eps,
+        step,
+        steps,
+        None::<&mut rand::rngs::mock::StepRng>,
+    )
 }
 
 /// Projected gradient descent: BIM from a start drawn uniformly from the ε-ball (clipped to

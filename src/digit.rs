@@ -132,7 +132,11 @@ pub fn preprocess_ink(ink: &[f32], width: usize, height: usize) -> Result<Digit,
     let ow = ((bw as f32 * scale).round() as usize).clamp(1, DIGIT_BOX);
     let oh = ((bh as f32 * scale).round() as usize).clamp(1, DIGIT_BOX);
     let rows = resample_rows(&crop, bw, bh, ow);
-    let mut small = transpose(&resample_rows(&transpose(&rows, ow, bh), bh, ow, oh), oh, ow);
+    let mut small = transpose(
+        &resample_rows(&transpose(&rows, ow, bh), bh, ow, oh),
+        oh,
+        ow,
+    );
     let peak = small.iter().cloned().fold(0.0f32, f32::max).max(1e-6);
     for v in small.iter_mut() {
         *v = (*v / peak).clamp(0.0, 1.0);

@@ -287,7 +287,8 @@ impl Model {
         for (_, layer) in self.layers.iter_mut().rev() {
             g = layer.backward(&g);
         }
-        g.into_dimensionality::<Ix4>().expect("input gradient is 4-D")
+        g.into_dimensionality::<Ix4>()
+            .expect("input gradient is 4-D")
     }
 
     /// Class probabilities (N, 10) in evaluation mode, after validating the images.

@@ -32,6 +32,10 @@ where
     }
     #[cfg(not(feature = "parallel"))]
     {
-        items.into_iter().enumerate().map(|(i, t)| f(i, t)).collect()
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect()
     }
 }

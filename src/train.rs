@@ -108,7 +108,10 @@ impl Trainer {
     ) -> EpochStats {
         let epoch = self.epochs_done;
         let mut rng = ChaCha8Rng::seed_from_u64(
-            self.recipe.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+            self.recipe
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64),
         );
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(&mut rng);
@@ -169,7 +172,11 @@ impl Trainer {
         let decoded = weights::decode(&bytes).expect("just written");
         let mut meta = decoded.metadata;
         meta.insert("epochs_done".into(), self.epochs_done.to_string());
-        let mut tensors: Vec<(String, &ArrayD<f32>)> = decoded.tensors.iter().map(|(k, v)| (k.clone(), v)).collect();
+        let mut tensors: Vec<(String, &ArrayD<f32>)> = decoded
+            .tensors
+            .iter()
+            .map(|(k, v)| (k.clone(), v))
+            .collect();
         let mut names: Vec<&String> = self.velocity.keys().collect();
         names.sort();
         for name in names {

@@ -86,7 +86,9 @@ impl ModelConfig {
         let act = get("activation")?;
         let activation = act.parse().map_err(|e| bad("activation", act, e))?;
         let w = get("width")?;
-        let width: usize = w.parse().map_err(|_| bad("width", w, "not a count".into()))?;
+        let width: usize = w
+            .parse()
+            .map_err(|_| bad("width", w, "not a count".into()))?;
         if width == 0 || width > 1024 {
             return Err(bad("width", w, "must be 1..=1024".into()));
         }
@@ -100,19 +102,26 @@ impl ModelConfig {
                 format!("this build uses hinges {SPLASH_HINGES:?}"),
             ));
         }
-        let opt_parse = |k: &'static str| -> Result<Option<String>, WeightsError> {
-            Ok(m.get(k).cloned())
-        };
+        let opt_parse =
+            |k: &'static str| -> Result<Option<String>, WeightsError> { Ok(m.get(k).cloned()) };
         let seed = match opt_parse("seed")? {
-            Some(s) => Some(s.parse().map_err(|_| bad("seed", &s, "not an integer".into()))?),
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad("seed", &s, "not an integer".into()))?,
+            ),
             None => None,
         };
         let test_accuracy = match opt_parse("test_accuracy")? {
-            Some(s) => Some(s.parse().map_err(|_| bad("test_accuracy", &s, "not a number".into()))?),
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad("test_accuracy", &s, "not a number".into()))?,
+            ),
             None => None,
         };
         let recipe = match opt_parse("recipe")? {
-            Some(s) => Some(serde_json::from_str(&s).map_err(|e| bad("recipe", &s, e.to_string()))?),
+            Some(s) => {
+                Some(serde_json::from_str(&s).map_err(|e| bad("recipe", &s, e.to_string()))?)
+            }
             None => None,
         };
         let excluded_training_digits = match opt_parse("excluded_training_digits")? {

@@ -27,7 +27,10 @@ fn models() -> Vec<Model> {
 }
 
 fn max_abs_diff(a: &Array4<f32>, b: &Array4<f32>) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn mean_loss(m: &mut Model, x: &Array4<f32>, y: &[usize]) -> f32 {
@@ -46,7 +49,11 @@ fn fgsm_stays_within_epsilon_and_pixel_range() {
         }
         let adv = fgsm(&mut m, &x, Goal::Untargeted(&y), 0.1).unwrap();
         // Pixels that can move, move by exactly ε.
-        let moved = adv.iter().zip(&x).filter(|(a, b)| ((*a - *b).abs() - 0.1).abs() < 1e-6).count();
+        let moved = adv
+            .iter()
+            .zip(&x)
+            .filter(|(a, b)| ((*a - *b).abs() - 0.1).abs() < 1e-6)
+            .count();
         assert!(moved > x.len() / 4, "only {moved} pixels moved by ε");
     }
 }
@@ -102,10 +109,19 @@ fn attacks_reject_bad_parameters_and_inputs() {
     let x = digits(2, 6);
     let y = [1, 2];
     for eps in [-0.1, 1.5, f32::NAN] {
-        assert!(matches!(fgsm(&mut m, &x, Goal::Untargeted(&y), eps), Err(AttackError::Epsilon(_))));
+        assert!(matches!(
+            fgsm(&mut m, &x, Goal::Untargeted(&y), eps),
+            Err(AttackError::Epsilon(_))
+        ));
     }
-    assert!(matches!(bim(&mut m, &x, Goal::Untargeted(&y), 0.1, 0.0, 5), Err(AttackError::StepSize(_))));
-    assert!(matches!(bim(&mut m, &x, Goal::Untargeted(&y), 0.1, 0.01, 0), Err(AttackError::Steps(0))));
+    assert!(matches!(
+        bim(&mut m, &x, Goal::Untargeted(&y), 0.1, 0.0, 5),
+        Err(AttackError::StepSize(_))
+    ));
+    assert!(matches!(
+        bim(&mut m, &x, Goal::Untargeted(&y), 0.1, 0.01, 0),
+        Err(AttackError::Steps(0))
+    ));
     assert!(matches!(
         fgsm(&mut m, &x, Goal::Targeted(&[1, 10]), 0.1),
         Err(AttackError::Input(ModelError::BadClass(10)))
@@ -124,5 +140,8 @@ fn attacks_reject_bad_parameters_and_inputs() {
     assert!(matches!(m.predict(&wrong), Err(ModelError::BadShape(_))));
     let mut big = x.clone();
     big[[0, 0, 0, 0]] = 1.5;
-    assert!(matches!(m.predict(&big), Err(ModelError::OutOfRange { .. })));
+    assert!(matches!(
+        m.predict(&big),
+        Err(ModelError::OutOfRange { .. })
+    ));
 }

@@ -3,7 +3,13 @@
 use splash::digit::{preprocess_rgba, DigitError};
 
 /// A `w`×`h` canvas with background `bg` and a filled rectangle of colour `ink`.
-fn canvas(w: usize, h: usize, bg: [u8; 4], ink: [u8; 4], rect: (usize, usize, usize, usize)) -> Vec<u8> {
+fn canvas(
+    w: usize,
+    h: usize,
+    bg: [u8; 4],
+    ink: [u8; 4],
+    rect: (usize, usize, usize, usize),
+) -> Vec<u8> {
     let (x0, y0, rw, rh) = rect;
     let mut px = Vec::with_capacity(w * h * 4);
     for y in 0..h {
@@ -56,7 +62,10 @@ fn small_digit_in_a_corner_ends_centred_and_20px_tall() {
     assert_eq!(h, 20);
     assert_eq!(w, 8);
     let (cy, cx) = centre_of_mass(&d.pixels);
-    assert!((cy - 14.0).abs() <= 0.5 && (cx - 14.0).abs() <= 0.5, "centre {cy},{cx}");
+    assert!(
+        (cy - 14.0).abs() <= 0.5 && (cx - 14.0).abs() <= 0.5,
+        "centre {cy},{cx}"
+    );
     let max = d.pixels.iter().cloned().fold(0.0, f32::max);
     assert!((max - 1.0).abs() < 1e-6);
     assert!(d.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
@@ -101,8 +110,12 @@ fn light_and_dark_ink_and_transparent_canvases_agree() {
         100,
     )
     .unwrap();
-    let transparent =
-        preprocess_rgba(&canvas(100, 100, [0, 0, 0, 0], [10, 10, 10, 255], rect), 100, 100).unwrap();
+    let transparent = preprocess_rgba(
+        &canvas(100, 100, [0, 0, 0, 0], [10, 10, 10, 255], rect),
+        100,
+        100,
+    )
+    .unwrap();
     assert_eq!(dark.pixels, light.pixels);
     assert_eq!(dark.pixels, transparent.pixels);
     assert_eq!(ink_extent(&dark.pixels), ink_extent(&grey_on_blue.pixels));
@@ -110,21 +123,39 @@ fn light_and_dark_ink_and_transparent_canvases_agree() {
 
 #[test]
 fn empty_canvas_is_an_error_not_a_guess() {
-    for px in [canvas(50, 40, WHITE, WHITE, (0, 0, 0, 0)), canvas(50, 40, [0, 0, 0, 0], BLACK, (0, 0, 0, 0))] {
+    for px in [
+        canvas(50, 40, WHITE, WHITE, (0, 0, 0, 0)),
+        canvas(50, 40, [0, 0, 0, 0], BLACK, (0, 0, 0, 0)),
+    ] {
         let err = preprocess_rgba(&px, 50, 40).unwrap_err();
         assert_eq!(err, DigitError::Empty);
         assert!(err.to_string().contains("draw a digit"));
     }
     // Faint noise below the ink threshold is still empty.
     let faint = canvas(50, 40, WHITE, [235, 235, 235, 255], (10, 10, 5, 5));
-    assert_eq!(preprocess_rgba(&faint, 50, 40).unwrap_err(), DigitError::Empty);
+    assert_eq!(
+        preprocess_rgba(&faint, 50, 40).unwrap_err(),
+        DigitError::Empty
+    );
 }
 
 #[test]
 fn wrong_sizes_are_errors() {
     let px = canvas(10, 10, WHITE, BLACK, (2, 2, 3, 3));
-    assert!(matches!(preprocess_rgba(&px, 10, 9), Err(DigitError::BadLength { .. })));
-    assert!(matches!(preprocess_rgba(&px[..399], 10, 10), Err(DigitError::BadLength { .. })));
-    assert!(matches!(preprocess_rgba(&[], 0, 0), Err(DigitError::BadSize { .. })));
-    assert!(matches!(preprocess_rgba(&[], 5000, 1), Err(DigitError::BadSize { .. })));
+    assert!(matches!(
+        preprocess_rgba(&px, 10, 9),
+        Err(DigitError::BadLength { .. })
+    ));
+    assert!(matches!(
+        preprocess_rgba(&px[..399], 10, 10),
+        Err(DigitError::BadLength { .. })
+    ));
+    assert!(matches!(
+        preprocess_rgba(&[], 0, 0),
+        Err(DigitError::BadSize { .. })
+    ));
+    assert!(matches!(
+        preprocess_rgba(&[], 5000, 1),
+        Err(DigitError::BadSize { .. })
+    ));
 }

@@ -49,7 +49,8 @@ fn conv2d_matches_direct_convolution() {
                     for c in 0..2 {
                         for ki in 0..3 {
                             for kj in 0..3 {
-                                let (yy, xx) = ((i * 2 + ki) as isize - 1, (j * 2 + kj) as isize - 1);
+                                let (yy, xx) =
+                                    ((i * 2 + ki) as isize - 1, (j * 2 + kj) as isize - 1);
                                 if yy >= 0 && xx >= 0 && yy < 5 && xx < 6 {
                                     s += w[[o, c, ki, kj]] * x[[n, c, yy as usize, xx as usize]];
                                 }
@@ -179,9 +180,11 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
         // Move SPLASH away from its ReLU initialisation so every coefficient matters.
         for (name, p) in model.params_mut() {
             if name.ends_with("a_plus") {
-                p.value.assign(&ArrayD::from_shape_vec(vec![4], vec![0.8, 0.3, -0.2, 0.4]).unwrap());
+                p.value
+                    .assign(&ArrayD::from_shape_vec(vec![4], vec![0.8, 0.3, -0.2, 0.4]).unwrap());
             } else if name.ends_with("a_minus") {
-                p.value.assign(&ArrayD::from_shape_vec(vec![4], vec![0.3, -0.4, 0.2, 0.1]).unwrap());
+                p.value
+                    .assign(&ArrayD::from_shape_vec(vec![4], vec![0.3, -0.4, 0.2, 0.1]).unwrap());
             }
         }
     }
@@ -189,7 +192,11 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
     let labels = [1usize, 7, 3];
     let loss = |m: &mut Model, x: &Array4<f32>| -> f64 {
         let logits = m.forward(x, mode);
-        cross_entropy(logits.view(), &labels).per_sample.iter().map(|&v| v as f64).sum()
+        cross_entropy(logits.view(), &labels)
+            .per_sample
+            .iter()
+            .map(|&v| v as f64)
+            .sum()
     };
     let logits = model.forward(&x, mode);
     let ce = cross_entropy(logits.view(), &labels);

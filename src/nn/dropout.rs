@@ -17,7 +17,10 @@ pub struct Dropout {
 impl Dropout {
     /// Dropout with probability `p` in [0, 1), masks drawn from a generator seeded by `seed`.
     pub fn new(p: f32, seed: u64) -> Self {
-        assert!((0.0..1.0).contains(&p), "dropout probability must be in [0, 1)");
+        assert!(
+            (0.0..1.0).contains(&p),
+            "dropout probability must be in [0, 1)"
+        );
         Dropout {
             p,
             rng: ChaCha8Rng::seed_from_u64(seed),

@@ -52,14 +52,22 @@ impl Layer for Linear {
         assert_eq!(x.ncols(), w.ncols(), "linear: feature mismatch");
         let mut y = Array2::<f32>::zeros((x.nrows(), w.nrows()));
         general_mat_mul(1.0, &x, &w.t(), 0.0, &mut y);
-        let b = self.bias.value.view().into_dimensionality::<ndarray::Ix1>().expect("1-D");
+        let b = self
+            .bias
+            .value
+            .view()
+            .into_dimensionality::<ndarray::Ix1>()
+            .expect("1-D");
         y += &b;
         self.input = Some(x);
         y.into_dyn()
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let x = self.input.as_ref().expect("linear: backward before forward");
+        let x = self
+            .input
+            .as_ref()
+            .expect("linear: backward before forward");
         let dy = grad_out
             .view()
             .into_dimensionality::<Ix2>()

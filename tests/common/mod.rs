@@ -17,7 +17,10 @@ pub fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
 
 /// Σ y·r in f64, the scalar loss whose gradient is checked.
 fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
-    y.iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+    y.iter()
+        .zip(r.iter())
+        .map(|(&a, &b)| a as f64 * b as f64)
+        .sum()
 }
 
 fn close(analytic: f32, numeric: f64) -> bool {
@@ -43,7 +46,12 @@ pub fn check_layer_with(
     before_forward(layer);
     layer.forward(x, mode);
     let dx = layer.backward(&r);
-    assert_eq!(dx.shape(), x.shape(), "{}: input gradient shape", layer.kind());
+    assert_eq!(
+        dx.shape(),
+        x.shape(),
+        "{}: input gradient shape",
+        layer.kind()
+    );
     let analytic_params: Vec<(String, ArrayD<f32>)> = layer
         .params_mut()
         .into_iter()
@@ -71,7 +79,7 @@ pub fn check_layer_with(
         let n = grad.len();
         let stride = (n / samples).max(1);
         for i in (0..n).step_by(stride) {
-            let mut bump = |layer: &mut dyn Layer, delta: f32| {
+            let bump = |layer: &mut dyn Layer, delta: f32| {
                 for (pn, p) in layer.params_mut() {
                     if pn == name {
                         p.value.as_slice_mut().unwrap()[i] += delta;
