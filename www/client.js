@@ -1,0 +1,40 @@
+// Talks to worker.js with small request/response messages.
+export class Engine {
+  constructor(onFatal) {
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = ({ data }) => {
+      const job = this.pending.get(data.id);
+      if (!job) return;
+      if (data.progress) {
+        job.onProgress?.(data.progress);
+        return;
+      }
+      this.pending.delete(data.id);
+      if (data.ok) job.resolve(data.result);
+      else job.reject(new Error(data.error));
+    };
+    this.worker.onerror = (e) => {
+      const err = new Error(`the inference worker failed: ${e.message || 'could not start (is pkg/ built?)'}`);
+      for (const job of this.pending.values()) job.reject(err);
+      this.pending.clear();
+      onFatal?.(err);
+    };
+  }
+
+  /** Sends a request; resolves with its result. `transfer` lists buffers to move. */
+  call(type, args = {}, { onProgress, transfer = [] } = {}) {
+    const id = this.nextId++;
+    const promise = new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+    });
+    this.worker.postMessage({ id, type, ...args }, transfer);
+    promise.id = id;
+    return promise;
+  }
+
+  cancel(id) {
+    this.worker.postMessage({ id: 0, type: 'cancel', target: id });
+  }
+}

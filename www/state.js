@@ -1,0 +1,47 @@
+// The view's state, mirrored in the URL so that a view can be shared.
+const DEFAULTS = {
+  arch: 'lenet5',
+  eps: 0.1,
+  method: 'fgsm',
+  steps: 10,
+  goal: 'untargeted',
+  target: 3,
+  source: 'white',
+  digit: null, // index of a held-out digit, or null for a drawn one
+  n: 250,
+};
+
+const CHOICES = {
+  arch: ['lenet5', 'allcnn'],
+  method: ['fgsm', 'bim', 'pgd'],
+  goal: ['untargeted', 'targeted'],
+  source: ['white', 'transfer'],
+};
+
+export function readState(search = location.search) {
+  const q = new URLSearchParams(search);
+  const s = { ...DEFAULTS };
+  for (const [k, options] of Object.entries(CHOICES)) if (options.includes(q.get(k))) s[k] = q.get(k);
+  const num = (k, lo, hi, int) => {
+    const raw = q.get(k);
+    if (raw === null || raw === '') return;
+    const v = Number(raw);
+    if (Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v))) s[k] = v;
+  };
+  num('eps', 0, 0.5, false);
+  num('steps', 1, 100, true);
+  num('target', 0, 9, true);
+  num('digit', 0, 1e6, true);
+  num('n', 1, 2000, true);
+  return s;
+}
+
+export function writeState(s) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(s)) {
+    if (v === null || v === undefined || v === DEFAULTS[k]) continue;
+    q.set(k, String(v));
+  }
+  const query = q.toString();
+  history.replaceState(null, '', query ? `?${query}` : location.pathname);
+}
