@@ -17,6 +17,7 @@
 //! - [`data`]: MNIST IDX files and training augmentation.
 //! - [`digit`]: canvas pixels to a centred 28×28 MNIST-like image.
 //! - [`train`]: SGD with momentum, the training loop and evaluation.
+//! - [`study`]: the paper's comparison of ten activations over several seeds.
 //! - `wasm` (wasm32 only): the thin `#[wasm_bindgen]` surface the page uses.
 
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod parallel;
+pub mod study;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -84,6 +84,8 @@ pub struct Trainer {
     pub recipe: Recipe,
     /// Epochs completed.
     pub epochs_done: usize,
+    /// Wall-clock seconds spent in [`Trainer::train_epoch`], over all sessions.
+    pub seconds_trained: f64,
     velocity: HashMap<String, ArrayD<f32>>,
 }
 
@@ -94,6 +96,7 @@ impl Trainer {
             model: Model::new(spec, recipe.seed),
             recipe,
             epochs_done: 0,
+            seconds_trained: 0.0,
             velocity: HashMap::new(),
         }
     }
@@ -106,6 +109,7 @@ impl Trainer {
         data: &Dataset,
         progress: &mut dyn FnMut(usize, usize, f32),
     ) -> EpochStats {
+        let started = std::time::Instant::now();
         let epoch = self.epochs_done;
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.recipe
@@ -137,6 +141,7 @@ impl Trainer {
             progress(step + 1, steps, ce.mean());
         }
         self.epochs_done += 1;
+        self.seconds_trained += started.elapsed().as_secs_f64();
         EpochStats {
             epoch: self.epochs_done,
             loss: (loss_sum / seen.max(1) as f64) as f32,
@@ -172,6 +177,7 @@ impl Trainer {
         let decoded = weights::decode(&bytes).expect("just written");
         let mut meta = decoded.metadata;
         meta.insert("epochs_done".into(), self.epochs_done.to_string());
+        meta.insert("seconds_trained".into(), self.seconds_trained.to_string());
         let mut tensors: Vec<(String, &ArrayD<f32>)> = decoded
             .tensors
             .iter()
@@ -208,6 +214,11 @@ impl Trainer {
             value: done.clone(),
             reason: "not a count".into(),
         })?;
+        let seconds_trained = decoded
+            .metadata
+            .get("seconds_trained")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
         let velocity = decoded
             .tensors
             .into_iter()
@@ -218,6 +229,7 @@ impl Trainer {
                 model,
                 recipe,
                 epochs_done,
+                seconds_trained,
                 velocity,
             },
             config,

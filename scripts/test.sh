@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy (native and wasm32), the native tests, the
+# wasm binding's tests in Node, then builds the site and runs the browser tests in headless
+# Debian Chromium. Installs what is missing first (see scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --browser
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== clippy (native, all features)"
+cargo clippy --all-targets --all-features -- -D warnings
+echo "== clippy (wasm32)"
+cargo clippy --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
+echo "== native tests"
+cargo test --release --all-features
+echo "== wasm binding tests (Node)"
+wasm-pack test --node --release -- --no-default-features --test web
+echo "== build the site and the native CLI the browser tests compare against"
+scripts/build.sh
+cargo build --release --features cli
+echo "== browser tests (headless Chromium; screenshots in test-artifacts/)"
+node --test --test-reporter=spec tests/e2e/

@@ -1,0 +1,232 @@
+//! Activation functions behind one abstraction: SPLASH, ReLU and the paper's other eight
+//! (LReLU, PReLU, tanh, sigmoid, ELU, SELU, Swish, APL).
+//!
+//! [`Activation`] is what a new activation implements; [`ActivationLayer`] turns any of them
+//! into a [`Layer`] by caching the pre-activations. A pointwise activation without
+//! parameters needs only its value and derivative (see [`Pointwise`]); one with learned
+//! coefficients also accumulates their gradients (see [`Splash`], [`Prelu`], [`Apl`]).
+
+mod learned;
+mod pointwise;
+mod splash;
+
+pub use learned::{Apl, Prelu, APL_HINGES};
+pub use pointwise::Pointwise;
+pub use splash::{Splash, SPLASH_HINGES};
+
+use crate::nn::{Layer, Mode, Param};
+use ndarray::{ArrayD, Zip};
+use serde::{Deserialize, Serialize};
+
+/// Which activation function a model uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationKind {
+    /// max(0, x).
+    Relu,
+    /// SPLASH with hinges (0, 1, 2, 2.5), initialised as ReLU.
+    Splash,
+    /// Leaky ReLU, slope 0.01 for x < 0.
+    Lrelu,
+    /// Parametric ReLU, a learned slope per channel for x < 0 (initially 0.25).
+    Prelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// Exponential linear unit, α = 1.
+    Elu,
+    /// Scaled ELU (λ ≈ 1.0507, α ≈ 1.6733).
+    Selu,
+    /// Swish, x·σ(βx) with β = 1.
+    Swish,
+    /// Adaptive piecewise linear unit (Agostinelli et al. 2014), S = 5 learned hinges per
+    /// channel.
+    Apl,
+}
+
+impl ActivationKind {
+    /// Every kind, in the order the CLI and reports list them.
+    pub const ALL: [ActivationKind; 10] = [
+        ActivationKind::Relu,
+        ActivationKind::Splash,
+        ActivationKind::Lrelu,
+        ActivationKind::Prelu,
+        ActivationKind::Tanh,
+        ActivationKind::Sigmoid,
+        ActivationKind::Elu,
+        ActivationKind::Selu,
+        ActivationKind::Swish,
+        ActivationKind::Apl,
+    ];
+
+    /// The two kinds the demo page compares.
+    pub const DEMO: [ActivationKind; 2] = [ActivationKind::Relu, ActivationKind::Splash];
+
+    /// A fresh activation of this kind at its initial parameters, for a layer whose input
+    /// has `channels` channels (axis 1; per-channel parameters need it).
+    pub fn build(self, channels: usize) -> Box<dyn Activation> {
+        match self {
+            ActivationKind::Relu => Box::new(Relu),
+            ActivationKind::Splash => Box::new(Splash::new()),
+            ActivationKind::Prelu => Box::new(Prelu::new(channels)),
+            ActivationKind::Apl => Box::new(Apl::new(channels)),
+            other => Box::new(Pointwise::new(other).expect("parameter-free kind")),
+        }
+    }
+
+    /// Lower-case name, as in file names and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationKind::Relu => "relu",
+            ActivationKind::Splash => "splash",
+            ActivationKind::Lrelu => "lrelu",
+            ActivationKind::Prelu => "prelu",
+            ActivationKind::Tanh => "tanh",
+            ActivationKind::Sigmoid => "sigmoid",
+            ActivationKind::Elu => "elu",
+            ActivationKind::Selu => "selu",
+            ActivationKind::Swish => "swish",
+            ActivationKind::Apl => "apl",
+        }
+    }
+}
+
+impl std::str::FromStr for ActivationKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ActivationKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ActivationKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown activation '{s}' (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// An activation function applied elementwise, possibly with learned coefficients.
+pub trait Activation: Send {
+    /// Which kind this is.
+    fn kind(&self) -> ActivationKind;
+    /// h(x) for one scalar (used to draw the curve).
+    fn value(&self, x: f32) -> f32;
+    /// h applied to every element.
+    fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        x.mapv(|v| self.value(v))
+    }
+    /// dL/dx from the pre-activations `x` and dL/dh; accumulates coefficient gradients.
+    fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
+    /// Learned coefficients, by name.
+    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        Vec::new()
+    }
+    /// Learned coefficients' values, by name.
+    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
+        Vec::new()
+    }
+    /// Mutable learned coefficients' values, by name.
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
+        Vec::new()
+    }
+    /// The activation as SPLASH, if it is.
+    fn as_splash(&self) -> Option<&Splash> {
+        None
+    }
+}
+
+/// Elementwise dL/dx = dL/dh · h'(x).
+pub(crate) fn chain_pointwise(
+    x: &ArrayD<f32>,
+    grad_out: &ArrayD<f32>,
+    derivative: impl Fn(f32) -> f32,
+) -> ArrayD<f32> {
+    let mut dx = ArrayD::zeros(x.raw_dim());
+    Zip::from(&mut dx)
+        .and(x)
+        .and(grad_out)
+        .for_each(|d, &v, &g| *d = g * derivative(v));
+    dx
+}
+
+/// Rectified linear unit, h(x) = max(0, x); h'(0) is taken as 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Relu;
+
+impl Activation for Relu {
+    fn kind(&self) -> ActivationKind {
+        ActivationKind::Relu
+    }
+    fn value(&self, x: f32) -> f32 {
+        x.max(0.0)
+    }
+    fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        chain_pointwise(x, grad_out, |v| if v > 0.0 { 1.0 } else { 0.0 })
+    }
+}
+
+/// A layer that applies an [`Activation`] and keeps the last pre-activations (for the
+/// backward pass and for showing where the data falls between the hinges).
+pub struct ActivationLayer {
+    activation: Box<dyn Activation>,
+    input: Option<ArrayD<f32>>,
+}
+
+impl ActivationLayer {
+    /// Wraps an activation as a layer.
+    pub fn new(activation: Box<dyn Activation>) -> Self {
+        ActivationLayer {
+            activation,
+            input: None,
+        }
+    }
+
+    /// The wrapped activation.
+    pub fn activation(&self) -> &dyn Activation {
+        self.activation.as_ref()
+    }
+
+    /// Pre-activations of the last forward pass, if any.
+    pub fn last_input(&self) -> Option<&ArrayD<f32>> {
+        self.input.as_ref()
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        let y = self.activation.forward(x);
+        self.input = Some(x.clone());
+        y
+    }
+
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        let x = self
+            .input
+            .as_ref()
+            .expect("activation: backward before forward");
+        self.activation.backward(x, grad_out)
+    }
+
+    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        self.activation.params_mut()
+    }
+
+    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
+        self.activation.state()
+    }
+
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
+        self.activation.state_mut()
+    }
+
+    fn as_activation(&self) -> Option<&ActivationLayer> {
+        Some(self)
+    }
+}

@@ -1,0 +1,168 @@
+//! SPLASH: symmetric piecewise-linear hinges with learned slopes.
+
+use super::{Activation, ActivationKind};
+use crate::nn::Param;
+use ndarray::{ArrayD, Zip};
+
+/// Hinge locations b_s of SPLASH, as multiples of the pre-activations' spread (BatchNorm
+/// before each unit makes that spread about 1). The hinge at 0 is shared by both sides, so
+/// there are 2·4 − 1 = 7 hinges: ±2.5, ±2, ±1, 0.
+pub const SPLASH_HINGES: [f32; 4] = [0.0, 1.0, 2.0, 2.5];
+
+/// SPLASH: h(x) = Σₛ a⁺ₛ·max(0, x − bₛ) + a⁻ₛ·max(0, −x − bₛ), s = 0..3, with fixed hinges
+/// b = [`SPLASH_HINGES`] and learned slopes a⁺, a⁻ shared by all units of the layer.
+///
+/// Initialised as ReLU: a⁺ = (1, 0, 0, 0), a⁻ = 0. h is continuous, piecewise linear and
+/// grounded (h(0) = 0); on (b_s, b_{s+1}) its slope is Σ_{r ≤ s} a⁺_r, and on
+/// (−b_{s+1}, −b_s) it is −Σ_{r ≤ s} a⁻_r.
+#[derive(Clone, Debug)]
+pub struct Splash {
+    /// Hinge locations b (fixed).
+    pub hinges: [f32; 4],
+    /// Slopes a⁺ of the hinges on the positive side, shape (4).
+    pub a_plus: Param,
+    /// Slopes a⁻ of the hinges on the negative side, shape (4).
+    pub a_minus: Param,
+}
+
+impl Default for Splash {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Splash {
+    /// SPLASH at its ReLU initialisation.
+    pub fn new() -> Self {
+        Self::with_coefficients([1.0, 0.0, 0.0, 0.0], [0.0; 4])
+    }
+
+    /// SPLASH with the given slopes and the standard hinges.
+    pub fn with_coefficients(a_plus: [f32; 4], a_minus: [f32; 4]) -> Self {
+        Splash {
+            hinges: SPLASH_HINGES,
+            a_plus: Param::new(
+                ArrayD::from_shape_vec(vec![4], a_plus.to_vec()).expect("4"),
+                false,
+            ),
+            a_minus: Param::new(
+                ArrayD::from_shape_vec(vec![4], a_minus.to_vec()).expect("4"),
+                false,
+            ),
+        }
+    }
+
+    /// The learned a⁺ as an array.
+    pub fn a_plus(&self) -> [f32; 4] {
+        to4(&self.a_plus.value)
+    }
+
+    /// The learned a⁻ as an array.
+    pub fn a_minus(&self) -> [f32; 4] {
+        to4(&self.a_minus.value)
+    }
+
+    /// h'(x) (right-continuous convention away from hinges; 0 contributions at a hinge).
+    pub fn derivative(&self, x: f32) -> f32 {
+        let (ap, am) = (self.a_plus(), self.a_minus());
+        let mut d = 0.0;
+        for s in 0..4 {
+            let b = self.hinges[s];
+            if x > b {
+                d += ap[s];
+            }
+            if -x > b {
+                d -= am[s];
+            }
+        }
+        d
+    }
+}
+
+fn to4(a: &ArrayD<f32>) -> [f32; 4] {
+    let mut out = [0.0; 4];
+    for (o, v) in out.iter_mut().zip(a.iter()) {
+        *o = *v;
+    }
+    out
+}
+
+impl Activation for Splash {
+    fn kind(&self) -> ActivationKind {
+        ActivationKind::Splash
+    }
+
+    fn value(&self, x: f32) -> f32 {
+        let (ap, am) = (self.a_plus(), self.a_minus());
+        let mut h = 0.0;
+        for s in 0..4 {
+            let b = self.hinges[s];
+            h += ap[s] * (x - b).max(0.0) + am[s] * (-x - b).max(0.0);
+        }
+        h
+    }
+
+    fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        let (ap, am, b) = (self.a_plus(), self.a_minus(), self.hinges);
+        x.mapv(|v| {
+            let mut h = 0.0;
+            for s in 0..4 {
+                h += ap[s] * (v - b[s]).max(0.0) + am[s] * (-v - b[s]).max(0.0);
+            }
+            h
+        })
+    }
+
+    fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        let (ap, am, b) = (self.a_plus(), self.a_minus(), self.hinges);
+        let mut gp = [0.0f64; 4];
+        let mut gm = [0.0f64; 4];
+        let mut dx = ArrayD::zeros(x.raw_dim());
+        Zip::from(&mut dx)
+            .and(x)
+            .and(grad_out)
+            .for_each(|d, &v, &g| {
+                let mut slope = 0.0;
+                for s in 0..4 {
+                    let pos = v - b[s];
+                    if pos > 0.0 {
+                        slope += ap[s];
+                        gp[s] += (g * pos) as f64;
+                    }
+                    let neg = -v - b[s];
+                    if neg > 0.0 {
+                        slope -= am[s];
+                        gm[s] += (g * neg) as f64;
+                    }
+                }
+                *d = g * slope;
+            });
+        for s in 0..4 {
+            self.a_plus.grad[s] += gp[s] as f32;
+            self.a_minus.grad[s] += gm[s] as f32;
+        }
+        dx
+    }
+
+    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        vec![("a_plus", &mut self.a_plus), ("a_minus", &mut self.a_minus)]
+    }
+
+    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
+        vec![
+            ("a_plus", &self.a_plus.value),
+            ("a_minus", &self.a_minus.value),
+        ]
+    }
+
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
+        vec![
+            ("a_plus", &mut self.a_plus.value),
+            ("a_minus", &mut self.a_minus.value),
+        ]
+    }
+
+    fn as_splash(&self) -> Option<&Splash> {
+        Some(self)
+    }
+}

@@ -1,0 +1,302 @@
+//! The paper's comparison on MNIST: LeNet5 with each activation and several seeds, one
+//! shared recipe; clean accuracy, white-box FGSM and transfer FGSM (adversarials crafted on
+//! the ReLU model of the same seed), and wall time.
+//!
+//! The study resumes where it stopped: finished runs are read back from the results file and
+//! not redone, and a run killed halfway continues from its last epoch checkpoint.
+
+use crate::activation::ActivationKind;
+use crate::data::Dataset;
+use crate::model::{Model, ModelSpec};
+use crate::train::{accuracy, fgsm_accuracies, Recipe, Trainer};
+use crate::weights::{self, ModelConfig, WeightsError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The FGSM budgets of the study.
+pub const STUDY_EPSILONS: [f32; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct StudyConfig {
+    /// Activations to compare (ReLU is always trained: it is the transfer source).
+    pub activations: Vec<ActivationKind>,
+    /// Seeds; each activation is trained once per seed.
+    pub seeds: Vec<u64>,
+    /// The shared recipe (its `seed` is replaced by each run's seed).
+    pub recipe: Recipe,
+    /// FGSM budgets.
+    pub epsilons: Vec<f32>,
+    /// Folder for checkpoints and trained weights.
+    pub work_dir: PathBuf,
+    /// The results JSON (read to resume, rewritten after every run).
+    pub results: PathBuf,
+    /// Stop (with [`StudyError::Interrupted`]) after this many epochs in this call; for
+    /// testing the resume logic.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// One trained and evaluated model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The activation.
+    pub activation: ActivationKind,
+    /// The seed.
+    pub seed: u64,
+    /// Accuracy on the test digits.
+    pub clean_accuracy: f32,
+    /// Accuracy under white-box FGSM, one per ε.
+    pub white_box_accuracy: Vec<f32>,
+    /// Accuracy on FGSM images crafted on the ReLU model of the same seed, one per ε
+    /// (for ReLU itself this equals the white-box accuracy).
+    pub transfer_accuracy: Vec<f32>,
+    /// Seconds of training.
+    pub train_seconds: f64,
+    /// Seconds of evaluation.
+    pub eval_seconds: f64,
+    /// For SPLASH, each layer's (a⁺, a⁻).
+    pub splash_coefficients: Option<Vec<([f32; 4], [f32; 4])>>,
+}
+
+/// Everything the study measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyResults {
+    /// Always LeNet5 for now.
+    pub architecture: String,
+    /// The shared recipe (seed field: the first seed).
+    pub recipe: Recipe,
+    /// FGSM budgets.
+    pub epsilons: Vec<f32>,
+    /// Training digits.
+    pub training_digits: usize,
+    /// Test digits.
+    pub test_digits: usize,
+    /// Finished runs, in the order they finished.
+    pub runs: Vec<RunResult>,
+}
+
+/// Errors of the study.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// The results file belongs to another configuration.
+    #[error(
+        "{path} was made with another recipe, data or ε list; use another output or delete it"
+    )]
+    Mismatch {
+        /// The results file.
+        path: PathBuf,
+    },
+    /// The results file cannot be parsed.
+    #[error("{path}: {reason}")]
+    BadResults {
+        /// The results file.
+        path: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
+    /// Stopped on request ([`StudyConfig::stop_after_epochs`]).
+    #[error("stopped after the requested number of epochs; run again to resume")]
+    Interrupted,
+    /// A checkpoint or weights file failed.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Progress of the study.
+#[derive(Clone, Debug)]
+pub enum StudyEvent {
+    /// A finished run was found in the results file and is skipped.
+    Skipped(ActivationKind, u64),
+    /// A run starts (or resumes after `epochs_done` epochs).
+    Training(ActivationKind, u64, usize),
+    /// An epoch finished.
+    Epoch(ActivationKind, u64, usize, f32),
+    /// A run was evaluated.
+    Finished(RunResult),
+}
+
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+struct Runner<'a> {
+    cfg: &'a StudyConfig,
+    train: &'a Dataset,
+    epochs_left: Option<usize>,
+}
+
+impl Runner<'_> {
+    fn paths(&self, act: ActivationKind, seed: u64) -> (PathBuf, PathBuf) {
+        let stem = format!("lenet5-{}-s{seed}", act.name());
+        (
+            self.cfg.work_dir.join(format!("{stem}.ckpt.safetensors")),
+            self.cfg.work_dir.join(format!("{stem}.safetensors")),
+        )
+    }
+
+    /// The trained model for (act, seed) and its training seconds: loaded if it exists,
+    /// otherwise trained (resuming from a checkpoint if there is one).
+    fn trained(
+        &mut self,
+        act: ActivationKind,
+        seed: u64,
+        events: &mut dyn FnMut(StudyEvent),
+    ) -> Result<(Model, f64), StudyError> {
+        let (ckpt, done) = self.paths(act, seed);
+        if done.exists() {
+            let (model, config) = weights::load_file(&done)?;
+            let secs = config
+                .recipe
+                .as_ref()
+                .and_then(|r| r["train_seconds"].as_f64())
+                .unwrap_or(0.0);
+            return Ok((model, secs));
+        }
+        let spec = ModelSpec::lenet5(act);
+        let recipe = Recipe {
+            seed,
+            ..self.cfg.recipe.clone()
+        };
+        let mut config = ModelConfig::new(spec);
+        config.seed = Some(seed);
+        let mut trainer = if ckpt.exists() {
+            let (t, c) = Trainer::resume(&std::fs::read(&ckpt)?)?;
+            if c.spec != spec || t.recipe != recipe {
+                return Err(StudyError::Mismatch { path: ckpt });
+            }
+            t
+        } else {
+            Trainer::new(spec, recipe.clone())
+        };
+        events(StudyEvent::Training(act, seed, trainer.epochs_done));
+        while trainer.epochs_done < recipe.epochs {
+            if self.epochs_left == Some(0) {
+                return Err(StudyError::Interrupted);
+            }
+            let stats = trainer.train_epoch(self.train, &mut |_, _, _| {});
+            std::fs::write(&ckpt, trainer.checkpoint(&config))?;
+            self.epochs_left = self.epochs_left.map(|n| n - 1);
+            events(StudyEvent::Epoch(act, seed, stats.epoch, stats.loss));
+        }
+        let mut recipe_json = serde_json::to_value(&trainer.recipe).expect("serialisable");
+        recipe_json["train_seconds"] = serde_json::json!(trainer.seconds_trained);
+        config.recipe = Some(recipe_json);
+        std::fs::write(&done, weights::save(&trainer.model, &config))?;
+        std::fs::remove_file(&ckpt)?;
+        Ok((trainer.model, trainer.seconds_trained))
+    }
+}
+
+/// Runs (or resumes) the study and returns every finished run.
+pub fn run_study(
+    cfg: &StudyConfig,
+    train: &Dataset,
+    test: &Dataset,
+    events: &mut dyn FnMut(StudyEvent),
+) -> Result<StudyResults, StudyError> {
+    std::fs::create_dir_all(&cfg.work_dir)?;
+    let fresh = StudyResults {
+        architecture: "lenet5".into(),
+        recipe: Recipe {
+            seed: cfg.seeds.first().copied().unwrap_or(0),
+            ..cfg.recipe.clone()
+        },
+        epsilons: cfg.epsilons.clone(),
+        training_digits: train.len(),
+        test_digits: test.len(),
+        runs: Vec::new(),
+    };
+    let mut results = if cfg.results.exists() {
+        let text = std::fs::read_to_string(&cfg.results)?;
+        let old: StudyResults =
+            serde_json::from_str(&text).map_err(|e| StudyError::BadResults {
+                path: cfg.results.clone(),
+                reason: e.to_string(),
+            })?;
+        let same = StudyResults {
+            runs: Vec::new(),
+            ..old.clone()
+        } == fresh;
+        if !same {
+            return Err(StudyError::Mismatch {
+                path: cfg.results.clone(),
+            });
+        }
+        old
+    } else {
+        fresh
+    };
+    let mut runner = Runner {
+        cfg,
+        train,
+        epochs_left: cfg.stop_after_epochs,
+    };
+    let mut order = vec![ActivationKind::Relu];
+    order.extend(
+        cfg.activations
+            .iter()
+            .filter(|&&a| a != ActivationKind::Relu),
+    );
+    for &seed in &cfg.seeds {
+        for &act in &order {
+            if results
+                .runs
+                .iter()
+                .any(|r| r.activation == act && r.seed == seed)
+            {
+                events(StudyEvent::Skipped(act, seed));
+                continue;
+            }
+            let (mut model, train_seconds) = runner.trained(act, seed, events)?;
+            let started = Instant::now();
+            let clean_accuracy = accuracy(&mut model, test);
+            let white = fgsm_accuracies(&mut model, None, test, &cfg.epsilons, &mut |_, _| {});
+            let transfer = if act == ActivationKind::Relu {
+                white.clone()
+            } else {
+                let (mut relu, _) = runner.trained(ActivationKind::Relu, seed, events)?;
+                fgsm_accuracies(
+                    &mut relu,
+                    Some(&mut model),
+                    test,
+                    &cfg.epsilons,
+                    &mut |_, _| {},
+                )
+            };
+            let splash_coefficients = (act == ActivationKind::Splash).then(|| {
+                model
+                    .activation_layers()
+                    .iter()
+                    .filter_map(|(_, l)| {
+                        l.activation()
+                            .as_splash()
+                            .map(|s| (s.a_plus(), s.a_minus()))
+                    })
+                    .collect()
+            });
+            let run = RunResult {
+                activation: act,
+                seed,
+                clean_accuracy,
+                white_box_accuracy: white,
+                transfer_accuracy: transfer,
+                train_seconds,
+                eval_seconds: started.elapsed().as_secs_f64(),
+                splash_coefficients,
+            };
+            results.runs.push(run.clone());
+            write_atomic(
+                &cfg.results,
+                &(serde_json::to_string_pretty(&results).expect("serialisable") + "\n"),
+            )?;
+            events(StudyEvent::Finished(run));
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,116 @@
+//! The study's resume logic on a tiny configuration: a run killed halfway is picked up on
+//! the next call, finished runs are not redone, and the results equal an uninterrupted run.
+
+use splash::activation::ActivationKind;
+use splash::data::Dataset;
+use splash::study::{run_study, StudyConfig, StudyError, StudyEvent};
+use splash::train::Recipe;
+
+/// A few hundred synthetic digits: a bar whose column is the label, with some jitter.
+fn bars(n: usize, seed: usize) -> Dataset {
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let label = (i % 10) as u8;
+        let mut img = vec![0u8; 784];
+        let shift = (i * 7 + seed) % 3;
+        for y in 4 + shift..22 + shift {
+            img[y * 28 + 3 + 2 * label as usize + shift] = 255;
+        }
+        images.extend(img);
+        labels.push(label);
+    }
+    Dataset { images, labels }
+}
+
+fn config(dir: &std::path::Path, stop: Option<usize>) -> StudyConfig {
+    StudyConfig {
+        activations: vec![
+            ActivationKind::Relu,
+            ActivationKind::Splash,
+            ActivationKind::Apl,
+        ],
+        seeds: vec![1],
+        recipe: Recipe {
+            epochs: 2,
+            batch_size: 32,
+            augment: None,
+            ..Recipe::default()
+        },
+        epsilons: vec![0.1, 0.3],
+        work_dir: dir.join("work"),
+        results: dir.join("results.json"),
+        stop_after_epochs: stop,
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("splash-study-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn study_resumes_a_run_killed_halfway_and_skips_finished_runs() {
+    let (train, test) = (bars(300, 0), bars(100, 1));
+
+    let straight_dir = tmp("straight");
+    let straight = run_study(&config(&straight_dir, None), &train, &test, &mut |_| {}).unwrap();
+    assert_eq!(straight.runs.len(), 3);
+
+    // Killed after 3 epochs: ReLU (2 epochs) finished, SPLASH stopped after its first epoch.
+    let dir = tmp("resumed");
+    let err = run_study(&config(&dir, Some(3)), &train, &test, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, StudyError::Interrupted));
+    let partial: splash::study::StudyResults =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(partial.runs.len(), 1);
+    assert!(dir.join("work/lenet5-splash-s1.ckpt.safetensors").exists());
+
+    let mut events = Vec::new();
+    let resumed = run_study(&config(&dir, None), &train, &test, &mut |e| events.push(e)).unwrap();
+    assert!(matches!(
+        events[0],
+        StudyEvent::Skipped(ActivationKind::Relu, 1)
+    ));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, StudyEvent::Training(ActivationKind::Splash, 1, 1))));
+    assert!(!dir.join("work/lenet5-splash-s1.ckpt.safetensors").exists());
+    assert_eq!(resumed.runs.len(), 3);
+    for (a, b) in straight.runs.iter().zip(&resumed.runs) {
+        assert_eq!(a.activation, b.activation);
+        assert_eq!(a.clean_accuracy, b.clean_accuracy, "{:?}", a.activation);
+        assert_eq!(a.white_box_accuracy, b.white_box_accuracy);
+        assert_eq!(a.transfer_accuracy, b.transfer_accuracy);
+        assert_eq!(a.splash_coefficients, b.splash_coefficients);
+    }
+    // ReLU is its own transfer source; SPLASH records its learned coefficients.
+    assert_eq!(
+        resumed.runs[0].transfer_accuracy,
+        resumed.runs[0].white_box_accuracy
+    );
+    assert_eq!(
+        resumed.runs[1].splash_coefficients.as_ref().unwrap().len(),
+        4
+    );
+
+    // A third call has nothing left to do.
+    let mut trained = false;
+    run_study(&config(&dir, None), &train, &test, &mut |e| {
+        trained |= matches!(e, StudyEvent::Training(..));
+    })
+    .unwrap();
+    assert!(!trained);
+
+    // Another recipe against the same results file is refused, not mixed in.
+    let mut other = config(&dir, None);
+    other.recipe.learning_rate = 0.01;
+    assert!(matches!(
+        run_study(&other, &train, &test, &mut |_| {}),
+        Err(StudyError::Mismatch { .. })
+    ));
+    let _ = std::fs::remove_dir_all(straight_dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
