@@ -1,0 +1,22 @@
+// Refreshes docs/screenshot.png: the page with a held-out digit under attack.
+// Usage: node scripts/screenshot.mjs   (after scripts/build.sh)
+import { join } from 'node:path';
+import { startBrowser, startServer, waitReady, ROOT } from '../tests/e2e/harness.mjs';
+
+const server = await startServer();
+const browser = await startBrowser();
+try {
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${server.url}?digit=3&eps=0.15&method=bim&source=transfer&n=250`);
+  await waitReady(page);
+  await page.waitForFunction(() => globalThis.__splash.attack?.settings.method === 'bim');
+  await page.click('#curve-run');
+  await page.waitForFunction(() => globalThis.__splash.curve, null, { timeout: 300000 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(ROOT, 'docs', 'screenshot.png'), fullPage: true });
+  console.log('wrote docs/screenshot.png');
+} finally {
+  await browser.close();
+  server.stop();
+}
