@@ -325,6 +325,17 @@ for (const r of document.querySelectorAll('input[name=arch]')) {
 }
 
 // ---- start ----------------------------------------------------------------------------------
+// Offline support (sw.js). A browser without service workers, or one that blocks them, just
+// has no offline copy.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker
+    .register('sw.js')
+    .then(() => navigator.serviceWorker.ready)
+    .then(() => {
+      debug.offlineReady = true;
+    })
+    .catch(() => {});
+}
 syncControls();
 updateLabelChoices();
 drawDigit($('preview'), new Float32Array(784));

@@ -25,11 +25,14 @@ export async function startServer() {
   return { url, stop: () => child.kill() };
 }
 
-export async function startBrowser() {
+/** Chromium with a fresh profile. Service workers are blocked unless `serviceWorkers` is
+ * 'allow', because requests a service worker answers bypass page.route(). */
+export async function startBrowser({ serviceWorkers = 'block' } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'splash-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    serviceWorkers,
     viewport: { width: 1280, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

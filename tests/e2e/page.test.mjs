@@ -197,6 +197,26 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('works offline after one visit (service worker)', async () => {
+    const own = await startBrowser({ serviceWorkers: 'allow' });
+    try {
+      const page = await own.context.newPage();
+      await page.goto(server.url);
+      await waitReady(page);
+      await page.waitForFunction(() => globalThis.__splash.offlineReady === true, null, { timeout: 30000 });
+      // Let the install step finish caching every file.
+      await page.waitForFunction(async () => (await (await caches.open('splash-v1')).keys()).length >= 24, null, { timeout: 30000 });
+      await own.context.setOffline(true);
+      await page.goto(`${server.url}?arch=allcnn&digit=7`);
+      await waitReady(page);
+      await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+      assert.equal(await page.locator('#top-splash').getAttribute('data-prediction'), '7');
+      await own.context.setOffline(false);
+    } finally {
+      await own.close();
+    }
+  });
+
   test('usable on a phone-sized screen', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
