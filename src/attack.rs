@@ -64,15 +64,7 @@ pub fn fgsm(
     goal: Goal,
     eps: f32,
 ) -> Result<Array4<f32>, AttackError> {
-    iterative(
-        model,
-        x,
-        goal,
-        eps,
-        eps,
-        1,
-        None::<&mut rand::rngs::mock::StepRng>,
-    )
+    bim(model, x, goal, eps, eps, 1)
 }
 
 /// Basic iterative method: `steps` FGSM steps of size `step`, each projected onto the ε-ball

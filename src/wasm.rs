@@ -4,6 +4,7 @@
 //! panics on bad input. Images cross the boundary as flat `Float32Array`s of N·784 pixels in
 //! [0, 1] (row-major 28×28 each).
 
+use crate::activation::ActivationLayer;
 use crate::attack::{fgsm_from_gradient, iterative, AttackError, Goal, MAX_EPSILON};
 use crate::digit::preprocess_rgba;
 use crate::model::{validate_images, validate_labels, Model, CLASSES, IMAGE_SIDE};
@@ -146,25 +147,13 @@ impl Network {
 
     /// h(x) of activation layer `layer` at each x.
     pub fn curve(&self, layer: usize, xs: &[f32]) -> Result<Vec<f32>, JsError> {
-        let layers = self.model.activation_layers();
-        let (_, l) = layers.get(layer).ok_or_else(|| {
-            JsError::new(&format!(
-                "no activation layer {layer} (there are {})",
-                layers.len()
-            ))
-        })?;
+        let l = self.activation_layer(layer)?;
         Ok(xs.iter().map(|&x| l.activation().value(x)).collect())
     }
 
     /// a⁺ then a⁻ (8 values) of SPLASH layer `layer`; empty for a ReLU network.
     pub fn coefficients(&self, layer: usize) -> Result<Vec<f32>, JsError> {
-        let layers = self.model.activation_layers();
-        let (_, l) = layers.get(layer).ok_or_else(|| {
-            JsError::new(&format!(
-                "no activation layer {layer} (there are {})",
-                layers.len()
-            ))
-        })?;
+        let l = self.activation_layer(layer)?;
         Ok(match l.activation().as_splash() {
             Some(s) => s.a_plus().into_iter().chain(s.a_minus()).collect(),
             None => Vec::new(),
@@ -175,17 +164,22 @@ impl Network {
     /// last `predict` or `attack` call.
     #[wasm_bindgen(js_name = preActivations)]
     pub fn pre_activations(&self, layer: usize) -> Result<Vec<f32>, JsError> {
-        let layers = self.model.activation_layers();
-        let (_, l) = layers.get(layer).ok_or_else(|| {
-            JsError::new(&format!(
-                "no activation layer {layer} (there are {})",
-                layers.len()
-            ))
-        })?;
+        let l = self.activation_layer(layer)?;
         let x = l
             .last_input()
             .ok_or_else(|| JsError::new("run predict first"))?;
         Ok(x.index_axis(Axis(0), 0).iter().copied().collect())
+    }
+}
+
+impl Network {
+    /// Activation layer `layer` (0-based), or an error naming how many there are.
+    fn activation_layer(&self, layer: usize) -> Result<&ActivationLayer, JsError> {
+        let layers = self.model.activation_layers();
+        let count = layers.len();
+        layers.get(layer).map(|(_, l)| *l).ok_or_else(|| {
+            JsError::new(&format!("no activation layer {layer} (there are {count})"))
+        })
     }
 }
 

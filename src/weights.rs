@@ -102,35 +102,28 @@ impl ModelConfig {
                 format!("this build uses hinges {SPLASH_HINGES:?}"),
             ));
         }
-        let opt_parse =
-            |k: &'static str| -> Result<Option<String>, WeightsError> { Ok(m.get(k).cloned()) };
-        let seed = match opt_parse("seed")? {
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| bad("seed", &s, "not an integer".into()))?,
-            ),
-            None => None,
-        };
-        let test_accuracy = match opt_parse("test_accuracy")? {
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| bad("test_accuracy", &s, "not a number".into()))?,
-            ),
-            None => None,
-        };
-        let recipe = match opt_parse("recipe")? {
-            Some(s) => {
-                Some(serde_json::from_str(&s).map_err(|e| bad("recipe", &s, e.to_string()))?)
-            }
-            None => None,
-        };
-        let excluded_training_digits = match opt_parse("excluded_training_digits")? {
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| bad("excluded_training_digits", &s, "not a count".into()))?,
-            ),
-            None => None,
-        };
+        fn optional<T: std::str::FromStr>(
+            m: &HashMap<String, String>,
+            key: &'static str,
+            what: &str,
+        ) -> Result<Option<T>, WeightsError> {
+            m.get(key)
+                .map(|s| {
+                    s.parse().map_err(|_| WeightsError::BadMetadata {
+                        key,
+                        value: s.clone(),
+                        reason: format!("not {what}"),
+                    })
+                })
+                .transpose()
+        }
+        let seed = optional(m, "seed", "an integer")?;
+        let test_accuracy = optional(m, "test_accuracy", "a number")?;
+        let excluded_training_digits = optional(m, "excluded_training_digits", "a count")?;
+        let recipe = m
+            .get("recipe")
+            .map(|s| serde_json::from_str(s).map_err(|e| bad("recipe", s, e.to_string())))
+            .transpose()?;
         Ok(ModelConfig {
             spec: ModelSpec {
                 architecture,

@@ -147,6 +147,15 @@ impl Conv2d {
         }
     }
 
+    /// The kernel as an (out_channels, C·k·k) matrix view.
+    fn weight_matrix(&self, rows: usize) -> ndarray::ArrayView2<'_, f32> {
+        self.weight
+            .value
+            .view()
+            .into_shape_with_order((self.out_channels(), rows))
+            .expect("contiguous weight")
+    }
+
     fn out_channels(&self) -> usize {
         self.weight.value.shape()[0]
     }
@@ -168,12 +177,7 @@ impl Layer for Conv2d {
         assert_eq!(c, self.weight.value.shape()[1], "conv2d: channel mismatch");
         let g = self.geometry(c, h, w);
         let o = self.out_channels();
-        let w2 = self
-            .weight
-            .value
-            .view()
-            .into_shape_with_order((o, g.rows()))
-            .expect("contiguous weight");
+        let w2 = self.weight_matrix(g.rows());
         let bias = self.bias.value.as_slice().expect("contiguous bias");
         let mut y = Array4::<f32>::zeros((n, o, g.out_h, g.out_w));
         let chunk = chunk_len(n);
@@ -218,12 +222,7 @@ impl Layer for Conv2d {
             .as_standard_layout()
             .into_owned();
         assert_eq!(dy.dim(), (n, o, g.out_h, g.out_w), "conv2d: grad shape");
-        let w2 = self
-            .weight
-            .value
-            .view()
-            .into_shape_with_order((o, g.rows()))
-            .expect("contiguous weight");
+        let w2 = self.weight_matrix(g.rows());
         let mut dx = Array4::<f32>::zeros((n, c, h, w));
         let chunk = chunk_len(n);
         let chunks: Vec<_> = dx.axis_chunks_iter_mut(Axis(0), chunk).collect();
