@@ -10,6 +10,10 @@ wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-f
 mkdir -p www/pkg www/vendor www/data
 cp pkg/splash.js pkg/splash_bg.wasm www/pkg/
 cp node_modules/chart.js/dist/chart.umd.js www/vendor/chart.umd.js
+# TF.js, only for the benchmark page (www/bench.html); the demo does not load it.
+mkdir -p www/vendor/tfjs
+cp node_modules/@tensorflow/tfjs/dist/tf.min.js node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js \
+   node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm www/vendor/tfjs/
 node scripts/build-heldout.mjs
 for m in lenet5-relu lenet5-splash allcnn-relu allcnn-splash; do
   [ -f "www/models/$m.safetensors" ] || echo "warning: www/models/$m.safetensors is missing; the page will say so" >&2

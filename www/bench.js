@@ -1,0 +1,204 @@
+// Benchmarks splash's wasm core against TF.js on the same topologies and weights.
+// Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
+import init, { Network } from './pkg/splash.js';
+
+const tf = globalThis.tf;
+const status = (t) => (document.getElementById('status').textContent = t);
+const PIX = 784;
+const MEAN = 0.1307;
+const STD = 0.3081;
+
+/** Parses safetensors bytes into {name: {shape, data: Float32Array}}. */
+function parseSafetensors(buf) {
+  const view = new DataView(buf);
+  const n = Number(view.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const [s, e] = t.data_offsets;
+    out[name] = { shape: t.shape, data: new Float32Array(buf.slice(8 + n + s, 8 + n + e)) };
+  }
+  return out;
+}
+
+/** A TF.js forward pass (NHWC) with the same layers and weights as the splash model. */
+function tfModel(arch, w) {
+  const T = (name, transform) => {
+    const t = w[name];
+    if (!t) throw new Error(`missing ${name}`);
+    const x = tf.tensor(t.data, t.shape);
+    return transform ? transform(x) : x;
+  };
+  const convW = (name) => T(`${name}.weight`, (x) => x.transpose([2, 3, 1, 0])); // OIHW → HWIO
+  const layers = [];
+  const bn = (name) => {
+    const [m, v, g, b] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => T(`${name}.${k}`));
+    layers.push((x) => tf.batchNorm(x, m, v, b, g, 1e-5));
+  };
+  const relu = () => layers.push((x) => tf.relu(x));
+  const conv = (name, stride, pad) => {
+    const f = convW(name);
+    const b = T(`${name}.bias`);
+    layers.push((x) => tf.add(tf.conv2d(x, f, stride, pad), b));
+  };
+  const dense = (name) => {
+    const W = T(`${name}.weight`, (x) => x.transpose());
+    const b = T(`${name}.bias`);
+    layers.push((x) => tf.add(tf.matMul(x, W), b));
+  };
+  layers.push((x) => tf.div(tf.sub(x, MEAN), STD));
+  if (arch === 'lenet5') {
+    conv('conv1', 1, 2), bn('bn1'), relu(), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
+    conv('conv2', 1, 0), bn('bn2'), relu(), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
+    layers.push((x) => tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], 400])); // PyTorch's (C, H, W) order
+    dense('fc1'), bn('bn3'), relu(), dense('fc2'), bn('bn4'), relu(), dense('fc3');
+  } else {
+    const plan = [[1, 1, 1], [2, 1, 1], [3, 2, 1], [4, 1, 1], [5, 1, 1], [6, 2, 1], [7, 1, 0], [8, 1, 0]];
+    for (const [i, s, p] of plan) conv(`conv${i}`, s, p), bn(`bn${i}`), relu();
+    conv('conv9', 1, 0);
+    layers.push((x) => tf.mean(x, [1, 2]));
+  }
+  return (x) => layers.reduce((h, f) => f(h), x);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median milliseconds per call. Each sample repeats the call enough times to last ≥ 10 ms,
+ * because performance.now() is coarsened to 0.1 ms on pages that are not cross-origin
+ * isolated. */
+async function time(fn, { warmup = 3, samples = 15, budgetMs = 5000 } = {}) {
+  for (let i = 0; i < warmup; i++) await fn();
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await fn();
+    if (performance.now() - t0 >= 10 || reps >= 4096) break;
+    reps *= 2;
+  }
+  const ts = [];
+  const start = performance.now();
+  while (ts.length < samples && (ts.length < 5 || performance.now() - start < budgetMs)) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await fn();
+    ts.push((performance.now() - t0) / reps);
+  }
+  return median(ts);
+}
+
+function digits(n, seed) {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const x = new Float32Array(n * PIX);
+  for (let i = 0; i < x.length; i++) x[i] = rnd() < 0.2 ? rnd() : 0;
+  return x;
+}
+
+async function benchArch(arch, rows) {
+  const buf = await (await fetch(`models/${arch}-relu.safetensors`)).arrayBuffer();
+  const net = new Network(new Uint8Array(buf));
+  const forward = tfModel(arch, parseSafetensors(buf));
+  const x1 = digits(1, 7);
+  const x64 = digits(64, 11);
+  const label = Uint32Array.of(3);
+  const eps = 0.1;
+
+  // splash
+  const sp = {
+    predict1: await time(() => net.predict(x1)),
+    fgsm1: await time(() => net.attack(x1, label, false, eps, 1, eps, false, 0)),
+    predict64: await time(() => net.predict(x64), { warmup: 2 }),
+  };
+  const pSplash = net.predict(x1);
+
+  for (const backend of ['wasm', 'cpu']) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const t1 = tf.tensor4d(x1, [1, 28, 28, 1]);
+    const t64 = tf.tensor4d(x64, [64, 28, 28, 1]);
+    const onehot = tf.oneHot(tf.tensor1d([3], 'int32'), 10);
+    const gradFn = tf.grad((x) => tf.losses.softmaxCrossEntropy(onehot, forward(x)));
+    const predict = (t) => tf.tidy(() => tf.softmax(forward(t))).data();
+    const fgsm = () => tf.tidy(() => tf.clipByValue(tf.add(t1, tf.mul(eps, tf.sign(gradFn(t1)))), 0, 1)).data();
+    const pTf = await predict(t1);
+    let maxDiff = 0;
+    for (let k = 0; k < 10; k++) maxDiff = Math.max(maxDiff, Math.abs(pTf[k] - pSplash[k]));
+    const tfr = {
+      predict1: await time(() => predict(t1)),
+      fgsm1: await time(fgsm),
+      predict64: await time(() => predict(t64), { warmup: 2 }),
+    };
+    tf.dispose([t1, t64, onehot]);
+    rows.push({
+      arch,
+      backend: `tfjs-${backend}`,
+      maxProbDiff: maxDiff,
+      splash: sp,
+      tfjs: tfr,
+      ratio: {
+        predict1: sp.predict1 / tfr.predict1,
+        fgsm1: sp.fgsm1 / tfr.fgsm1,
+        throughput64: (64 / sp.predict64) / (64 / tfr.predict64),
+      },
+    });
+  }
+  net.free();
+}
+
+function render(rows) {
+  const ms = (v) => `${v.toFixed(2)} ms`;
+  const head = ['model', 'peer', 'predict b=1 splash', 'peer', 'ratio', 'FGSM step b=1 splash', 'peer', 'ratio', 'b=64 img/s splash', 'peer', 'ratio', 'max |Δp|'];
+  const table = document.getElementById('results');
+  table.replaceChildren();
+  const tr = (cells, tag) => {
+    const r = document.createElement('tr');
+    for (const c of cells) r.append(Object.assign(document.createElement(tag), { textContent: c }));
+    return r;
+  };
+  table.append(tr(head, 'th'));
+  for (const r of rows) {
+    table.append(
+      tr(
+        [
+          r.arch,
+          r.backend,
+          ms(r.splash.predict1),
+          ms(r.tfjs.predict1),
+          r.ratio.predict1.toFixed(2),
+          ms(r.splash.fgsm1),
+          ms(r.tfjs.fgsm1),
+          r.ratio.fgsm1.toFixed(2),
+          (64000 / r.splash.predict64).toFixed(0),
+          (64000 / r.tfjs.predict64).toFixed(0),
+          r.ratio.throughput64.toFixed(2),
+          r.maxProbDiff.toExponential(1),
+        ],
+        'td',
+      ),
+    );
+  }
+}
+
+async function main() {
+  try {
+    if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
+    tf.wasm.setWasmPaths(new URL('vendor/tfjs/', location.href).href);
+    await init();
+    const rows = [];
+    for (const arch of ['lenet5', 'allcnn']) {
+      status(`Running ${arch}…`);
+      await benchArch(arch, rows);
+      render(rows);
+    }
+    document.getElementById('notes').textContent = `Medians over repeated runs after warm-up; ratio < 1 means splash is faster (for img/s, > 1). TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
+    status('Done');
+    globalThis.__bench = { rows, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+  } catch (e) {
+    status(`Failed: ${e.message}`);
+    globalThis.__bench = { error: e.message };
+  }
+}
+main();
