@@ -15,7 +15,8 @@ pub use pointwise::Pointwise;
 pub use splash::{Splash, SPLASH_HINGES};
 
 use crate::nn::{Layer, Mode, Param};
-use ndarray::{ArrayD, Zip};
+use crate::parallel::map_ordered;
+use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 /// Which activation function a model uses.
@@ -109,14 +110,14 @@ impl std::str::FromStr for ActivationKind {
 }
 
 /// An activation function applied elementwise, possibly with learned coefficients.
-pub trait Activation: Send {
+pub trait Activation: Send + Sync {
     /// Which kind this is.
     fn kind(&self) -> ActivationKind;
     /// h(x) for one scalar (used to draw the curve).
     fn value(&self, x: f32) -> f32;
     /// h applied to every element.
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        x.mapv(|v| self.value(v))
+        map_elementwise(x, |v| self.value(v))
     }
     /// dL/dx from the pre-activations `x` and dL/dh; accumulates coefficient gradients.
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
@@ -138,18 +139,61 @@ pub trait Activation: Send {
     }
 }
 
-/// Elementwise dL/dx = dL/dh · h'(x).
+/// Below this many elements a map runs on one thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Splits `n` elements into contiguous pieces for [`map_ordered`]; the split depends only on
+/// `n`, so results are the same with any number of threads.
+pub(crate) fn piece_len(n: usize) -> usize {
+    if n < PARALLEL_MIN {
+        n.max(1)
+    } else {
+        n.div_ceil(crate::parallel::MAX_CHUNKS)
+    }
+}
+
+/// h applied to every element of `x` (in parallel for large arrays).
+pub(crate) fn map_elementwise(
+    x: &ArrayD<f32>,
+    f: impl Fn(f32) -> f32 + Sync + Send,
+) -> ArrayD<f32> {
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0.0f32; xs.len()];
+    let len = piece_len(xs.len());
+    let pieces: Vec<_> = out.chunks_mut(len).zip(xs.chunks(len)).collect();
+    map_ordered(pieces, |_, (o, i)| {
+        for (o, &v) in o.iter_mut().zip(i) {
+            *o = f(v);
+        }
+    });
+    ArrayD::from_shape_vec(x.shape(), out).expect("same size")
+}
+
+/// Elementwise dL/dx = dL/dh · h'(x) (in parallel for large arrays).
 pub(crate) fn chain_pointwise(
     x: &ArrayD<f32>,
     grad_out: &ArrayD<f32>,
-    derivative: impl Fn(f32) -> f32,
+    derivative: impl Fn(f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
-    let mut dx = ArrayD::zeros(x.raw_dim());
-    Zip::from(&mut dx)
-        .and(x)
-        .and(grad_out)
-        .for_each(|d, &v, &g| *d = g * derivative(v));
-    dx
+    let x = x.as_standard_layout();
+    let g = grad_out.as_standard_layout();
+    let (xs, gs) = (
+        x.as_slice().expect("standard layout"),
+        g.as_slice().expect("standard layout"),
+    );
+    let mut dx = vec![0.0f32; xs.len()];
+    let len = piece_len(xs.len());
+    let pieces: Vec<_> = dx
+        .chunks_mut(len)
+        .zip(xs.chunks(len).zip(gs.chunks(len)))
+        .collect();
+    map_ordered(pieces, |_, (d, (xc, gc))| {
+        for ((d, &v), &gv) in d.iter_mut().zip(xc).zip(gc) {
+            *d = gv * derivative(v);
+        }
+    });
+    ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
 }
 
 /// Rectified linear unit, h(x) = max(0, x); h'(0) is taken as 0.

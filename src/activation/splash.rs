@@ -1,8 +1,9 @@
 //! SPLASH: symmetric piecewise-linear hinges with learned slopes.
 
-use super::{Activation, ActivationKind};
+use super::{map_elementwise, piece_len, Activation, ActivationKind};
 use crate::nn::Param;
-use ndarray::{ArrayD, Zip};
+use crate::parallel::map_ordered;
+use ndarray::ArrayD;
 
 /// Hinge locations b_s of SPLASH, as multiples of the pre-activations' spread (BatchNorm
 /// before each unit makes that spread about 1). The hinge at 0 is shared by both sides, so
@@ -104,7 +105,7 @@ impl Activation for Splash {
 
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
         let (ap, am, b) = (self.a_plus(), self.a_minus(), self.hinges);
-        x.mapv(|v| {
+        map_elementwise(x, move |v| {
             let mut h = 0.0;
             for s in 0..4 {
                 h += ap[s] * (v - b[s]).max(0.0) + am[s] * (-v - b[s]).max(0.0);
@@ -115,33 +116,53 @@ impl Activation for Splash {
 
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         let (ap, am, b) = (self.a_plus(), self.a_minus(), self.hinges);
-        let mut gp = [0.0f64; 4];
-        let mut gm = [0.0f64; 4];
-        let mut dx = ArrayD::zeros(x.raw_dim());
-        Zip::from(&mut dx)
-            .and(x)
-            .and(grad_out)
-            .for_each(|d, &v, &g| {
-                let mut slope = 0.0;
-                for s in 0..4 {
-                    let pos = v - b[s];
-                    if pos > 0.0 {
-                        slope += ap[s];
-                        gp[s] += (g * pos) as f64;
+        let x = x.as_standard_layout();
+        let g = grad_out.as_standard_layout();
+        let (xs, gs) = (
+            x.as_slice().expect("standard layout"),
+            g.as_slice().expect("standard layout"),
+        );
+        let mut dx = vec![0.0f32; xs.len()];
+        let len = piece_len(xs.len());
+        let pieces: Vec<_> = dx
+            .chunks_mut(len)
+            .zip(xs.chunks(len).zip(gs.chunks(len)))
+            .collect();
+        // Each piece sums the coefficient gradients in f32 over blocks of 256 elements and in
+        // f64 across blocks; the pieces are then added in order (deterministic).
+        let partials = map_ordered(pieces, |_, (d, (xc, gc))| {
+            let mut total = [0.0f64; 8];
+            for ((db, xb), gb) in d.chunks_mut(256).zip(xc.chunks(256)).zip(gc.chunks(256)) {
+                let mut acc = [0.0f32; 8];
+                for ((d, &v), &gv) in db.iter_mut().zip(xb).zip(gb) {
+                    let mut slope = 0.0;
+                    for s in 0..4 {
+                        let pos = (v - b[s]).max(0.0);
+                        let neg = (-v - b[s]).max(0.0);
+                        if pos > 0.0 {
+                            slope += ap[s];
+                        }
+                        if neg > 0.0 {
+                            slope -= am[s];
+                        }
+                        acc[s] += gv * pos;
+                        acc[4 + s] += gv * neg;
                     }
-                    let neg = -v - b[s];
-                    if neg > 0.0 {
-                        slope -= am[s];
-                        gm[s] += (g * neg) as f64;
-                    }
+                    *d = gv * slope;
                 }
-                *d = g * slope;
-            });
-        for s in 0..4 {
-            self.a_plus.grad[s] += gp[s] as f32;
-            self.a_minus.grad[s] += gm[s] as f32;
+                for (t, a) in total.iter_mut().zip(acc) {
+                    *t += a as f64;
+                }
+            }
+            total
+        });
+        for p in partials {
+            for s in 0..4 {
+                self.a_plus.grad[s] += p[s] as f32;
+                self.a_minus.grad[s] += p[4 + s] as f32;
+            }
         }
-        dx
+        ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {

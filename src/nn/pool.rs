@@ -32,34 +32,39 @@ impl Layer for MaxPool2d {
             .view()
             .into_dimensionality::<Ix4>()
             .expect("maxpool expects (N, C, H, W)");
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
         let (n, c, h, w) = x.dim();
         let s = self.size;
         let (oh, ow) = (h / s, w / s);
-        let mut y = Array4::<f32>::zeros((n, c, oh, ow));
+        let mut y = vec![0.0f32; n * c * oh * ow];
         self.argmax.clear();
-        self.argmax.reserve(n * c * oh * ow);
-        for ((i, ch, r, col), out) in y.indexed_iter_mut() {
-            let mut best = f32::NEG_INFINITY;
-            let mut arg = 0;
-            for di in 0..s {
-                for dj in 0..s {
-                    let (hh, ww) = (r * s + di, col * s + dj);
-                    let v = x[[i, ch, hh, ww]];
-                    // NaN propagates: a NaN is never skipped in favour of a number.
-                    if v > best || v.is_nan() || (di == 0 && dj == 0) {
-                        best = v;
-                        arg = ((i * c + ch) * h + hh) * w + ww;
-                        if v.is_nan() {
-                            break;
+        self.argmax.resize(y.len(), 0);
+        for plane in 0..n * c {
+            let base = plane * h * w;
+            for r in 0..oh {
+                for col in 0..ow {
+                    let first = base + r * s * w + col * s;
+                    let (mut best, mut arg) = (xs[first], first);
+                    for di in 0..s {
+                        for dj in 0..s {
+                            let at = first + di * w + dj;
+                            let v = xs[at];
+                            // NaN propagates: once found, it is kept.
+                            if v > best || (v.is_nan() && !best.is_nan()) {
+                                best = v;
+                                arg = at;
+                            }
                         }
                     }
+                    let out = (plane * oh + r) * ow + col;
+                    y[out] = best;
+                    self.argmax[out] = arg;
                 }
             }
-            *out = best;
-            self.argmax.push(arg);
         }
         self.input_shape = Some((n, c, h, w));
-        y.into_dyn()
+        ArrayD::from_shape_vec(vec![n, c, oh, ow], y).expect("sized")
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
