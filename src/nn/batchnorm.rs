@@ -1,7 +1,8 @@
 //! Batch normalisation over the channel axis of (N, C) or (N, C, H, W) inputs.
 
 use super::{Layer, Mode, Param};
-use ndarray::{Array1, Array3, ArrayD, Axis, Ix1};
+use crate::parallel::{chunk_len, map_ordered};
+use ndarray::ArrayD;
 
 /// Batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β, per channel (axis 1).
 ///
@@ -26,19 +27,20 @@ pub struct BatchNorm {
 
 struct Cache {
     shape: Vec<usize>,
-    xhat: Array3<f32>,
-    inv_std: Array1<f32>,
+    xhat: Vec<f32>,
+    inv_std: Vec<f32>,
     mode: Mode,
 }
 
-fn as_ncl(x: &ArrayD<f32>) -> Array3<f32> {
-    let shape = x.shape();
-    assert!(shape.len() >= 2, "batchnorm expects (N, C, ...)");
-    let l: usize = shape[2..].iter().product();
-    x.as_standard_layout()
-        .into_owned()
-        .into_shape_with_order((shape[0], shape[1], l))
-        .expect("contiguous")
+/// Adds per-piece vectors of `width` values, in order.
+fn sum_columns(parts: Vec<Vec<f64>>, width: usize) -> Vec<f64> {
+    let mut total = vec![0.0f64; width];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
 }
 
 impl BatchNorm {
@@ -54,10 +56,6 @@ impl BatchNorm {
             cache: None,
         }
     }
-
-    fn vec1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
-        a.view().into_dimensionality::<Ix1>().expect("1-D")
-    }
 }
 
 impl Layer for BatchNorm {
@@ -67,53 +65,97 @@ impl Layer for BatchNorm {
 
     fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
         let shape = x.shape().to_vec();
-        let x3 = as_ncl(x);
-        let (n, c, l) = x3.dim();
+        assert!(shape.len() >= 2, "batchnorm expects (N, C, ...)");
+        let (n, c) = (shape[0], shape[1]);
         assert_eq!(c, self.gamma.value.len(), "batchnorm: channel mismatch");
-        let m = (n * l) as f32;
-        let (mean, var) = match mode {
+        let l: usize = shape[2..].iter().product();
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
+        let per = c * l;
+        let block = chunk_len(n) * per;
+        let m = (n * l) as f64;
+        let (mean, var): (Vec<f64>, Vec<f64>) = match mode {
             Mode::Train => {
-                let mean = x3.sum_axis(Axis(2)).sum_axis(Axis(0)) / m;
-                let centred = &x3 - &mean.view().insert_axis(Axis(1));
-                let var = centred.mapv(|v| v * v).sum_axis(Axis(2)).sum_axis(Axis(0)) / m;
+                let sums = map_ordered(xs.chunks(block).collect(), |_, xc| {
+                    let mut s = vec![0.0f64; c];
+                    for sample in xc.chunks(per) {
+                        for (ch, plane) in sample.chunks(l).enumerate() {
+                            s[ch] += plane.iter().map(|&v| v as f64).sum::<f64>();
+                        }
+                    }
+                    s
+                });
+                let mean = sum_columns(sums, c)
+                    .into_iter()
+                    .map(|v| v / m)
+                    .collect::<Vec<_>>();
+                let squares = map_ordered(xs.chunks(block).collect(), |_, xc| {
+                    let mut s = vec![0.0f64; c];
+                    for sample in xc.chunks(per) {
+                        for (ch, plane) in sample.chunks(l).enumerate() {
+                            let mu = mean[ch];
+                            s[ch] += plane.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>();
+                        }
+                    }
+                    s
+                });
+                let var: Vec<f64> = sum_columns(squares, c).into_iter().map(|v| v / m).collect();
                 let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
                 let mo = self.momentum;
-                self.running_mean
-                    .zip_mut_with(&mean.view().into_dyn(), |r, &b| {
-                        *r = (1.0 - mo) * *r + mo * b
-                    });
-                self.running_var
-                    .zip_mut_with(&var.view().into_dyn(), |r, &b| {
-                        *r = (1.0 - mo) * *r + mo * b * unbiased
-                    });
+                for ch in 0..c {
+                    self.running_mean[ch] =
+                        (1.0 - mo) * self.running_mean[ch] + mo * mean[ch] as f32;
+                    self.running_var[ch] =
+                        (1.0 - mo) * self.running_var[ch] + mo * (var[ch] * unbiased) as f32;
+                }
                 (mean, var)
             }
             Mode::Eval => (
-                Self::vec1(&self.running_mean).to_owned(),
-                Self::vec1(&self.running_var).to_owned(),
+                self.running_mean.iter().map(|&v| v as f64).collect(),
+                self.running_var.iter().map(|&v| v as f64).collect(),
             ),
         };
-        let inv_std = var.mapv(|v| 1.0 / (v + self.eps).sqrt());
-        let mut xhat = x3;
-        for (mut ch, (&mu, &is)) in xhat
-            .axis_iter_mut(Axis(1))
-            .zip(mean.iter().zip(inv_std.iter()))
-        {
-            ch.mapv_inplace(|v| (v - mu) * is);
-        }
-        let gamma = Self::vec1(&self.gamma.value);
-        let beta = Self::vec1(&self.beta.value);
-        let mut y = xhat.clone();
-        for (mut ch, (&g, &b)) in y.axis_iter_mut(Axis(1)).zip(gamma.iter().zip(beta.iter())) {
-            ch.mapv_inplace(|v| g * v + b);
-        }
+        let inv_std: Vec<f32> = var
+            .iter()
+            .map(|&v| (1.0 / (v + self.eps as f64).sqrt()) as f32)
+            .collect();
+        let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
+        let gamma: Vec<f32> = self.gamma.value.iter().copied().collect();
+        let beta: Vec<f32> = self.beta.value.iter().copied().collect();
+        let mut xhat = vec![0.0f32; xs.len()];
+        let mut y = vec![0.0f32; xs.len()];
+        let pieces: Vec<_> = xhat
+            .chunks_mut(block)
+            .zip(y.chunks_mut(block))
+            .zip(xs.chunks(block))
+            .collect();
+        map_ordered(pieces, |_, ((hc, yc), xc)| {
+            for ((hs, ys), xsample) in hc
+                .chunks_mut(per)
+                .zip(yc.chunks_mut(per))
+                .zip(xc.chunks(per))
+            {
+                for ch in 0..c {
+                    let r = ch * l..(ch + 1) * l;
+                    let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+                    for ((h, o), &v) in hs[r.clone()]
+                        .iter_mut()
+                        .zip(&mut ys[r.clone()])
+                        .zip(&xsample[r])
+                    {
+                        *h = (v - mu) * is;
+                        *o = g * *h + b;
+                    }
+                }
+            }
+        });
         self.cache = Some(Cache {
             shape: shape.clone(),
             xhat,
             inv_std,
             mode,
         });
-        y.into_shape_with_order(shape).expect("same size")
+        ArrayD::from_shape_vec(shape, y).expect("same size")
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
@@ -121,40 +163,65 @@ impl Layer for BatchNorm {
             .cache
             .as_ref()
             .expect("batchnorm: backward before forward");
-        let dy = as_ncl(grad_out);
-        let (n, c, l) = dy.dim();
+        assert_eq!(grad_out.shape(), &cache.shape[..], "batchnorm: grad shape");
+        let (n, c) = (cache.shape[0], cache.shape[1]);
+        let l: usize = cache.shape[2..].iter().product();
+        let per = c * l;
+        let block = chunk_len(n) * per;
         let m = (n * l) as f32;
-        let dbeta = dy.sum_axis(Axis(2)).sum_axis(Axis(0));
-        let dgamma = (&dy * &cache.xhat).sum_axis(Axis(2)).sum_axis(Axis(0));
-        let gamma = Self::vec1(&self.gamma.value).to_owned();
-        let mut dx = Array3::<f32>::zeros((n, c, l));
-        for ch in 0..c {
-            let g = gamma[ch];
-            let is = cache.inv_std[ch];
-            let dyc = dy.index_axis(Axis(1), ch);
-            let xh = cache.xhat.index_axis(Axis(1), ch);
-            let mut dxc = dx.index_axis_mut(Axis(1), ch);
-            match cache.mode {
-                Mode::Train => {
-                    // dx = γ/(σ·M) · (M·dy − Σdy − x̂·Σ(dy·x̂))
-                    let sdy = dbeta[ch];
-                    let sdyx = dgamma[ch];
-                    ndarray::Zip::from(&mut dxc)
-                        .and(&dyc)
-                        .and(&xh)
-                        .for_each(|d, &gy, &x| *d = g * is / m * (m * gy - sdy - x * sdyx));
+        let dy = grad_out.as_standard_layout();
+        let dys = dy.as_slice().expect("standard layout");
+        let xhat = &cache.xhat;
+        // Σ dy and Σ dy·x̂ per channel, in fixed pieces added in order.
+        let partials = map_ordered(
+            dys.chunks(block).zip(xhat.chunks(block)).collect(),
+            |_, (dc, hc)| {
+                let mut s = vec![0.0f64; 2 * c];
+                for (ds, hs) in dc.chunks(per).zip(hc.chunks(per)) {
+                    for ch in 0..c {
+                        let r = ch * l..(ch + 1) * l;
+                        for (&g, &h) in ds[r.clone()].iter().zip(&hs[r]) {
+                            s[ch] += g as f64;
+                            s[c + ch] += (g * h) as f64;
+                        }
+                    }
                 }
-                Mode::Eval => {
-                    ndarray::Zip::from(&mut dxc)
-                        .and(&dyc)
-                        .for_each(|d, &gy| *d = g * is * gy);
+                s
+            },
+        );
+        let sums = sum_columns(partials, 2 * c);
+        let dbeta: Vec<f32> = sums[..c].iter().map(|&v| v as f32).collect();
+        let dgamma: Vec<f32> = sums[c..].iter().map(|&v| v as f32).collect();
+        let gamma: Vec<f32> = self.gamma.value.iter().copied().collect();
+        let inv_std = &cache.inv_std;
+        let train = cache.mode == Mode::Train;
+        let mut dx = vec![0.0f32; dys.len()];
+        let pieces: Vec<_> = dx
+            .chunks_mut(block)
+            .zip(dys.chunks(block).zip(xhat.chunks(block)))
+            .collect();
+        map_ordered(pieces, |_, (xc, (dc, hc))| {
+            for ((xs, ds), hs) in xc.chunks_mut(per).zip(dc.chunks(per)).zip(hc.chunks(per)) {
+                for ch in 0..c {
+                    let r = ch * l..(ch + 1) * l;
+                    let k = gamma[ch] * inv_std[ch];
+                    let (sdy, sdyx) = (dbeta[ch], dgamma[ch]);
+                    for ((d, &g), &h) in xs[r.clone()].iter_mut().zip(&ds[r.clone()]).zip(&hs[r]) {
+                        // Training: dx = γ/(σ·M)·(M·dy − Σdy − x̂·Σ(dy·x̂)); evaluation: γ/σ·dy.
+                        *d = if train {
+                            k / m * (m * g - sdy - h * sdyx)
+                        } else {
+                            k * g
+                        };
+                    }
                 }
             }
+        });
+        for ch in 0..c {
+            self.gamma.grad[ch] += dgamma[ch];
+            self.beta.grad[ch] += dbeta[ch];
         }
-        self.gamma.grad += &dgamma.into_dyn();
-        self.beta.grad += &dbeta.into_dyn();
-        dx.into_shape_with_order(cache.shape.clone())
-            .expect("same size")
+        ArrayD::from_shape_vec(cache.shape.clone(), dx).expect("same size")
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {

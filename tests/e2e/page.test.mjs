@@ -197,6 +197,23 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('a WebAssembly module that fails to load is reported, not a frozen page', async () => {
+    const page = await browser.context.newPage();
+    await browser.context.route('**/pkg/splash_bg.wasm', (route) => route.fulfill({ status: 404, body: 'missing' }));
+    try {
+      await page.goto(server.url);
+      await page.waitForSelector('#error-banner:not([hidden])');
+      assert.match(await page.locator('#error-text').textContent(), /WebAssembly/);
+      assert.match(await page.locator('#status').textContent(), /not loaded/);
+      // The gallery and the drawing pad still respond.
+      await page.click('#gallery button[data-index="4"]');
+      await page.waitForFunction(() => /label/.test(document.getElementById('digit-source').textContent));
+    } finally {
+      await browser.context.unroute('**/pkg/splash_bg.wasm');
+      await page.close();
+    }
+  });
+
   test('works offline after one visit (service worker)', async () => {
     const own = await startBrowser({ serviceWorkers: 'allow' });
     try {
