@@ -322,6 +322,8 @@ fn train(a: TrainArgs) -> Res {
     recipe_json["train_seconds_this_run"] = json!(start.elapsed().as_secs_f32());
     config.recipe = Some(recipe_json);
     std::fs::write(&a.out, weights::save(&trainer.model, &config))?;
+    // The run is complete; its checkpoint would only be served and copied around.
+    std::fs::remove_file(&ckpt)?;
     eprintln!(
         "test accuracy {:.2}% — wrote {}",
         100.0 * test_acc,
