@@ -323,7 +323,9 @@ fn train(a: TrainArgs) -> Res {
     config.recipe = Some(recipe_json);
     std::fs::write(&a.out, weights::save(&trainer.model, &config))?;
     // The run is complete; its checkpoint would only be served and copied around.
-    std::fs::remove_file(&ckpt)?;
+    if ckpt.exists() {
+        std::fs::remove_file(&ckpt)?;
+    }
     eprintln!(
         "test accuracy {:.2}% — wrote {}",
         100.0 * test_acc,
