@@ -170,12 +170,14 @@ pub(crate) fn map_elementwise(
     ArrayD::from_shape_vec(x.shape(), out).expect("same size")
 }
 
-/// Elementwise dL/dx = dL/dh · h'(x) (in parallel for large arrays).
-pub(crate) fn chain_pointwise(
+/// Runs `f(dx_piece, x_piece, grad_piece)` over the same fixed pieces of the pre-activations
+/// `x`, the incoming gradient and a fresh dL/dx, in parallel for large arrays; returns dL/dx
+/// and each piece's result in order (for deterministic reductions).
+pub(crate) fn backward_pieces<R: Send>(
     x: &ArrayD<f32>,
     grad_out: &ArrayD<f32>,
-    derivative: impl Fn(f32) -> f32 + Sync + Send,
-) -> ArrayD<f32> {
+    f: impl Fn(&mut [f32], &[f32], &[f32]) -> R + Sync + Send,
+) -> (ArrayD<f32>, Vec<R>) {
     let x = x.as_standard_layout();
     let g = grad_out.as_standard_layout();
     let (xs, gs) = (
@@ -188,12 +190,25 @@ pub(crate) fn chain_pointwise(
         .chunks_mut(len)
         .zip(xs.chunks(len).zip(gs.chunks(len)))
         .collect();
-    map_ordered(pieces, |_, (d, (xc, gc))| {
+    let results = map_ordered(pieces, |_, (d, (xc, gc))| f(d, xc, gc));
+    (
+        ArrayD::from_shape_vec(x.shape(), dx).expect("same size"),
+        results,
+    )
+}
+
+/// Elementwise dL/dx = dL/dh · h'(x) (in parallel for large arrays).
+pub(crate) fn chain_pointwise(
+    x: &ArrayD<f32>,
+    grad_out: &ArrayD<f32>,
+    derivative: impl Fn(f32) -> f32 + Sync + Send,
+) -> ArrayD<f32> {
+    backward_pieces(x, grad_out, |d, xc, gc| {
         for ((d, &v), &gv) in d.iter_mut().zip(xc).zip(gc) {
             *d = gv * derivative(v);
         }
-    });
-    ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
+    })
+    .0
 }
 
 /// Rectified linear unit, h(x) = max(0, x); h'(0) is taken as 0.

@@ -1,8 +1,7 @@
 //! SPLASH: symmetric piecewise-linear hinges with learned slopes.
 
-use super::{map_elementwise, piece_len, Activation, ActivationKind};
+use super::{backward_pieces, map_elementwise, Activation, ActivationKind};
 use crate::nn::Param;
-use crate::parallel::map_ordered;
 use ndarray::ArrayD;
 
 /// Hinge locations b_s of SPLASH, as multiples of the pre-activations' spread (BatchNorm
@@ -116,21 +115,9 @@ impl Activation for Splash {
 
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         let (ap, am, b) = (self.a_plus(), self.a_minus(), self.hinges);
-        let x = x.as_standard_layout();
-        let g = grad_out.as_standard_layout();
-        let (xs, gs) = (
-            x.as_slice().expect("standard layout"),
-            g.as_slice().expect("standard layout"),
-        );
-        let mut dx = vec![0.0f32; xs.len()];
-        let len = piece_len(xs.len());
-        let pieces: Vec<_> = dx
-            .chunks_mut(len)
-            .zip(xs.chunks(len).zip(gs.chunks(len)))
-            .collect();
         // Each piece sums the coefficient gradients in f32 over blocks of 256 elements and in
         // f64 across blocks; the pieces are then added in order (deterministic).
-        let partials = map_ordered(pieces, |_, (d, (xc, gc))| {
+        let (dx, partials) = backward_pieces(x, grad_out, |d, xc, gc| {
             let mut total = [0.0f64; 8];
             for ((db, xb), gb) in d.chunks_mut(256).zip(xc.chunks(256)).zip(gc.chunks(256)) {
                 let mut acc = [0.0f32; 8];
@@ -162,7 +149,7 @@ impl Activation for Splash {
                 self.a_minus.grad[s] += p[4 + s] as f32;
             }
         }
-        ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
+        dx
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
