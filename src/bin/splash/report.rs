@@ -31,6 +31,13 @@ fn pm(v: &[f64]) -> String {
     }
 }
 
+/// "mean ± sd" over the runs for each ε of the accuracies `pick` selects.
+fn eps_cells(runs: &[&RunResult], n_eps: usize, pick: fn(&RunResult) -> &Vec<f32>) -> Vec<String> {
+    (0..n_eps)
+        .map(|k| pm(&runs.iter().map(|r| pick(r)[k] as f64).collect::<Vec<_>>()))
+        .collect()
+}
+
 const PALETTE: [RGBColor; 10] = [
     RGBColor(37, 99, 235),
     RGBColor(217, 119, 6),
@@ -259,14 +266,7 @@ pub fn write_report(
             continue;
         }
         let clean: Vec<f64> = runs.iter().map(|r| r.clean_accuracy as f64).collect();
-        let cols: Vec<String> = (0..results.epsilons.len())
-            .map(|k| {
-                pm(&runs
-                    .iter()
-                    .map(|r| r.white_box_accuracy[k] as f64)
-                    .collect::<Vec<_>>())
-            })
-            .collect();
+        let cols = eps_cells(&runs, results.epsilons.len(), |r| &r.white_box_accuracy);
         let secs = mean_sd(&runs.iter().map(|r| r.train_seconds).collect::<Vec<_>>()).0;
         writeln!(
             md,
@@ -291,14 +291,7 @@ pub fn write_report(
         if runs.is_empty() || act == ActivationKind::Relu {
             continue;
         }
-        let cols: Vec<String> = (0..results.epsilons.len())
-            .map(|k| {
-                pm(&runs
-                    .iter()
-                    .map(|r| r.transfer_accuracy[k] as f64)
-                    .collect::<Vec<_>>())
-            })
-            .collect();
+        let cols = eps_cells(&runs, results.epsilons.len(), |r| &r.transfer_accuracy);
         writeln!(md, "| {} | {} |", act.name(), cols.join(" | "))?;
     }
     writeln!(md, "\n![Transfer FGSM](study/transfer.svg)\n")?;
