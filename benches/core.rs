@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use splash::attack::{fgsm, Goal};
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelSpec};
-use splash::nn::{Conv2d, Layer, Mode};
+use splash::nn::{Conv2d, Layer, MaxPool2d, Mode};
 use splash::ActivationKind;
 
 fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
@@ -51,6 +51,12 @@ fn conv(c: &mut Criterion) {
             b.iter(|| layer.backward(&dy))
         });
     }
+    // LeNet5's first pooling layer, batch 64.
+    let mut pool = MaxPool2d::new(2);
+    let x = random(&[64, 6, 28, 28], 5);
+    g.bench_function(BenchmarkId::new("forward", "lenet5.pool1"), |b| {
+        b.iter(|| pool.forward(&x, Mode::Train))
+    });
     g.finish();
 }
 

@@ -292,6 +292,22 @@ impl Model {
             .expect("input gradient is 4-D")
     }
 
+    /// Back-propagates dL/dlogits through the last forward pass for training: accumulates
+    /// the same parameter gradients as [`Model::backward`], but stops at the first layer
+    /// with parameters instead of computing dL/dx, which training does not use.
+    pub fn backward_params(&mut self, grad_logits: &Array2<f32>) {
+        let first = self
+            .layers
+            .iter_mut()
+            .position(|(_, l)| !l.params_mut().is_empty())
+            .unwrap_or(0);
+        let mut g: ArrayD<f32> = grad_logits.clone().into_dyn();
+        for (_, layer) in self.layers[first + 1..].iter_mut().rev() {
+            g = layer.backward(&g);
+        }
+        self.layers[first].1.backward_params(&g);
+    }
+
     /// Class probabilities (N, 10) in evaluation mode, after validating the images.
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;

@@ -132,7 +132,7 @@ impl Trainer {
             let logits = self.model.forward(&x, Mode::Train);
             let ce = cross_entropy(logits.view(), &y);
             let grad = ce.grad_sum(&y) / idx.len() as f32;
-            self.model.backward(&grad);
+            self.model.backward_params(&grad);
             let t = epoch as f32 + step as f32 / steps as f32;
             self.sgd_step(self.recipe.learning_rate_at(t));
             loss_sum += ce.per_sample.sum() as f64;

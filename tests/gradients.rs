@@ -34,34 +34,80 @@ fn conv2d_gradients_stride_2_and_5x5_no_padding() {
     check_layer(&mut conv, &random(&[2, 4, 3, 3], 8), Mode::Train);
 }
 
+/// (in channels, out channels, kernel, stride, padding, height, width): odd and even sides,
+/// padding wider than the kernel's reach, strides that skip the last row or column.
+const CONV_GEOMETRIES: [(usize, usize, usize, usize, usize, usize, usize); 7] = [
+    (2, 3, 3, 2, 1, 5, 6),
+    (1, 2, 5, 1, 2, 7, 6),
+    (3, 2, 3, 1, 2, 4, 5),
+    (2, 2, 3, 3, 0, 8, 7),
+    (2, 3, 5, 2, 2, 9, 6),
+    (1, 1, 1, 2, 1, 3, 4),
+    (2, 2, 4, 1, 0, 4, 6),
+];
+
 #[test]
 fn conv2d_matches_direct_convolution() {
-    let mut conv = Conv2d::new(2, 3, 3, 2, 1, &mut rng(9));
-    conv.bias.value = random(&[3], 10);
-    let x = random(&[2, 2, 5, 6], 11);
-    let y = conv.forward(&x, Mode::Eval);
-    let (oh, ow) = (3, 3);
-    assert_eq!(y.shape(), &[2, 3, oh, ow]);
-    let w = &conv.weight.value;
-    for n in 0..2 {
-        for o in 0..3 {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let mut s = conv.bias.value[[o]];
-                    for c in 0..2 {
-                        for ki in 0..3 {
-                            for kj in 0..3 {
-                                let (yy, xx) =
-                                    ((i * 2 + ki) as isize - 1, (j * 2 + kj) as isize - 1);
-                                if yy >= 0 && xx >= 0 && yy < 5 && xx < 6 {
-                                    s += w[[o, c, ki, kj]] * x[[n, c, yy as usize, xx as usize]];
+    for (seed, &(cin, cout, k, s, p, h, w)) in CONV_GEOMETRIES.iter().enumerate() {
+        let seed = seed as u64 * 10;
+        let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng(seed + 9));
+        conv.bias.value = random(&[cout], seed + 10);
+        let x = random(&[2, cin, h, w], seed + 11);
+        let y = conv.forward(&x, Mode::Eval);
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        assert_eq!(y.shape(), &[2, cout, oh, ow]);
+        let wt = &conv.weight.value;
+        for n in 0..2 {
+            for o in 0..cout {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut sum = conv.bias.value[[o]];
+                        for c in 0..cin {
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let (yy, xx) = (
+                                        (i * s + ki) as isize - p as isize,
+                                        (j * s + kj) as isize - p as isize,
+                                    );
+                                    if yy >= 0 && xx >= 0 && yy < h as isize && xx < w as isize {
+                                        sum += wt[[o, c, ki, kj]]
+                                            * x[[n, c, yy as usize, xx as usize]];
+                                    }
                                 }
                             }
                         }
+                        assert!(
+                            (sum - y[[n, o, i, j]]).abs() < 1e-5,
+                            "geometry {:?} at {:?}",
+                            (cin, cout, k, s, p, h, w),
+                            (n, o, i, j)
+                        );
                     }
-                    assert!((s - y[[n, o, i, j]]).abs() < 1e-5);
                 }
             }
+        }
+    }
+}
+
+/// Without bias a convolution is linear, so its input gradient is its exact adjoint:
+/// <conv(x), dy> = <x, conv_backward(dy)> for every x and dy, in both modes.
+#[test]
+fn conv2d_backward_is_the_adjoint() {
+    for (seed, &(cin, cout, k, s, p, h, w)) in CONV_GEOMETRIES.iter().enumerate() {
+        for mode in MODES {
+            let seed = seed as u64 * 10 + 100;
+            let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng(seed));
+            let x = random(&[3, cin, h, w], seed + 1);
+            let y = conv.forward(&x, mode);
+            let dy = random(y.shape(), seed + 2);
+            let dx = conv.backward(&dy);
+            let lhs: f64 = y.iter().zip(&dy).map(|(a, b)| f64::from(a * b)).sum();
+            let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| f64::from(a * b)).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+                "geometry {:?}: {lhs} vs {rhs}",
+                (cin, cout, k, s, p, h, w)
+            );
         }
     }
 }
@@ -286,5 +332,39 @@ fn allcnn_input_gradient_matches_finite_differences() {
     for act in ActivationKind::DEMO {
         check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Eval);
         check_model_input_gradient(ModelSpec::allcnn(4, act), Mode::Train);
+    }
+}
+
+/// Training's backward pass, which stops before dL/dx, accumulates exactly the parameter
+/// gradients of the full backward pass, for both architectures.
+#[test]
+fn backward_params_matches_the_full_backward_pass() {
+    for spec in [
+        ModelSpec::lenet5(ActivationKind::Splash),
+        ModelSpec::allcnn(4, ActivationKind::Relu),
+    ] {
+        let x = digits(6, 41);
+        let labels = [3usize, 1, 4, 1, 5, 9];
+        let grads = |full: bool| -> Vec<(String, ArrayD<f32>)> {
+            let mut model = Model::new(spec, 5);
+            let logits = model.forward(&x, Mode::Train);
+            let ce = cross_entropy(logits.view(), &labels);
+            if full {
+                model.backward(&ce.grad_sum(&labels));
+            } else {
+                model.backward_params(&ce.grad_sum(&labels));
+            }
+            model
+                .params_mut()
+                .into_iter()
+                .map(|(n, p)| (n, p.grad.clone()))
+                .collect()
+        };
+        let (full, params_only) = (grads(true), grads(false));
+        assert_eq!(full.len(), params_only.len());
+        for ((name, a), (_, b)) in full.iter().zip(&params_only) {
+            assert!(a.iter().any(|v| *v != 0.0), "{name}: zero gradient");
+            assert_eq!(a, b, "{}: {name}", spec.slug());
+        }
     }
 }

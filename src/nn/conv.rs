@@ -3,7 +3,7 @@
 use super::{Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, Array4, ArrayD, ArrayViewMut3, Axis, Ix4};
+use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut4, Axis, Ix4};
 use rand::Rng;
 
 /// Geometry of a square-kernel convolution over one sample.
@@ -28,33 +28,56 @@ impl Geometry {
     }
 }
 
+/// The output columns `lo..hi` whose input column `ow·stride + kj − padding` lies inside
+/// the image, for kernel column `kj`; the others read zero padding.
+fn valid_columns(g: &Geometry, kj: usize) -> (usize, usize) {
+    let lo = g.padding.saturating_sub(kj).div_ceil(g.stride).min(g.out_w);
+    let hi = if g.width + g.padding > kj {
+        ((g.width - 1 + g.padding - kj) / g.stride + 1).min(g.out_w)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// The input row read by output row `oh` for kernel row `ki`, if it is inside the image.
+fn input_row(g: &Geometry, oh: usize, ki: usize) -> Option<usize> {
+    (oh * g.stride + ki)
+        .checked_sub(g.padding)
+        .filter(|&ih| ih < g.height)
+}
+
 /// Unfolds one sample `x` (C, H, W) into `cols` (C·k·k rows, OH·OW columns), zero-padded.
+/// The bounds are worked out once per kernel tap, so the inner loop is a plain copy.
 fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
     let ncols = g.cols();
-    let mut row = 0;
-    for c in 0..g.channels {
-        let plane = &x[c * g.height * g.width..(c + 1) * g.height * g.width];
+    let plane_len = g.height * g.width;
+    let mut rows = cols.chunks_exact_mut(ncols);
+    for plane in x.chunks_exact(plane_len).take(g.channels) {
         for ki in 0..g.kernel {
             for kj in 0..g.kernel {
-                let out = &mut cols[row * ncols..(row + 1) * ncols];
-                for oh in 0..g.out_h {
-                    let ih = (oh * g.stride + ki) as isize - g.padding as isize;
-                    let seg = &mut out[oh * g.out_w..(oh + 1) * g.out_w];
-                    if ih < 0 || ih >= g.height as isize {
+                let out = rows.next().expect("cols has C·k·k rows");
+                let (lo, hi) = valid_columns(g, kj);
+                for (oh, seg) in out.chunks_exact_mut(g.out_w).enumerate() {
+                    let Some(ih) = input_row(g, oh, ki) else {
                         seg.fill(0.0);
                         continue;
-                    }
-                    let src = &plane[ih as usize * g.width..(ih as usize + 1) * g.width];
-                    for (ow, v) in seg.iter_mut().enumerate() {
-                        let iw = (ow * g.stride + kj) as isize - g.padding as isize;
-                        *v = if iw < 0 || iw >= g.width as isize {
-                            0.0
-                        } else {
-                            src[iw as usize]
-                        };
+                    };
+                    let src = &plane[ih * g.width..(ih + 1) * g.width];
+                    seg[..lo].fill(0.0);
+                    seg[hi..].fill(0.0);
+                    let first = lo * g.stride + kj - g.padding;
+                    if g.stride == 1 {
+                        seg[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                    } else {
+                        for (v, s) in seg[lo..hi]
+                            .iter_mut()
+                            .zip(src[first..].iter().step_by(g.stride))
+                        {
+                            *v = *s;
+                        }
                     }
                 }
-                row += 1;
             }
         }
     }
@@ -64,29 +87,44 @@ fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
 fn col2im(cols: &[f32], g: &Geometry, dx: &mut [f32]) {
     dx.fill(0.0);
     let ncols = g.cols();
-    let mut row = 0;
-    for c in 0..g.channels {
-        let plane = &mut dx[c * g.height * g.width..(c + 1) * g.height * g.width];
+    let plane_len = g.height * g.width;
+    let mut rows = cols.chunks_exact(ncols);
+    for plane in dx.chunks_exact_mut(plane_len).take(g.channels) {
         for ki in 0..g.kernel {
             for kj in 0..g.kernel {
-                let src = &cols[row * ncols..(row + 1) * ncols];
-                for oh in 0..g.out_h {
-                    let ih = (oh * g.stride + ki) as isize - g.padding as isize;
-                    if ih < 0 || ih >= g.height as isize {
+                let src_row = rows.next().expect("cols has C·k·k rows");
+                let (lo, hi) = valid_columns(g, kj);
+                for (oh, seg) in src_row.chunks_exact(g.out_w).enumerate() {
+                    let Some(ih) = input_row(g, oh, ki) else {
                         continue;
-                    }
-                    let dst = &mut plane[ih as usize * g.width..(ih as usize + 1) * g.width];
-                    for ow in 0..g.out_w {
-                        let iw = (ow * g.stride + kj) as isize - g.padding as isize;
-                        if iw >= 0 && iw < g.width as isize {
-                            dst[iw as usize] += src[oh * g.out_w + ow];
+                    };
+                    let dst = &mut plane[ih * g.width..(ih + 1) * g.width];
+                    let first = lo * g.stride + kj - g.padding;
+                    if g.stride == 1 {
+                        for (d, s) in dst[first..first + hi - lo].iter_mut().zip(&seg[lo..hi]) {
+                            *d += s;
+                        }
+                    } else {
+                        for (d, s) in dst[first..].iter_mut().step_by(g.stride).zip(&seg[lo..hi]) {
+                            *d += s;
                         }
                     }
                 }
-                row += 1;
             }
         }
     }
+}
+
+/// What a convolution keeps from its forward pass for the backward pass.
+enum Cache {
+    /// Nothing yet.
+    Empty,
+    /// The input, (N, C, H, W); the columns are unfolded again in the backward pass.
+    /// Evaluation mode keeps this, since an input gradient is often not asked for.
+    Input(Array4<f32>),
+    /// Every sample's unfolded columns, one (C·k·k, OH·OW) block per sample, and the input
+    /// shape. Training keeps this, so that the columns are unfolded once per step.
+    Columns(Vec<f32>, (usize, usize, usize, usize)),
 }
 
 /// 2-D convolution, y = W ⋆ x + b, with a square kernel, stride and zero padding.
@@ -101,7 +139,7 @@ pub struct Conv2d {
     kernel: usize,
     stride: usize,
     padding: usize,
-    input: Option<Array4<f32>>,
+    cache: Cache,
 }
 
 impl Conv2d {
@@ -125,7 +163,7 @@ impl Conv2d {
             kernel,
             stride,
             padding,
-            input: None,
+            cache: Cache::Empty,
         }
     }
 
@@ -148,7 +186,7 @@ impl Conv2d {
     }
 
     /// The kernel as an (out_channels, C·k·k) matrix view.
-    fn weight_matrix(&self, rows: usize) -> ndarray::ArrayView2<'_, f32> {
+    fn weight_matrix(&self, rows: usize) -> ArrayView2<'_, f32> {
         self.weight
             .value
             .view()
@@ -159,95 +197,82 @@ impl Conv2d {
     fn out_channels(&self) -> usize {
         self.weight.value.shape()[0]
     }
-}
 
-impl Layer for Conv2d {
-    fn kind(&self) -> &'static str {
-        "conv2d"
-    }
-
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let x = x
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("conv2d expects (N, C, H, W)")
-            .as_standard_layout()
-            .into_owned();
-        let (n, c, h, w) = x.dim();
-        assert_eq!(c, self.weight.value.shape()[1], "conv2d: channel mismatch");
-        let g = self.geometry(c, h, w);
-        let o = self.out_channels();
-        let w2 = self.weight_matrix(g.rows());
-        let bias = self.bias.value.as_slice().expect("contiguous bias");
-        let mut y = Array4::<f32>::zeros((n, o, g.out_h, g.out_w));
-        let chunk = chunk_len(n);
-        let chunks: Vec<_> = y.axis_chunks_iter_mut(Axis(0), chunk).collect();
-        let xs = x.as_slice().expect("standard layout");
-        let per = c * h * w;
-        map_ordered(chunks, |ci, mut ych| {
-            let mut cols = Array2::<f32>::zeros((g.rows(), g.cols()));
-            for (j, yi) in ych.outer_iter_mut().enumerate() {
-                let i = ci * chunk + j;
-                im2col(
-                    &xs[i * per..(i + 1) * per],
-                    &g,
-                    cols.as_slice_mut().expect("contiguous"),
-                );
-                let mut yi = yi
-                    .into_shape_with_order((o, g.cols()))
-                    .expect("contiguous output");
-                general_mat_mul(1.0, &w2, &cols, 0.0, &mut yi);
-                for (row, b) in yi.outer_iter_mut().zip(bias) {
-                    let mut row = row;
-                    row += *b;
-                }
-            }
-        });
-        self.input = Some(x);
-        y.into_dyn()
-    }
-
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let x = self
-            .input
-            .as_ref()
-            .expect("conv2d: backward before forward");
-        let (n, c, h, w) = x.dim();
+    /// The backward pass; dL/dx only if `input_grad` (the first layer of a network being
+    /// trained needs none, and it is the costliest part for a one-channel input).
+    fn backward_inner(&mut self, grad_out: &ArrayD<f32>, input_grad: bool) -> Option<Array4<f32>> {
+        let (n, c, h, w) = match &self.cache {
+            Cache::Empty => panic!("conv2d: backward before forward"),
+            Cache::Input(x) => x.dim(),
+            Cache::Columns(_, dim) => *dim,
+        };
         let g = self.geometry(c, h, w);
         let o = self.out_channels();
         let dy = grad_out
             .view()
             .into_dimensionality::<Ix4>()
-            .expect("conv2d grad (N, O, OH, OW)")
-            .as_standard_layout()
-            .into_owned();
+            .expect("conv2d grad (N, O, OH, OW)");
         assert_eq!(dy.dim(), (n, o, g.out_h, g.out_w), "conv2d: grad shape");
+        let dy = dy.as_standard_layout();
+        let dys = dy.as_slice().expect("standard layout");
         let w2 = self.weight_matrix(g.rows());
-        let mut dx = Array4::<f32>::zeros((n, c, h, w));
+        let mut dx = if input_grad {
+            Array4::<f32>::zeros((n, c, h, w))
+        } else {
+            Array4::<f32>::zeros((0, c, h, w))
+        };
         let chunk = chunk_len(n);
-        let chunks: Vec<_> = dx.axis_chunks_iter_mut(Axis(0), chunk).collect();
-        let xs = x.as_slice().expect("standard layout");
-        let per = c * h * w;
-        let partials = map_ordered(chunks, |ci, mut dxch| {
-            let mut cols = Array2::<f32>::zeros((g.rows(), g.cols()));
+        let nchunks = n.div_ceil(chunk);
+        let mut dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
+            dx.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect()
+        } else {
+            (0..nchunks).map(|_| None).collect()
+        };
+        dx_chunks.truncate(nchunks);
+        let per_out = o * g.cols();
+        let per_cols = g.rows() * g.cols();
+        let cache = &self.cache;
+        let partials = map_ordered(dx_chunks, |ci, mut dxch| {
+            let mut scratch = Array2::<f32>::zeros((g.rows(), g.cols()));
             let mut dcols = Array2::<f32>::zeros((g.rows(), g.cols()));
             let mut dw = Array2::<f32>::zeros((o, g.rows()));
             let mut db = Array1::<f32>::zeros(o);
-            for (j, dxi) in dxch.outer_iter_mut().enumerate() {
-                let i = ci * chunk + j;
-                im2col(
-                    &xs[i * per..(i + 1) * per],
-                    &g,
-                    cols.as_slice_mut().expect("contiguous"),
-                );
-                let dyi = dy
-                    .index_axis(Axis(0), i)
-                    .into_shape_with_order((o, g.cols()))
-                    .expect("contiguous grad");
+            let samples = (ci * chunk)..((ci + 1) * chunk).min(n);
+            for (j, i) in samples.enumerate() {
+                let cols = match cache {
+                    Cache::Columns(all, _) => ArrayView2::from_shape(
+                        (g.rows(), g.cols()),
+                        &all[i * per_cols..][..per_cols],
+                    )
+                    .expect("sized"),
+                    Cache::Input(x) => {
+                        let xs = x.as_slice().expect("standard layout");
+                        let per = c * h * w;
+                        im2col(
+                            &xs[i * per..(i + 1) * per],
+                            &g,
+                            scratch.as_slice_mut().expect("contiguous"),
+                        );
+                        scratch.view()
+                    }
+                    Cache::Empty => unreachable!("checked above"),
+                };
+                let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
+                    .expect("sized");
                 general_mat_mul(1.0, &dyi, &cols.t(), 1.0, &mut dw);
-                db += &dyi.sum_axis(Axis(1));
-                general_mat_mul(1.0, &w2.t(), &dyi, 0.0, &mut dcols);
-                write_col2im(&dcols, &g, dxi);
+                for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
+                    *b += row.sum();
+                }
+                if let Some(dxch) = dxch.as_mut() {
+                    general_mat_mul(1.0, &w2.t(), &dyi, 0.0, &mut dcols);
+                    col2im(
+                        dcols.as_slice().expect("contiguous"),
+                        &g,
+                        dxch.index_axis_mut(Axis(0), j)
+                            .as_slice_mut()
+                            .expect("contiguous"),
+                    );
+                }
             }
             (dw, db)
         });
@@ -262,7 +287,88 @@ impl Layer for Conv2d {
             let mut bg = self.bias.grad.view_mut();
             bg += &db.into_dyn();
         }
-        dx.into_dyn()
+        input_grad.then_some(dx)
+    }
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+        let x = x
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("conv2d expects (N, C, H, W)");
+        let x = x.as_standard_layout();
+        let (n, c, h, w) = x.dim();
+        assert_eq!(c, self.weight.value.shape()[1], "conv2d: channel mismatch");
+        let g = self.geometry(c, h, w);
+        let o = self.out_channels();
+        let w2 = self.weight_matrix(g.rows());
+        let bias = self.bias.value.as_slice().expect("contiguous bias");
+        let per_cols = g.rows() * g.cols();
+        // Training keeps every sample's columns for the backward pass; evaluation unfolds
+        // one sample at a time into a per-chunk scratch block.
+        let keep = mode == Mode::Train;
+        let mut all_cols = if keep {
+            vec![0.0f32; n * per_cols]
+        } else {
+            Vec::new()
+        };
+        let mut y = Array4::<f32>::zeros((n, o, g.out_h, g.out_w));
+        let chunk = chunk_len(n);
+        let col_chunks: Vec<Option<&mut [f32]>> = if keep {
+            all_cols.chunks_mut(chunk * per_cols).map(Some).collect()
+        } else {
+            (0..n.div_ceil(chunk)).map(|_| None).collect()
+        };
+        let work: Vec<_> = y
+            .axis_chunks_iter_mut(Axis(0), chunk)
+            .zip(col_chunks)
+            .collect();
+        let xs = x.as_slice().expect("standard layout");
+        let per = c * h * w;
+        map_ordered(work, |ci, (mut ych, mut kept)| {
+            let mut scratch = if kept.is_some() {
+                Vec::new()
+            } else {
+                vec![0.0f32; per_cols]
+            };
+            for (j, yi) in ych.outer_iter_mut().enumerate() {
+                let i = ci * chunk + j;
+                let cols = match kept.as_mut() {
+                    Some(block) => &mut block[j * per_cols..(j + 1) * per_cols],
+                    None => scratch.as_mut_slice(),
+                };
+                im2col(&xs[i * per..(i + 1) * per], &g, cols);
+                let cols = ArrayView2::from_shape((g.rows(), g.cols()), &*cols).expect("sized");
+                let mut yi = yi
+                    .into_shape_with_order((o, g.cols()))
+                    .expect("contiguous output");
+                for (mut row, b) in yi.outer_iter_mut().zip(bias) {
+                    row.fill(*b);
+                }
+                general_mat_mul(1.0, &w2, &cols, 1.0, &mut yi);
+            }
+        });
+        self.cache = if keep {
+            Cache::Columns(all_cols, (n, c, h, w))
+        } else {
+            Cache::Input(x.into_owned())
+        };
+        y.into_dyn()
+    }
+
+    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        self.backward_inner(grad_out, true)
+            .expect("input gradient asked for")
+            .into_dyn()
+    }
+
+    fn backward_params(&mut self, grad_out: &ArrayD<f32>) {
+        self.backward_inner(grad_out, false);
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
@@ -279,12 +385,4 @@ impl Layer for Conv2d {
             ("bias", &mut self.bias.value),
         ]
     }
-}
-
-fn write_col2im(dcols: &Array2<f32>, g: &Geometry, mut dxi: ArrayViewMut3<f32>) {
-    col2im(
-        dcols.as_slice().expect("contiguous"),
-        g,
-        dxi.as_slice_mut().expect("contiguous"),
-    );
 }

@@ -58,6 +58,12 @@ pub trait Layer: Send {
     /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
     /// returns dL/d(input).
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
+    /// Like [`Layer::backward`] for a layer whose input gradient nobody needs (the first
+    /// layer with parameters, in training): accumulates parameter gradients only. Layers
+    /// override it when skipping dL/d(input) saves work.
+    fn backward_params(&mut self, grad_out: &ArrayD<f32>) {
+        self.backward(grad_out);
+    }
     /// Learnable parameters with their names inside the layer.
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
         Vec::new()

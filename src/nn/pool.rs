@@ -40,26 +40,41 @@ impl Layer for MaxPool2d {
         let mut y = vec![0.0f32; n * c * oh * ow];
         self.argmax.clear();
         self.argmax.resize(y.len(), 0);
-        for plane in 0..n * c {
+        for (plane, (ys, args)) in y
+            .chunks_exact_mut(oh * ow)
+            .zip(self.argmax.chunks_exact_mut(oh * ow))
+            .enumerate()
+        {
             let base = plane * h * w;
             for r in 0..oh {
-                for col in 0..ow {
-                    let first = base + r * s * w + col * s;
-                    let (mut best, mut arg) = (xs[first], first);
+                let top = base + r * s * w;
+                let rows = &xs[top..top + s * w];
+                let ys = &mut ys[r * ow..(r + 1) * ow];
+                let args = &mut args[r * ow..(r + 1) * ow];
+                if s == 2 {
+                    // Two pairs, then the pair winners: the same first maximum (or first
+                    // NaN) as scanning the window in row-major order.
+                    let (upper, lower) = rows.split_at(w);
+                    for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
+                        let j = 2 * col;
+                        let (v0, i0) = pick(upper[j], j, upper[j + 1], j + 1);
+                        let (v1, i1) = pick(lower[j], w + j, lower[j + 1], w + j + 1);
+                        let (v, i) = pick(v0, i0, v1, i1);
+                        *y = v;
+                        *a = top + i;
+                    }
+                    continue;
+                }
+                for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
+                    let (mut best, mut arg) = (rows[col * s], col * s);
                     for di in 0..s {
                         for dj in 0..s {
-                            let at = first + di * w + dj;
-                            let v = xs[at];
-                            // NaN propagates: once found, it is kept.
-                            if v > best || (v.is_nan() && !best.is_nan()) {
-                                best = v;
-                                arg = at;
-                            }
+                            let at = di * w + col * s + dj;
+                            (best, arg) = pick(best, arg, rows[at], at);
                         }
                     }
-                    let out = (plane * oh + r) * ow + col;
-                    y[out] = best;
-                    self.argmax[out] = arg;
+                    *y = best;
+                    *a = top + arg;
                 }
             }
         }
@@ -76,6 +91,18 @@ impl Layer for MaxPool2d {
         }
         ArrayD::from_shape_vec(vec![n, c, h, w], dx).expect("sized")
     }
+}
+
+/// The larger of `(x, i)` and `(y, j)`, keeping the first on a tie; NaN wins over a number,
+/// and the first NaN is kept. Selected with masks, not branches: which tap wins is
+/// unpredictable, and a mispredicted branch costs more than the whole comparison.
+#[inline(always)]
+fn pick(x: f32, i: usize, y: f32, j: usize) -> (f32, usize) {
+    let take = (y > x) | (y.is_nan() & !x.is_nan());
+    let wide = (take as usize).wrapping_neg();
+    let narrow = (take as u32).wrapping_neg();
+    let v = f32::from_bits((x.to_bits() & !narrow) | (y.to_bits() & narrow));
+    (v, (i & !wide) | (j & wide))
 }
 
 /// Global average pooling: (N, C, H, W) → (N, C), the mean over each channel's plane.
