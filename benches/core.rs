@@ -5,6 +5,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ndarray::{Array4, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use splash::activation::ActivationLayer;
 use splash::attack::{fgsm, Goal};
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelSpec};
@@ -57,6 +58,21 @@ fn conv(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("forward", "lenet5.pool1"), |b| {
         b.iter(|| pool.forward(&x, Mode::Train))
     });
+    g.finish();
+    // The activation after LeNet5's first conv, batch 64: SPLASH against ReLU.
+    let mut g = c.benchmark_group("activation");
+    let x = random(&[64, 6, 28, 28], 6);
+    let dy = random(&[64, 6, 28, 28], 7);
+    for kind in ActivationKind::DEMO {
+        let mut layer = ActivationLayer::new(kind.build(6));
+        g.bench_function(BenchmarkId::new("forward", kind.name()), |b| {
+            b.iter(|| layer.forward(&x, Mode::Train))
+        });
+        layer.forward(&x, Mode::Train);
+        g.bench_function(BenchmarkId::new("backward", kind.name()), |b| {
+            b.iter(|| layer.backward(&dy))
+        });
+    }
     g.finish();
 }
 

@@ -19,7 +19,7 @@ for act in relu splash; do
   line=$(target/release/splash train --model lenet5 --activation "$act" --epochs 1 --no-augment \
     --limit "$N" --threads "$THREADS" --data "$DATA" --out "$out/m.safetensors" 2>/dev/null | head -1)
   rm -rf "$out"
-  secs=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
+  secs=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["train_seconds"])')
   splash_ips=$(python3 -c "print(f'{$N / $secs:.1f}')")
   torch_line=$(.venv-bench/bin/python scripts/bench_torch.py "$DATA" "$N" "$THREADS" "$act")
   torch_ips=${torch_line%% *}

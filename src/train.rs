@@ -74,6 +74,8 @@ pub struct EpochStats {
     pub loss: f32,
     /// Training accuracy (on the distorted digits).
     pub accuracy: f32,
+    /// Wall-clock seconds of the training steps alone (no evaluation, no checkpoint).
+    pub seconds: f64,
 }
 
 /// A model, its optimiser state and its progress.
@@ -141,8 +143,10 @@ impl Trainer {
             progress(step + 1, steps, ce.mean());
         }
         self.epochs_done += 1;
-        self.seconds_trained += started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64();
+        self.seconds_trained += seconds;
         EpochStats {
+            seconds,
             epoch: self.epochs_done,
             loss: (loss_sum / seen.max(1) as f64) as f32,
             accuracy: correct as f32 / seen.max(1) as f32,

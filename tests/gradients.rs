@@ -368,3 +368,54 @@ fn backward_params_matches_the_full_backward_pass() {
         }
     }
 }
+
+/// Max pooling against a plain row-major scan of every window: the first maximum wins on a
+/// tie, a NaN wins over numbers (the first NaN), and the gradient goes to that one tap.
+/// Values are coarse so that ties are common; widths leave tails beyond four windows.
+#[test]
+fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
+    for (size, h, w) in [(2, 6, 22), (2, 5, 9), (3, 7, 11), (2, 2, 2)] {
+        let mut x = random(&[2, 3, h, w], 51).mapv(|v| (v * 3.0).round());
+        let xs = x.as_slice_mut().unwrap();
+        for i in (0..xs.len()).step_by(37) {
+            xs[i] = f32::NAN;
+        }
+        let mut pool = MaxPool2d::new(size);
+        let y = pool.forward(&x, Mode::Eval);
+        let dy = random(y.shape(), 52);
+        let dx = pool.backward(&dy);
+        let (oh, ow) = (h / size, w / size);
+        let mut expect_dx = ArrayD::<f32>::zeros(x.shape());
+        for n in 0..2 {
+            for c in 0..3 {
+                for r in 0..oh {
+                    for col in 0..ow {
+                        let mut best = (f32::NEG_INFINITY, (0, 0));
+                        let mut first = true;
+                        for di in 0..size {
+                            for dj in 0..size {
+                                let at = (r * size + di, col * size + dj);
+                                let v = x[[n, c, at.0, at.1]];
+                                let take =
+                                    first || (!best.0.is_nan() && (v.is_nan() || v > best.0));
+                                if take {
+                                    best = (v, at);
+                                }
+                                first = false;
+                            }
+                        }
+                        let got = y[[n, c, r, col]];
+                        assert!(
+                            got == best.0 || (got.is_nan() && best.0.is_nan()),
+                            "size {size} {h}x{w} at {:?}: {got} vs {}",
+                            (n, c, r, col),
+                            best.0
+                        );
+                        expect_dx[[n, c, best.1 .0, best.1 .1]] += dy[[n, c, r, col]];
+                    }
+                }
+            }
+        }
+        assert_eq!(dx, expect_dx, "size {size} {h}x{w}");
+    }
+}

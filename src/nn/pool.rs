@@ -1,7 +1,9 @@
 //! Max pooling and global average pooling.
 
 use super::{Layer, Mode};
+use crate::parallel::{chunk_len, map_ordered};
 use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
+use wide::f32x4;
 
 /// Max pooling with a square window of `size` and stride `size` (no padding; a trailing
 /// row or column that does not fill a window is dropped).
@@ -40,44 +42,35 @@ impl Layer for MaxPool2d {
         let mut y = vec![0.0f32; n * c * oh * ow];
         self.argmax.clear();
         self.argmax.resize(y.len(), 0);
-        for (plane, (ys, args)) in y
-            .chunks_exact_mut(oh * ow)
-            .zip(self.argmax.chunks_exact_mut(oh * ow))
-            .enumerate()
-        {
-            let base = plane * h * w;
-            for r in 0..oh {
-                let top = base + r * s * w;
-                let rows = &xs[top..top + s * w];
-                let ys = &mut ys[r * ow..(r + 1) * ow];
-                let args = &mut args[r * ow..(r + 1) * ow];
-                if s == 2 {
-                    // Two pairs, then the pair winners: the same first maximum (or first
-                    // NaN) as scanning the window in row-major order.
-                    let (upper, lower) = rows.split_at(w);
-                    for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
-                        let j = 2 * col;
-                        let (v0, i0) = pick(upper[j], j, upper[j + 1], j + 1);
-                        let (v1, i1) = pick(lower[j], w + j, lower[j + 1], w + j + 1);
-                        let (v, i) = pick(v0, i0, v1, i1);
-                        *y = v;
-                        *a = top + i;
+        // Samples in fixed chunks, in parallel; each output depends on its window only.
+        let chunk = chunk_len(n);
+        let (per_in, per_out) = (c * h * w, c * oh * ow);
+        let work: Vec<_> = y
+            .chunks_mut(chunk * per_out)
+            .zip(self.argmax.chunks_mut(chunk * per_out))
+            .collect();
+        map_ordered(work, |ci, (ys, args)| {
+            let first_plane = ci * chunk * c;
+            for (p, (ys, args)) in ys
+                .chunks_exact_mut(oh * ow)
+                .zip(args.chunks_exact_mut(oh * ow))
+                .enumerate()
+            {
+                let base = (first_plane + p) * h * w;
+                let plane = &xs[base..base + h * w];
+                for r in 0..oh {
+                    let ys = &mut ys[r * ow..(r + 1) * ow];
+                    let args = &mut args[r * ow..(r + 1) * ow];
+                    let top = r * s * w;
+                    if s == 2 {
+                        pool_row_2x2(&plane[top..top + 2 * w], w, ys, args, base + top);
+                    } else {
+                        pool_row(&plane[top..top + s * w], w, s, ys, args, base + top);
                     }
-                    continue;
-                }
-                for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
-                    let (mut best, mut arg) = (rows[col * s], col * s);
-                    for di in 0..s {
-                        for dj in 0..s {
-                            let at = di * w + col * s + dj;
-                            (best, arg) = pick(best, arg, rows[at], at);
-                        }
-                    }
-                    *y = best;
-                    *a = top + arg;
                 }
             }
-        }
+        });
+        debug_assert_eq!(xs.len(), n * per_in);
         self.input_shape = Some((n, c, h, w));
         ArrayD::from_shape_vec(vec![n, c, oh, ow], y).expect("sized")
     }
@@ -94,15 +87,88 @@ impl Layer for MaxPool2d {
 }
 
 /// The larger of `(x, i)` and `(y, j)`, keeping the first on a tie; NaN wins over a number,
-/// and the first NaN is kept. Selected with masks, not branches: which tap wins is
-/// unpredictable, and a mispredicted branch costs more than the whole comparison.
+/// and the first NaN is kept.
 #[inline(always)]
 fn pick(x: f32, i: usize, y: f32, j: usize) -> (f32, usize) {
-    let take = (y > x) | (y.is_nan() & !x.is_nan());
-    let wide = (take as usize).wrapping_neg();
-    let narrow = (take as u32).wrapping_neg();
-    let v = f32::from_bits((x.to_bits() & !narrow) | (y.to_bits() & narrow));
-    (v, (i & !wide) | (j & wide))
+    if (y > x) | (y.is_nan() & !x.is_nan()) {
+        (y, j)
+    } else {
+        (x, i)
+    }
+}
+
+/// [`pick`] on four lanes at once; `i` and `j` carry the window taps as floats.
+#[inline(always)]
+fn pick4(x: f32x4, i: f32x4, y: f32x4, j: f32x4) -> (f32x4, f32x4) {
+    let take = y.simd_gt(x) | (y.is_nan() & x.simd_eq(x));
+    (take.select(y, x), take.select(j, i))
+}
+
+/// One output row of a `size`×`size` pool: the first maximum of each window, scanned in
+/// row-major order. `rows` holds the window's `size` input rows of width `w`, which start
+/// at flat index `offset` of the input.
+fn pool_row(
+    rows: &[f32],
+    w: usize,
+    size: usize,
+    ys: &mut [f32],
+    args: &mut [usize],
+    offset: usize,
+) {
+    for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
+        let (mut best, mut arg) = (rows[col * size], col * size);
+        for di in 0..size {
+            for dj in 0..size {
+                let at = di * w + col * size + dj;
+                (best, arg) = pick(best, arg, rows[at], at);
+            }
+        }
+        *y = best;
+        *a = offset + arg;
+    }
+}
+
+/// [`pool_row`] for 2×2 windows, four windows at a time in explicit vectors: the two
+/// pairs, then the pair winners, which gives the same first maximum (or first NaN) as the
+/// row-major scan. Which tap wins is unpredictable, so nothing branches on it.
+fn pool_row_2x2(rows: &[f32], w: usize, ys: &mut [f32], args: &mut [usize], offset: usize) {
+    let (upper, lower) = rows.split_at(w);
+    let taps = [0.0, 1.0, 2.0, 3.0].map(f32x4::splat);
+    let at = |tap: f32, col: usize| match tap as u8 {
+        0 => 2 * col,
+        1 => 2 * col + 1,
+        2 => w + 2 * col,
+        _ => w + 2 * col + 1,
+    };
+    let whole = ys.len() / 4 * 4;
+    for q in (0..whole).step_by(4) {
+        let lane =
+            |row: &[f32], dj: usize| f32x4::new(std::array::from_fn(|l| row[2 * (q + l) + dj]));
+        let (v0, t0) = pick4(lane(upper, 0), taps[0], lane(upper, 1), taps[1]);
+        let (v1, t1) = pick4(lane(lower, 0), taps[2], lane(lower, 1), taps[3]);
+        let (v, t) = pick4(v0, t0, v1, t1);
+        ys[q..q + 4].copy_from_slice(&v.to_array());
+        for (l, tap) in t.to_array().into_iter().enumerate() {
+            args[q + l] = offset + at(tap, q + l);
+        }
+    }
+    for col in whole..ys.len() {
+        let (v0, i0) = pick(
+            upper[2 * col],
+            at(0.0, col),
+            upper[2 * col + 1],
+            at(1.0, col),
+        );
+        let (v1, i1) = pick(
+            lower[2 * col],
+            at(2.0, col),
+            lower[2 * col + 1],
+            at(3.0, col),
+        );
+        let (v, i) = pick(v0, i0, v1, i1);
+        ys[col] = v;
+        args[col] = offset + i;
+    }
 }
 
 /// Global average pooling: (N, C, H, W) → (N, C), the mean over each channel's plane.

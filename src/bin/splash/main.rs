@@ -307,6 +307,7 @@ fn train(a: TrainArgs) -> Res {
             json!({
                 "epoch": stats.epoch, "train_loss": stats.loss,
                 "train_accuracy": stats.accuracy, "test_accuracy": test_acc,
+                "train_seconds": stats.seconds as f32,
                 "seconds": epoch_start.elapsed().as_secs_f32(),
             })
         );
