@@ -33,6 +33,17 @@ struct Cache {
 }
 
 /// Adds per-piece vectors of `width` values, in order.
+/// The sum of `values` in eight interleaved f64 accumulators, added together at the end:
+/// independent chains the CPU overlaps (and the compiler vectorises), where one running sum
+/// waits for every add. The order is fixed, so the result is deterministic.
+fn lane_sum(values: impl Iterator<Item = f64>) -> f64 {
+    let mut acc = [0.0f64; 8];
+    for (i, v) in values.enumerate() {
+        acc[i % 8] += v;
+    }
+    acc.iter().sum()
+}
+
 fn sum_columns(parts: Vec<Vec<f64>>, width: usize) -> Vec<f64> {
     let mut total = vec![0.0f64; width];
     for p in parts {
@@ -80,7 +91,7 @@ impl Layer for BatchNorm {
                     let mut s = vec![0.0f64; c];
                     for sample in xc.chunks(per) {
                         for (ch, plane) in sample.chunks(l).enumerate() {
-                            s[ch] += plane.iter().map(|&v| v as f64).sum::<f64>();
+                            s[ch] += lane_sum(plane.iter().map(|&v| v as f64));
                         }
                     }
                     s
@@ -94,7 +105,7 @@ impl Layer for BatchNorm {
                     for sample in xc.chunks(per) {
                         for (ch, plane) in sample.chunks(l).enumerate() {
                             let mu = mean[ch];
-                            s[ch] += plane.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>();
+                            s[ch] += lane_sum(plane.iter().map(|&v| (v as f64 - mu).powi(2)));
                         }
                     }
                     s
@@ -180,10 +191,13 @@ impl Layer for BatchNorm {
                 for (ds, hs) in dc.chunks(per).zip(hc.chunks(per)) {
                     for ch in 0..c {
                         let r = ch * l..(ch + 1) * l;
-                        for (&g, &h) in ds[r.clone()].iter().zip(&hs[r]) {
-                            s[ch] += g as f64;
-                            s[c + ch] += (g * h) as f64;
-                        }
+                        s[ch] += lane_sum(ds[r.clone()].iter().map(|&g| g as f64));
+                        s[c + ch] += lane_sum(
+                            ds[r.clone()]
+                                .iter()
+                                .zip(&hs[r])
+                                .map(|(&g, &h)| (g * h) as f64),
+                        );
                     }
                 }
                 s

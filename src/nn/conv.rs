@@ -83,9 +83,9 @@ fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
     }
 }
 
-/// Folds `cols` back into one sample's gradient `dx` (C, H, W), adding overlapping taps.
+/// Folds `cols` back into one sample's gradient `dx` (C, H, W), adding overlapping taps
+/// to what `dx` holds (zeros, from the caller).
 fn col2im(cols: &[f32], g: &Geometry, dx: &mut [f32]) {
-    dx.fill(0.0);
     let ncols = g.cols();
     let plane_len = g.height * g.width;
     let mut rows = cols.chunks_exact(ncols);
@@ -122,9 +122,10 @@ enum Cache {
     /// The input, (N, C, H, W); the columns are unfolded again in the backward pass.
     /// Evaluation mode keeps this, since an input gradient is often not asked for.
     Input(Array4<f32>),
-    /// Every sample's unfolded columns, one (C·k·k, OH·OW) block per sample, and the input
-    /// shape. Training keeps this, so that the columns are unfolded once per step.
-    Columns(Vec<f32>, (usize, usize, usize, usize)),
+    /// Every sample's unfolded columns are in [`Conv2d::columns`], one (C·k·k, OH·OW) block
+    /// per sample, for an input of this shape. Training keeps these, so that the columns are
+    /// unfolded once per step.
+    Columns((usize, usize, usize, usize)),
 }
 
 /// 2-D convolution, y = W ⋆ x + b, with a square kernel, stride and zero padding.
@@ -140,6 +141,9 @@ pub struct Conv2d {
     stride: usize,
     padding: usize,
     cache: Cache,
+    /// The unfolded columns of the last training batch; the buffer is reused from step to
+    /// step (im2col writes every element, so it is never cleared).
+    columns: Vec<f32>,
 }
 
 impl Conv2d {
@@ -164,6 +168,7 @@ impl Conv2d {
             stride,
             padding,
             cache: Cache::Empty,
+            columns: Vec::new(),
         }
     }
 
@@ -204,7 +209,7 @@ impl Conv2d {
         let (n, c, h, w) = match &self.cache {
             Cache::Empty => panic!("conv2d: backward before forward"),
             Cache::Input(x) => x.dim(),
-            Cache::Columns(_, dim) => *dim,
+            Cache::Columns(dim) => *dim,
         };
         let g = self.geometry(c, h, w);
         let o = self.out_channels();
@@ -231,7 +236,7 @@ impl Conv2d {
         dx_chunks.truncate(nchunks);
         let per_out = o * g.cols();
         let per_cols = g.rows() * g.cols();
-        let cache = &self.cache;
+        let (cache, columns) = (&self.cache, &self.columns);
         let partials = map_ordered(dx_chunks, |ci, mut dxch| {
             let mut scratch = Array2::<f32>::zeros((g.rows(), g.cols()));
             let mut dcols = Array2::<f32>::zeros((g.rows(), g.cols()));
@@ -240,9 +245,9 @@ impl Conv2d {
             let samples = (ci * chunk)..((ci + 1) * chunk).min(n);
             for (j, i) in samples.enumerate() {
                 let cols = match cache {
-                    Cache::Columns(all, _) => ArrayView2::from_shape(
+                    Cache::Columns(_) => ArrayView2::from_shape(
                         (g.rows(), g.cols()),
-                        &all[i * per_cols..][..per_cols],
+                        &columns[i * per_cols..][..per_cols],
                     )
                     .expect("sized"),
                     Cache::Input(x) => {
@@ -306,18 +311,22 @@ impl Layer for Conv2d {
         assert_eq!(c, self.weight.value.shape()[1], "conv2d: channel mismatch");
         let g = self.geometry(c, h, w);
         let o = self.out_channels();
+        let mut all_cols = std::mem::take(&mut self.columns);
         let w2 = self.weight_matrix(g.rows());
         let bias = self.bias.value.as_slice().expect("contiguous bias");
         let per_cols = g.rows() * g.cols();
         // Training keeps every sample's columns for the backward pass; evaluation unfolds
         // one sample at a time into a per-chunk scratch block.
         let keep = mode == Mode::Train;
-        let mut all_cols = if keep {
-            vec![0.0f32; n * per_cols]
-        } else {
-            Vec::new()
-        };
-        let mut y = Array4::<f32>::zeros((n, o, g.out_h, g.out_w));
+        all_cols.resize(if keep { n * per_cols } else { 0 }, 0.0);
+        // The output starts as the bias, and the GEMM adds W·cols to it.
+        let mut y = Vec::with_capacity(n * o * g.cols());
+        for _ in 0..n {
+            for &b in bias {
+                y.extend(std::iter::repeat_n(b, g.cols()));
+            }
+        }
+        let mut y = Array4::from_shape_vec((n, o, g.out_h, g.out_w), y).expect("sized");
         let chunk = chunk_len(n);
         let col_chunks: Vec<Option<&mut [f32]>> = if keep {
             all_cols.chunks_mut(chunk * per_cols).map(Some).collect()
@@ -347,14 +356,12 @@ impl Layer for Conv2d {
                 let mut yi = yi
                     .into_shape_with_order((o, g.cols()))
                     .expect("contiguous output");
-                for (mut row, b) in yi.outer_iter_mut().zip(bias) {
-                    row.fill(*b);
-                }
                 general_mat_mul(1.0, &w2, &cols, 1.0, &mut yi);
             }
         });
+        self.columns = all_cols;
         self.cache = if keep {
-            Cache::Columns(all_cols, (n, c, h, w))
+            Cache::Columns((n, c, h, w))
         } else {
             Cache::Input(x.into_owned())
         };

@@ -134,11 +134,11 @@ fn pool_row(
 fn pool_row_2x2(rows: &[f32], w: usize, ys: &mut [f32], args: &mut [usize], offset: usize) {
     let (upper, lower) = rows.split_at(w);
     let taps = [0.0, 1.0, 2.0, 3.0].map(f32x4::splat);
-    let at = |tap: f32, col: usize| match tap as u8 {
-        0 => 2 * col,
-        1 => 2 * col + 1,
-        2 => w + 2 * col,
-        _ => w + 2 * col + 1,
+    // Tap t of window `col` is row t / 2, column t % 2 of the window (arithmetic, not a
+    // match, so that nothing branches on the winner).
+    let at = |tap: f32, col: usize| {
+        let t = tap as usize;
+        (t >> 1) * w + 2 * col + (t & 1)
     };
     let whole = ys.len() / 4 * 4;
     for q in (0..whole).step_by(4) {
