@@ -36,7 +36,9 @@ fn conv2d_gradients_stride_2_and_5x5_no_padding() {
 
 /// (in channels, out channels, kernel, stride, padding, height, width): odd and even sides,
 /// padding wider than the kernel's reach, strides that skip the last row or column.
-const CONV_GEOMETRIES: [(usize, usize, usize, usize, usize, usize, usize); 7] = [
+const CONV_GEOMETRIES: [(usize, usize, usize, usize, usize, usize, usize); 9] = [
+    (2, 3, 3, 1, 1, 5, 4),
+    (3, 2, 1, 1, 0, 3, 5),
     (2, 3, 3, 2, 1, 5, 6),
     (1, 2, 5, 1, 2, 7, 6),
     (3, 2, 3, 1, 2, 4, 5),
@@ -417,5 +419,89 @@ fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
             }
         }
         assert_eq!(dx, expect_dx, "size {size} {h}x{w}");
+    }
+}
+
+/// The WebAssembly build's matrix kernel against a plain triple loop, over shapes that hit
+/// every edge path (rows not a multiple of 4, columns not a multiple of 8 or 4, k = 0),
+/// with A read directly and transposed, strided B and C rows, and C accumulated into.
+#[test]
+fn small_gemm_matches_a_plain_product() {
+    use splash::nn::gemm::{small_gemm, Strided};
+    for (m, n, k) in [
+        (6, 784, 25),
+        (16, 100, 150),
+        (1, 1, 1),
+        (5, 13, 7),
+        (9, 3, 0),
+        (4, 8, 3),
+        (7, 12, 33),
+    ] {
+        let a = random(&[m * k + 3], (m * n + k) as u64)
+            .into_raw_vec_and_offset()
+            .0;
+        let (b_stride, c_stride) = (n + 2, n + 5);
+        let b = random(&[k * b_stride + 1], 3).into_raw_vec_and_offset().0;
+        let c0 = random(&[m * c_stride + 1], 4).into_raw_vec_and_offset().0;
+        for transposed in [false, true] {
+            let (rs, cs) = if transposed { (1, m) } else { (k, 1) };
+            let a_at = |i: usize, p: usize| a[i * rs + p * cs];
+            let mut c = c0.clone();
+            let view = Strided {
+                data: &a,
+                row_stride: rs,
+                col_stride: cs,
+            };
+            small_gemm(m, n, k, view, &b, b_stride, &mut c, c_stride);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut want = c0[i * c_stride + j];
+                    for p in 0..k {
+                        want += a_at(i, p) * b[p * b_stride + j];
+                    }
+                    let got = c[i * c_stride + j];
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                        "{m}x{n}x{k} at ({i},{j}): {got} vs {want}"
+                    );
+                }
+                // Padding between rows is left alone.
+                for j in n..c_stride.min(c.len() - i * c_stride) {
+                    assert_eq!(c[i * c_stride + j], c0[i * c_stride + j]);
+                }
+            }
+        }
+    }
+}
+
+/// The WebAssembly build's A·Bᵀ kernel (linear layers, weight gradients) against a plain
+/// triple loop, with k below, at and past multiples of four and C accumulated into.
+#[test]
+fn small_gemm_nt_matches_a_plain_product() {
+    use splash::nn::gemm::small_gemm_nt;
+    for (m, n, k) in [
+        (1, 120, 400),
+        (64, 10, 84),
+        (3, 5, 7),
+        (2, 3, 4),
+        (1, 1, 0),
+        (16, 150, 100),
+    ] {
+        let a = random(&[m * k + 1], 5).into_raw_vec_and_offset().0;
+        let b = random(&[n * k + 1], 6).into_raw_vec_and_offset().0;
+        let c0 = random(&[m * n], 7).into_raw_vec_and_offset().0;
+        let mut c = c0.clone();
+        small_gemm_nt(m, n, k, &a, &b, &mut c);
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f32 = (0..k).map(|p| a[i * k + p] * b[j * k + p]).sum();
+                let want = c0[i * n + j] + dot;
+                let got = c[i * n + j];
+                assert!(
+                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    "{m}x{n}x{k} at ({i},{j}): {got} vs {want}"
+                );
+            }
+        }
     }
 }

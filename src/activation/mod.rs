@@ -252,6 +252,10 @@ impl Activation for Relu {
     fn value(&self, x: f32) -> f32 {
         x.max(0.0)
     }
+    /// In explicit vectors: scalar `f32::max` is a call to `fmaxf` in WebAssembly.
+    fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        map_elementwise_x4(x, |v| v.max(wide::f32x4::ZERO))
+    }
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         chain_pointwise(x, grad_out, |v| if v > 0.0 { 1.0 } else { 0.0 })
     }

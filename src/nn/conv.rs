@@ -1,8 +1,8 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
+use super::gemm::{matmul_acc, matmul_nt_acc};
 use super::{Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut4, Axis, Ix4};
 use rand::Rng;
 
@@ -50,6 +50,9 @@ fn input_row(g: &Geometry, oh: usize, ki: usize) -> Option<usize> {
 /// Unfolds one sample `x` (C, H, W) into `cols` (C·k·k rows, OH·OW columns), zero-padded.
 /// The bounds are worked out once per kernel tap, so the inner loop is a plain copy.
 fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
+    if g.stride == 1 && g.out_h == g.height && g.out_w == g.width {
+        return im2col_same(x, g, cols);
+    }
     let ncols = g.cols();
     let plane_len = g.height * g.width;
     let mut rows = cols.chunks_exact_mut(ncols);
@@ -76,6 +79,48 @@ fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
                         {
                             *v = *s;
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for a stride-1 convolution whose output is as large as its input (kernel
+/// twice the padding plus one). Then every column row is the input plane shifted by one flat offset: one bulk copy
+/// per kernel tap, zero rows above or below, and one or two zeroed columns per row where
+/// the shift wraps around a row's edge. (Short copies per output row cost a call each in
+/// WebAssembly, which made this the second-largest cost of All-CNN's forward pass.)
+fn im2col_same(x: &[f32], g: &Geometry, cols: &mut [f32]) {
+    let (h, w, p) = (g.height, g.width, g.padding);
+    let plane_len = h * w;
+    let mut rows = cols.chunks_exact_mut(plane_len);
+    for plane in x.chunks_exact(plane_len).take(g.channels) {
+        for ki in 0..g.kernel {
+            // Output rows whose input row ki + oh − p lies inside the image.
+            let (top, bottom) = (p.saturating_sub(ki), (h + p - ki).min(h));
+            for kj in 0..g.kernel {
+                let out = rows.next().expect("cols has C·k·k rows");
+                let (lo, hi) = valid_columns(g, kj);
+                out[..top * w].fill(0.0);
+                out[bottom * w..].fill(0.0);
+                // out[j] = plane[j + shift] for the rows in range; the first and last
+                // elements may fall outside the plane, but those are wrapped columns,
+                // zeroed below.
+                let shift = (ki * w + kj) as isize - (p * w + p) as isize;
+                let first = (top * w).max((-shift).max(0) as usize);
+                let last = (bottom * w).min((plane_len as isize - shift) as usize);
+                if first < last {
+                    let from = (first as isize + shift) as usize;
+                    out[first..last].copy_from_slice(&plane[from..from + last - first]);
+                }
+                for oh in top..bottom {
+                    let row = &mut out[oh * w..(oh + 1) * w];
+                    for v in &mut row[..lo] {
+                        *v = 0.0;
+                    }
+                    for v in &mut row[hi..] {
+                        *v = 0.0;
                     }
                 }
             }
@@ -264,12 +309,13 @@ impl Conv2d {
                 };
                 let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
                     .expect("sized");
-                general_mat_mul(1.0, &dyi, &cols.t(), 1.0, &mut dw);
+                matmul_nt_acc(dyi, cols, &mut dw.view_mut());
                 for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
                     *b += row.sum();
                 }
                 if let Some(dxch) = dxch.as_mut() {
-                    general_mat_mul(1.0, &w2.t(), &dyi, 0.0, &mut dcols);
+                    dcols.fill(0.0);
+                    matmul_acc(w2.t(), dyi, &mut dcols.view_mut());
                     col2im(
                         dcols.as_slice().expect("contiguous"),
                         &g,
@@ -356,7 +402,7 @@ impl Layer for Conv2d {
                 let mut yi = yi
                     .into_shape_with_order((o, g.cols()))
                     .expect("contiguous output");
-                general_mat_mul(1.0, &w2, &cols, 1.0, &mut yi);
+                matmul_acc(w2, cols, &mut yi);
             }
         });
         self.columns = all_cols;

@@ -1,7 +1,7 @@
 //! Fully connected layer.
 
+use super::gemm::{matmul_acc, matmul_nt_acc};
 use super::{Layer, Mode, Param};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 use rand::Rng;
 
@@ -50,15 +50,18 @@ impl Layer for Linear {
             .to_owned();
         let w = self.weight2();
         assert_eq!(x.ncols(), w.ncols(), "linear: feature mismatch");
-        let mut y = Array2::<f32>::zeros((x.nrows(), w.nrows()));
-        general_mat_mul(1.0, &x, &w.t(), 0.0, &mut y);
         let b = self
             .bias
             .value
             .view()
             .into_dimensionality::<ndarray::Ix1>()
             .expect("1-D");
-        y += &b;
+        // The output starts as the bias; the product is added to it.
+        let mut y = b
+            .broadcast((x.nrows(), w.nrows()))
+            .expect("bias per output")
+            .to_owned();
+        matmul_nt_acc(x.view(), w, &mut y.view_mut());
         self.input = Some(x);
         y.into_dyn()
     }
@@ -72,18 +75,19 @@ impl Layer for Linear {
             .view()
             .into_dimensionality::<Ix2>()
             .expect("linear grad (N, out)");
+        let dy = dy.as_standard_layout();
         let mut dw = self
             .weight
             .grad
             .view_mut()
             .into_dimensionality::<Ix2>()
             .expect("2-D");
-        general_mat_mul(1.0, &dy.t(), x, 1.0, &mut dw);
+        matmul_acc(dy.t(), x.view(), &mut dw);
         let mut db = self.bias.grad.view_mut();
         db += &dy.sum_axis(Axis(0)).into_dyn();
         let w = self.weight2();
         let mut dx = Array2::<f32>::zeros(x.raw_dim());
-        general_mat_mul(1.0, &dy, &w, 0.0, &mut dx);
+        matmul_acc(dy.view(), w, &mut dx.view_mut());
         dx.into_dyn()
     }
 

@@ -7,6 +7,7 @@
 mod batchnorm;
 mod conv;
 mod dropout;
+pub mod gemm;
 mod linear;
 mod pool;
 mod reshape;

@@ -1,0 +1,246 @@
+//! Matrix products for the convolution's shapes.
+//!
+//! [`matmul_acc`] computes C += A·B. Natively it calls `matrixmultiply` (through ndarray),
+//! which picks AVX2/FMA kernels at run time. In WebAssembly it calls [`small_gemm`], a
+//! kernel for the small, odd shapes of these networks (6 to 32 output channels, 25 to 288
+//! rows, 25 to 784 columns): no packing, no masked edge tiles, 4×8 register blocks in
+//! simd128 vectors. `small_gemm` is plain Rust on [`wide::f32x4`], so the native tests
+//! check the same code (on SSE2) that the page runs (on simd128).
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use wide::f32x4;
+
+/// A borrowed row-major matrix whose rows may be strided: element (i, j) is
+/// `data[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Strided<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between columns.
+    pub col_stride: usize,
+}
+
+impl Strided<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
+/// `b_stride` apart, unit columns).
+///
+/// Blocks of 4 rows × 12 (or 8) columns are accumulated in twelve (or eight) vectors over the whole of k, so each
+/// element of C is loaded and stored once; leftover rows and columns use 1-row blocks,
+/// 4-wide vectors and scalars. Sums run over k in order, so results do not depend on the
+/// block an element falls in.
+#[allow(clippy::too_many_arguments)]
+pub fn small_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        k == 0 || b.len() >= (k - 1) * b_stride + n,
+        "gemm: B too short"
+    );
+    assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
+    let b_row = |p: usize, j: usize| -> f32x4 {
+        let s = p * b_stride + j;
+        f32x4::new(b[s..s + 4].try_into().expect("4"))
+    };
+    let mut i = 0;
+    while i + 4 <= m {
+        let mut j = 0;
+        while j + 12 <= n {
+            block::<3>(i, j, k, &a, b, b_stride, c, c_stride);
+            j += 12;
+        }
+        if j + 8 <= n {
+            block::<2>(i, j, k, &a, b, b_stride, c, c_stride);
+            j += 8;
+        }
+        edge_columns(i, i + 4, j, n, k, &a, b, b_stride, c, c_stride);
+        i += 4;
+    }
+    // Leftover rows, one at a time.
+    while i < m {
+        let mut j = 0;
+        while j + 8 <= n {
+            let s = i * c_stride + j;
+            let mut acc0 = f32x4::new(c[s..s + 4].try_into().expect("4"));
+            let mut acc1 = f32x4::new(c[s + 4..s + 8].try_into().expect("4"));
+            for p in 0..k {
+                let av = f32x4::splat(a.at(i, p));
+                acc0 += av * b_row(p, j);
+                acc1 += av * b_row(p, j + 4);
+            }
+            c[s..s + 4].copy_from_slice(&acc0.to_array());
+            c[s + 4..s + 8].copy_from_slice(&acc1.to_array());
+            j += 8;
+        }
+        edge_columns(i, i + 1, j, n, k, &a, b, b_stride, c, c_stride);
+        i += 1;
+    }
+}
+
+/// Rows `i..i + 4`, columns `j..j + 4·V` of C, accumulated over all of k in 4·V vectors.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block<const V: usize>(
+    i: usize,
+    j: usize,
+    k: usize,
+    a: &Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    let load = |s: &[f32], at: usize| f32x4::new(s[at..at + 4].try_into().expect("4"));
+    let mut acc = [[f32x4::ZERO; V]; 4];
+    for (r, row) in acc.iter_mut().enumerate() {
+        for (v, x) in row.iter_mut().enumerate() {
+            *x = load(c, (i + r) * c_stride + j + 4 * v);
+        }
+    }
+    for p in 0..k {
+        let bv: [f32x4; V] = std::array::from_fn(|v| load(b, p * b_stride + j + 4 * v));
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = f32x4::splat(a.at(i + r, p));
+            for (x, bv) in row.iter_mut().zip(&bv) {
+                *x += av * *bv;
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (v, x) in row.iter().enumerate() {
+            let s = (i + r) * c_stride + j + 4 * v;
+            c[s..s + 4].copy_from_slice(&x.to_array());
+        }
+    }
+}
+
+/// Columns `j0..n` (fewer than 8) of rows `i0..i1`: one 4-wide vector, then scalars.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn edge_columns(
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    n: usize,
+    k: usize,
+    a: &Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    for i in i0..i1 {
+        let mut j = j0;
+        if j + 4 <= n {
+            let s = i * c_stride + j;
+            let mut acc = f32x4::new(c[s..s + 4].try_into().expect("4"));
+            for p in 0..k {
+                let t = p * b_stride + j;
+                let bv = f32x4::new(b[t..t + 4].try_into().expect("4"));
+                acc += f32x4::splat(a.at(i, p)) * bv;
+            }
+            c[s..s + 4].copy_from_slice(&acc.to_array());
+            j += 4;
+        }
+        for j in j..n {
+            let mut acc = c[i * c_stride + j];
+            for p in 0..k {
+                acc += a.at(i, p) * b[p * b_stride + j];
+            }
+            c[i * c_stride + j] = acc;
+        }
+    }
+}
+
+/// C (m×n, row-major) += A (m×k, row-major) · Bᵀ, where B (n×k) is row-major: every
+/// element of C is a dot product of two contiguous rows, summed in four vector lanes
+/// along k (then the lanes, then the scalar tail).
+pub fn small_gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(
+        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
+        "gemm_nt: sizes"
+    );
+    let whole = k / 4 * 4;
+    let dot = |x: &[f32], y: &[f32]| -> f32 {
+        let mut acc = f32x4::ZERO;
+        for (x4, y4) in x[..whole].chunks_exact(4).zip(y[..whole].chunks_exact(4)) {
+            let xv = f32x4::new(x4.try_into().expect("4"));
+            acc += xv * f32x4::new(y4.try_into().expect("4"));
+        }
+        let mut sum = acc.reduce_add();
+        for (x, y) in x[whole..].iter().zip(&y[whole..]) {
+            sum += x * y;
+        }
+        sum
+    };
+    for (i, crow) in c.chunks_exact_mut(n).take(m).enumerate() {
+        let arow = &a[i * k..(i + 1) * k];
+        for (j, cij) in crow.iter_mut().enumerate() {
+            *cij += dot(arow, &b[j * k..(j + 1) * k]);
+        }
+    }
+}
+
+/// C += A·B for contiguous views (A may be a transposed view, e.g. Wᵀ); B and C must be in
+/// standard (row-major) layout.
+pub fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: &mut ArrayViewMut2<'_, f32>) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let (m, k) = a.dim();
+        let n = b.ncols();
+        assert_eq!(b.nrows(), k, "gemm: inner dimensions");
+        assert_eq!(c.dim(), (m, n), "gemm: output shape");
+        let (sa0, sa1) = (a.strides()[0] as usize, a.strides()[1] as usize);
+        let a = Strided {
+            data: a.as_slice_memory_order().expect("gemm: A contiguous"),
+            row_stride: sa0,
+            col_stride: sa1,
+        };
+        let b = b.as_slice().expect("gemm: B row-major");
+        let c = c.as_slice_mut().expect("gemm: C row-major");
+        small_gemm(m, n, k, a, b, n, c, n);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, c);
+}
+
+/// C += A·Bᵀ for row-major A (m×k), B (n×k) and C (m×n).
+pub fn matmul_nt_acc(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let ((m, k), n) = (a.dim(), b.nrows());
+        assert_eq!(b.ncols(), k, "gemm_nt: inner dimensions");
+        assert_eq!(c.dim(), (m, n), "gemm_nt: output shape");
+        small_gemm_nt(
+            m,
+            n,
+            k,
+            a.as_slice().expect("gemm_nt: A row-major"),
+            b.as_slice().expect("gemm_nt: B row-major"),
+            c.as_slice_mut().expect("gemm_nt: C row-major"),
+        );
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    ndarray::linalg::general_mat_mul(1.0, &a, &b.t(), 1.0, c);
+}
