@@ -170,28 +170,44 @@ impl Activation for Apl {
         let g = grad_out.as_standard_layout();
         let (xs, gs) = (x.as_slice().expect("std"), g.as_slice().expect("std"));
         let (a, b) = self.ab();
-        let mut da = Array2::<f64>::zeros(a.raw_dim());
-        let mut db = Array2::<f64>::zeros(b.raw_dim());
+        let (channels, k) = a.dim();
+        let (a, b) = (a.as_slice().expect("std"), b.as_slice().expect("std"));
+        let mut da = Array2::<f64>::zeros((channels, k));
+        let mut db = Array2::<f64>::zeros((channels, k));
         let mut dx = vec![0.0; xs.len()];
-        for_each_channel(x.shape(), |c, i| {
-            let (v, gi) = (xs[i], gs[i]);
-            let mut slope = if v > 0.0 { 1.0 } else { 0.0 };
-            for s in 0..a.ncols() {
-                let t = b[[c, s]] - v;
-                if t > 0.0 {
-                    slope -= a[[c, s]];
-                    da[[c, s]] += (gi * t) as f64;
-                    db[[c, s]] += (gi * a[[c, s]]) as f64;
+        let inner: usize = x.shape()[2..].iter().product();
+        let (das, dbs) = (
+            da.as_slice_mut().expect("std"),
+            db.as_slice_mut().expect("std"),
+        );
+        // Plane by plane, with each channel's hinges as plain slices.
+        let planes = dx
+            .chunks_mut(inner)
+            .zip(xs.chunks(inner).zip(gs.chunks(inner)));
+        for (p, (dplane, (xplane, gplane))) in planes.enumerate() {
+            let c = p % channels;
+            let (ar, br) = (&a[c * k..(c + 1) * k], &b[c * k..(c + 1) * k]);
+            let (dar, dbr) = (&mut das[c * k..(c + 1) * k], &mut dbs[c * k..(c + 1) * k]);
+            for ((d, &v), &gi) in dplane.iter_mut().zip(xplane).zip(gplane) {
+                let mut slope = if v > 0.0 { 1.0 } else { 0.0 };
+                for s in 0..k {
+                    let t = br[s] - v;
+                    if t > 0.0 {
+                        slope -= ar[s];
+                        dar[s] += (gi * t) as f64;
+                        dbr[s] += (gi * ar[s]) as f64;
+                    }
                 }
+                *d = gi * slope;
             }
-            dx[i] = gi * slope;
-        });
-        self.a
-            .grad
-            .zip_mut_with(&da.into_dyn(), |g, &d| *g += d as f32);
-        self.b
-            .grad
-            .zip_mut_with(&db.into_dyn(), |g, &d| *g += d as f32);
+        }
+        // Plain slices: ndarray's dimension-generic zip inlined here was 40 KB of wasm.
+        for (p, d) in [(&mut self.a, das), (&mut self.b, dbs)] {
+            let grad = p.grad.as_slice_mut().expect("std");
+            for (g, &d) in grad.iter_mut().zip(d.iter()) {
+                *g += d as f32;
+            }
+        }
         ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
     }
 

@@ -1,7 +1,7 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
 use super::gemm::{matmul_acc, matmul_nt_acc};
-use super::{Layer, Mode, Param};
+use super::{add_into, Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut4, Axis, Ix4};
 use rand::Rng;
@@ -327,16 +327,9 @@ impl Conv2d {
             }
             (dw, db)
         });
-        let mut dw_total = self
-            .weight
-            .grad
-            .view_mut()
-            .into_shape_with_order((o, g.rows()))
-            .expect("contiguous grad");
         for (dw, db) in partials {
-            dw_total += &dw;
-            let mut bg = self.bias.grad.view_mut();
-            bg += &db.into_dyn();
+            add_into(&mut self.weight.grad, dw.as_slice().expect("contiguous"));
+            add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
         }
         input_grad.then_some(dx)
     }

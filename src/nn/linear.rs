@@ -1,7 +1,7 @@
 //! Fully connected layer.
 
 use super::gemm::{matmul_acc, matmul_nt_acc};
-use super::{Layer, Mode, Param};
+use super::{add_into, Layer, Mode, Param};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 use rand::Rng;
 
@@ -83,8 +83,8 @@ impl Layer for Linear {
             .into_dimensionality::<Ix2>()
             .expect("2-D");
         matmul_acc(dy.t(), x.view(), &mut dw);
-        let mut db = self.bias.grad.view_mut();
-        db += &dy.sum_axis(Axis(0)).into_dyn();
+        let db = dy.sum_axis(Axis(0));
+        add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
         let w = self.weight2();
         let mut dx = Array2::<f32>::zeros(x.raw_dim());
         matmul_acc(dy.view(), w, &mut dx.view_mut());

@@ -50,6 +50,16 @@ impl Param {
     }
 }
 
+/// Adds `values` elementwise into a contiguous gradient. (A plain loop: ndarray's
+/// dimension-generic `+=` on `ArrayD` compiles to 20 KB of WebAssembly.)
+pub(crate) fn add_into(grad: &mut ArrayD<f32>, values: &[f32]) {
+    let grad = grad.as_slice_mut().expect("contiguous gradient");
+    assert_eq!(grad.len(), values.len(), "gradient size");
+    for (g, v) in grad.iter_mut().zip(values) {
+        *g += v;
+    }
+}
+
 /// A differentiable layer.
 pub trait Layer: Send {
     /// The layer's kind, e.g. `"conv2d"`.
