@@ -34,5 +34,5 @@ for act in relu splash; do
   splash_ips=$(median "${ours[@]}")
   torch_ips=$(median "${theirs[@]}")
   ratio=$(python3 -c "print(f'{$splash_ips / $torch_ips:.2f}')")
-  echo "LeNet5-$act, $N digits, batch 64, $THREADS threads, median of $REPEATS: splash $splash_ips images/s, PyTorch $torch_ips images/s (${torch_line#* }), splash/PyTorch = $ratio"
+  echo "LeNet5-$act, $N digits, batch 64, $THREADS threads, median of $REPEATS: splash $splash_ips images/s, PyTorch $torch_ips images/s (${torch_line#* images/s }), splash/PyTorch = $ratio"
 done

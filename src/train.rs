@@ -6,6 +6,7 @@ use crate::data::{Augment, Dataset};
 use crate::loss::cross_entropy;
 use crate::model::Model;
 use crate::nn::Mode;
+use crate::parallel::on_pool;
 use crate::weights::{self, ModelConfig, WeightsError};
 use ndarray::{ArrayD, Axis};
 use rand::seq::SliceRandom;
@@ -109,7 +110,15 @@ impl Trainer {
     pub fn train_epoch(
         &mut self,
         data: &Dataset,
-        progress: &mut dyn FnMut(usize, usize, f32),
+        progress: &mut (dyn FnMut(usize, usize, f32) + Send),
+    ) -> EpochStats {
+        on_pool(|| self.train_epoch_here(data, progress))
+    }
+
+    fn train_epoch_here(
+        &mut self,
+        data: &Dataset,
+        progress: &mut (dyn FnMut(usize, usize, f32) + Send),
     ) -> EpochStats {
         let started = std::time::Instant::now();
         let epoch = self.epochs_done;
@@ -272,6 +281,10 @@ pub const EVAL_BATCH: usize = 250;
 
 /// Accuracy of `model` on `data` in evaluation mode.
 pub fn accuracy(model: &mut Model, data: &Dataset) -> f32 {
+    on_pool(|| accuracy_here(model, data))
+}
+
+fn accuracy_here(model: &mut Model, data: &Dataset) -> f32 {
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut correct = 0;
     for chunk in idx.chunks(EVAL_BATCH) {
@@ -285,10 +298,20 @@ pub fn accuracy(model: &mut Model, data: &Dataset) -> f32 {
 /// images crafted with `source`'s gradient, for each ε in `epsilons`.
 pub fn fgsm_accuracies(
     source: &mut Model,
+    victim: Option<&mut Model>,
+    data: &Dataset,
+    epsilons: &[f32],
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Vec<f32> {
+    on_pool(|| fgsm_accuracies_here(source, victim, data, epsilons, progress))
+}
+
+fn fgsm_accuracies_here(
+    source: &mut Model,
     mut victim: Option<&mut Model>,
     data: &Dataset,
     epsilons: &[f32],
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Vec<f32> {
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut correct = vec![0usize; epsilons.len()];

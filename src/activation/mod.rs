@@ -139,13 +139,10 @@ pub trait Activation: Send + Sync {
     }
 }
 
-/// Below this many elements a map runs on one thread.
-const PARALLEL_MIN: usize = 1 << 15;
-
 /// Splits `n` elements into contiguous pieces for [`map_ordered`]; the split depends only on
 /// `n`, so results are the same with any number of threads.
 pub(crate) fn piece_len(n: usize) -> usize {
-    if n < PARALLEL_MIN {
+    if n < crate::parallel::LIGHT_MIN {
         n.max(1)
     } else {
         n.div_ceil(crate::parallel::MAX_CHUNKS)

@@ -1,7 +1,7 @@
 //! Batch normalisation over the channel axis of (N, C) or (N, C, H, W) inputs.
 
 use super::{Layer, Mode, Param};
-use crate::parallel::{chunk_len, map_ordered};
+use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::ArrayD;
 
 /// Batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β, per channel (axis 1).
@@ -83,7 +83,7 @@ impl Layer for BatchNorm {
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
         let per = c * l;
-        let block = chunk_len(n) * per;
+        let block = light_chunk_len(n, per) * per;
         let m = (n * l) as f64;
         let (mean, var): (Vec<f64>, Vec<f64>) = match mode {
             Mode::Train => {
@@ -178,7 +178,7 @@ impl Layer for BatchNorm {
         let (n, c) = (cache.shape[0], cache.shape[1]);
         let l: usize = cache.shape[2..].iter().product();
         let per = c * l;
-        let block = chunk_len(n) * per;
+        let block = light_chunk_len(n, per) * per;
         let m = (n * l) as f32;
         let dy = grad_out.as_standard_layout();
         let dys = dy.as_slice().expect("standard layout");

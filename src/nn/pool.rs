@@ -1,7 +1,7 @@
 //! Max pooling and global average pooling.
 
 use super::{Layer, Mode};
-use crate::parallel::{chunk_len, map_ordered};
+use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
 use wide::f32x4;
 
@@ -43,7 +43,7 @@ impl Layer for MaxPool2d {
         self.argmax.clear();
         self.argmax.resize(y.len(), 0);
         // Samples in fixed chunks, in parallel; each output depends on its window only.
-        let chunk = chunk_len(n);
+        let chunk = light_chunk_len(n, c * h * w);
         let (per_in, per_out) = (c * h * w, c * oh * ow);
         let work: Vec<_> = y
             .chunks_mut(chunk * per_out)
