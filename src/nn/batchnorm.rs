@@ -33,13 +33,20 @@ struct Cache {
 }
 
 /// Adds per-piece vectors of `width` values, in order.
-/// The sum of `values` in eight interleaved f64 accumulators, added together at the end:
+/// Σ term(a[i], b[i]) in eight interleaved f64 accumulators, added together at the end:
 /// independent chains the CPU overlaps (and the compiler vectorises), where one running sum
 /// waits for every add. The order is fixed, so the result is deterministic.
-fn lane_sum(values: impl Iterator<Item = f64>) -> f64 {
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
-    for (i, v) in values.enumerate() {
-        acc[i % 8] += v;
+    let whole = a.len() / 8 * 8;
+    for (a8, b8) in a[..whole].chunks_exact(8).zip(b[..whole].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += term(a8[l], b8[l]);
+        }
+    }
+    for (l, (&x, &y)) in a[whole..].iter().zip(&b[whole..]).enumerate() {
+        acc[l] += term(x, y);
     }
     acc.iter().sum()
 }
@@ -91,7 +98,7 @@ impl Layer for BatchNorm {
                     let mut s = vec![0.0f64; c];
                     for sample in xc.chunks(per) {
                         for (ch, plane) in sample.chunks(l).enumerate() {
-                            s[ch] += lane_sum(plane.iter().map(|&v| v as f64));
+                            s[ch] += lane_sum(plane, plane, |v, _| v as f64);
                         }
                     }
                     s
@@ -105,7 +112,7 @@ impl Layer for BatchNorm {
                     for sample in xc.chunks(per) {
                         for (ch, plane) in sample.chunks(l).enumerate() {
                             let mu = mean[ch];
-                            s[ch] += lane_sum(plane.iter().map(|&v| (v as f64 - mu).powi(2)));
+                            s[ch] += lane_sum(plane, plane, |v, _| (v as f64 - mu).powi(2));
                         }
                     }
                     s
@@ -191,13 +198,9 @@ impl Layer for BatchNorm {
                 for (ds, hs) in dc.chunks(per).zip(hc.chunks(per)) {
                     for ch in 0..c {
                         let r = ch * l..(ch + 1) * l;
-                        s[ch] += lane_sum(ds[r.clone()].iter().map(|&g| g as f64));
-                        s[c + ch] += lane_sum(
-                            ds[r.clone()]
-                                .iter()
-                                .zip(&hs[r])
-                                .map(|(&g, &h)| (g * h) as f64),
-                        );
+                        let (d, h) = (&ds[r.clone()], &hs[r]);
+                        s[ch] += lane_sum(d, d, |g, _| g as f64);
+                        s[c + ch] += lane_sum(d, h, |g, h| (g * h) as f64);
                     }
                 }
                 s
