@@ -67,26 +67,38 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median milliseconds per call. Each sample repeats the call enough times to last ≥ 10 ms,
- * because performance.now() is coarsened to 0.1 ms on pages that are not cross-origin
- * isolated. */
-async function time(fn, { warmup = 3, samples = 15, budgetMs = 5000 } = {}) {
-  for (let i = 0; i < warmup; i++) await fn();
+/** How many calls one timing sample makes: enough to last ≥ 10 ms, because
+ * performance.now() is coarsened to 0.1 ms on pages that are not cross-origin isolated. */
+async function repsFor(fn) {
   let reps = 1;
   for (;;) {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) await fn();
-    if (performance.now() - t0 >= 10 || reps >= 4096) break;
+    if (performance.now() - t0 >= 10 || reps >= 4096) return reps;
     reps *= 2;
   }
-  const ts = [];
-  const start = performance.now();
-  while (ts.length < samples && (ts.length < 5 || performance.now() - start < budgetMs)) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await fn();
-    ts.push((performance.now() - t0) / reps);
+}
+
+/** Median milliseconds per call of `a` and of `b`, sampled alternately (a, b, a, b, …) so
+ * that both see the same machine: a shared machine's speed drifts from second to second,
+ * and timing one side after the other folds that drift into the ratio. */
+async function timePair(a, b, { warmup = 3, samples = 21, budgetMs = 8000 } = {}) {
+  for (let i = 0; i < warmup; i++) {
+    await a();
+    await b();
   }
-  return median(ts);
+  const [ra, rb] = [await repsFor(a), await repsFor(b)];
+  const ta = [];
+  const tb = [];
+  const start = performance.now();
+  while (ta.length < samples && (ta.length < 5 || performance.now() - start < budgetMs)) {
+    for (const [fn, reps, ts] of [[a, ra, ta], [b, rb, tb]]) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) await fn();
+      ts.push((performance.now() - t0) / reps);
+    }
+  }
+  return [median(ta), median(tb)];
 }
 
 function digits(n, seed) {
@@ -106,12 +118,9 @@ async function benchArch(arch, rows) {
   const label = Uint32Array.of(3);
   const eps = 0.1;
 
-  // splash
-  const sp = {
-    predict1: await time(() => net.predict(x1)),
-    fgsm1: await time(() => net.attack(x1, label, false, eps, 1, eps, false, 0)),
-    predict64: await time(() => net.predict(x64), { warmup: 2 }),
-  };
+  const splashPredict1 = () => net.predict(x1);
+  const splashFgsm1 = () => net.attack(x1, label, false, eps, 1, eps, false, 0);
+  const splashPredict64 = () => net.predict(x64);
   const pSplash = net.predict(x1);
 
   for (const backend of ['wasm', 'cpu']) {
@@ -126,11 +135,11 @@ async function benchArch(arch, rows) {
     const pTf = await predict(t1);
     let maxDiff = 0;
     for (let k = 0; k < 10; k++) maxDiff = Math.max(maxDiff, Math.abs(pTf[k] - pSplash[k]));
-    const tfr = {
-      predict1: await time(() => predict(t1)),
-      fgsm1: await time(fgsm),
-      predict64: await time(() => predict(t64), { warmup: 2 }),
-    };
+    const sp = {};
+    const tfr = {};
+    [sp.predict1, tfr.predict1] = await timePair(splashPredict1, () => predict(t1));
+    [sp.fgsm1, tfr.fgsm1] = await timePair(splashFgsm1, fgsm);
+    [sp.predict64, tfr.predict64] = await timePair(splashPredict64, () => predict(t64), { warmup: 2 });
     tf.dispose([t1, t64, onehot]);
     rows.push({
       arch,
@@ -193,7 +202,7 @@ async function main() {
       await benchArch(arch, rows);
       render(rows);
     }
-    document.getElementById('notes').textContent = `Medians over repeated runs after warm-up; ratio < 1 means splash is faster (for img/s, > 1). TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
+    document.getElementById('notes').textContent = `Medians over alternating samples of splash and TF.js after warm-up; ratio < 1 means splash is faster (for img/s, > 1). TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
     status('Done');
     globalThis.__bench = { rows, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
   } catch (e) {
