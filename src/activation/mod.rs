@@ -149,22 +149,28 @@ pub(crate) fn piece_len(n: usize) -> usize {
     }
 }
 
-/// h applied to every element of `x` (in parallel for large arrays).
-pub(crate) fn map_elementwise(
-    x: &ArrayD<f32>,
-    f: impl Fn(f32) -> f32 + Sync + Send,
-) -> ArrayD<f32> {
+/// Runs `body(out_piece, x_piece)` over fixed pieces of `x` and a fresh output of its shape
+/// (in parallel for large arrays), and returns the output.
+fn map_pieces(x: &ArrayD<f32>, body: impl Fn(&mut [f32], &[f32]) + Sync + Send) -> ArrayD<f32> {
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let mut out = vec![0.0f32; xs.len()];
     let len = piece_len(xs.len());
     let pieces: Vec<_> = out.chunks_mut(len).zip(xs.chunks(len)).collect();
-    map_ordered(pieces, |_, (o, i)| {
+    map_ordered(pieces, |_, (o, i)| body(o, i));
+    ArrayD::from_shape_vec(x.shape(), out).expect("same size")
+}
+
+/// h applied to every element of `x` (in parallel for large arrays).
+pub(crate) fn map_elementwise(
+    x: &ArrayD<f32>,
+    f: impl Fn(f32) -> f32 + Sync + Send,
+) -> ArrayD<f32> {
+    map_pieces(x, |o, i| {
         for (o, &v) in o.iter_mut().zip(i) {
             *o = f(v);
         }
-    });
-    ArrayD::from_shape_vec(x.shape(), out).expect("same size")
+    })
 }
 
 /// h applied four elements at a time with explicit vectors (SSE2 natively, simd128 in
@@ -173,12 +179,7 @@ pub(crate) fn map_elementwise_x4(
     x: &ArrayD<f32>,
     f: impl Fn(wide::f32x4) -> wide::f32x4 + Sync + Send,
 ) -> ArrayD<f32> {
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
-    let mut out = vec![0.0f32; xs.len()];
-    let len = piece_len(xs.len());
-    let pieces: Vec<_> = out.chunks_mut(len).zip(xs.chunks(len)).collect();
-    map_ordered(pieces, |_, (o, i)| {
+    map_pieces(x, |o, i| {
         let whole = i.len() / 4 * 4;
         for (o4, i4) in o[..whole]
             .chunks_exact_mut(4)
@@ -193,8 +194,7 @@ pub(crate) fn map_elementwise_x4(
             v[..tail].copy_from_slice(&i[whole..]);
             o[whole..].copy_from_slice(&f(wide::f32x4::new(v)).to_array()[..tail]);
         }
-    });
-    ArrayD::from_shape_vec(x.shape(), out).expect("same size")
+    })
 }
 
 /// Runs `f(dx_piece, x_piece, grad_piece)` over the same fixed pieces of the pre-activations
