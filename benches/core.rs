@@ -10,6 +10,7 @@ use splash::attack::{fgsm, Goal};
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelSpec};
 use splash::nn::{Conv2d, Layer, MaxPool2d, Mode};
+use splash::parallel::on_pool;
 use splash::ActivationKind;
 
 fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
@@ -94,12 +95,15 @@ fn models(c: &mut Criterion) {
             b.iter(|| m.predict(&x64).unwrap())
         });
         let labels: Vec<usize> = (0..64).map(|i| i % 10).collect();
+        // As the trainer runs it: on a pool thread, without the input gradient.
         g.bench_function(BenchmarkId::new("train_step_b64", name), |b| {
             b.iter(|| {
-                m.zero_grad();
-                let logits = m.forward(&x64, Mode::Train);
-                let ce = cross_entropy(logits.view(), &labels);
-                m.backward(&(ce.grad_sum(&labels) / 64.0))
+                on_pool(|| {
+                    m.zero_grad();
+                    let logits = m.forward(&x64, Mode::Train);
+                    let ce = cross_entropy(logits.view(), &labels);
+                    m.backward_params(&(ce.grad_sum(&labels) / 64.0))
+                })
             })
         });
     }
