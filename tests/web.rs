@@ -121,3 +121,50 @@ fn canvas_preprocessing_runs_in_wasm() {
     assert_eq!(px.len(), 784);
     assert!(px.contains(&1.0));
 }
+
+/// In WebAssembly, evaluation-mode 3×3 "same" convolutions use Winograd's F(2×2, 3×3);
+/// training mode unfolds columns (im2col) and keeps them for the backward pass. A convolution
+/// means the same in both modes, so both must agree, for every geometry the two networks
+/// use, and so must the input gradients of the two modes.
+#[wasm_bindgen_test]
+fn evaluation_paths_agree_with_the_training_path() {
+    use rand::{Rng, SeedableRng};
+    use splash::nn::{Conv2d, Layer, Mode};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // (in, out, kernel, stride, padding, side)
+    for (cin, cout, k, s, p, side) in [
+        (1, 6, 5, 1, 2, 28),
+        (6, 16, 5, 1, 0, 14),
+        (1, 16, 3, 1, 1, 28),
+        (16, 16, 3, 1, 1, 28),
+        (16, 16, 3, 2, 1, 28),
+        (32, 32, 3, 1, 1, 14),
+        (32, 32, 3, 1, 0, 7),
+        (32, 10, 1, 1, 0, 5),
+        (3, 4, 3, 1, 1, 7),
+    ] {
+        let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng);
+        conv.bias.value.mapv_inplace(|_| rng.gen_range(-1.0..1.0));
+        let x =
+            ndarray::ArrayD::from_shape_fn(vec![2, cin, side, side], |_| rng.gen_range(0.0..1.0));
+        let eval = conv.forward(&x, Mode::Eval);
+        let dy = eval.mapv(|v| v.sin());
+        let dx_eval = conv.backward(&dy);
+        let train = conv.forward(&x, Mode::Train);
+        let dx_train = conv.backward(&dy);
+        for (a, b) in eval.iter().zip(train.iter()) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{:?}: {a} vs {b}",
+                (cin, cout, k, s, p, side)
+            );
+        }
+        for (a, b) in dx_eval.iter().zip(dx_train.iter()) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "dx {:?}: {a} vs {b}",
+                (cin, cout, k, s, p, side)
+            );
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod gemm;
 mod linear;
 mod pool;
 mod reshape;
+pub mod winograd;
 
 pub use batchnorm::BatchNorm;
 pub use conv::Conv2d;

@@ -1,0 +1,194 @@
+//! 3×3, stride-1, padding-1 convolution by Winograd's minimal filtering F(2×2, 3×3).
+//!
+//! Each 2×2 output tile is computed from a 4×4 input tile with 16 multiplications per input
+//! channel instead of 36: inputs and kernels are mapped to a 4×4 transform domain (only
+//! additions and halvings), multiplied elementwise (16 small GEMMs over channels) and mapped
+//! back. It is the same convolution, rounded differently (by a few units in the last place
+//! of f32 here). The WebAssembly build uses it for evaluation-mode 3×3 "same" convolutions,
+//! where wasm SIMD has no fused multiply-add and the plain GEMM is at its arithmetic limit;
+//! natively, im2col feeds matrixmultiply's FMA kernels instead.
+
+use super::gemm::{small_gemm, Strided};
+use std::ops::{Add, Sub};
+
+/// Kernel transform U = G·g·Gᵀ of one 3×3 kernel, as 16 values (row-major 4×4).
+fn kernel_transform(g: &[f32]) -> [f32; 16] {
+    // G·g, 4×3.
+    let mut gg = [[0.0f32; 3]; 4];
+    for j in 0..3 {
+        let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j]);
+        gg[0][j] = g0;
+        gg[1][j] = 0.5 * (g0 + g1 + g2);
+        gg[2][j] = 0.5 * (g0 - g1 + g2);
+        gg[3][j] = g2;
+    }
+    let mut u = [0.0f32; 16];
+    for (r, row) in gg.iter().enumerate() {
+        let [a, b, c] = *row;
+        u[4 * r] = a;
+        u[4 * r + 1] = 0.5 * (a + b + c);
+        u[4 * r + 2] = 0.5 * (a - b + c);
+        u[4 * r + 3] = c;
+    }
+    u
+}
+
+/// Input transform V = Bᵀ·d·B of a 4×4 tile, on scalars or on four tiles at once.
+#[inline(always)]
+fn input_transform<T: Copy + Add<Output = T> + Sub<Output = T>>(d: &[[T; 4]; 4]) -> [[T; 4]; 4] {
+    let [d0, d1, d2, d3] = *d;
+    let t: [[T; 4]; 4] = [
+        std::array::from_fn(|j| d0[j] - d2[j]),
+        std::array::from_fn(|j| d1[j] + d2[j]),
+        std::array::from_fn(|j| d2[j] - d1[j]),
+        std::array::from_fn(|j| d1[j] - d3[j]),
+    ];
+    t.map(|r| [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]])
+}
+
+/// Output transform Aᵀ·m·A of a 4×4 product tile: its 2×2 outputs.
+#[inline(always)]
+fn output_transform<T: Copy + Add<Output = T> + Sub<Output = T>>(m: &[[T; 4]; 4]) -> [[T; 2]; 2] {
+    let [m0, m1, m2, m3] = *m;
+    let r0: [T; 4] = std::array::from_fn(|j| m0[j] + m1[j] + m2[j]);
+    let r1: [T; 4] = std::array::from_fn(|j| m1[j] - m2[j] - m3[j]);
+    [r0, r1].map(|r| [r[0] + r[1] + r[2], r[1] - r[2] - r[3]])
+}
+
+/// y (O, H, W) = conv3×3(x (C, H, W), weights (O, C, 3, 3), stride 1, zero padding 1) + bias,
+/// for one sample. `y` is overwritten.
+pub fn conv3x3_same(
+    x: &[f32],
+    channels: usize,
+    height: usize,
+    width: usize,
+    weights: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    let (c, h, w, o) = (channels, height, width, bias.len());
+    assert_eq!(x.len(), c * h * w, "winograd: input size");
+    assert_eq!(weights.len(), o * c * 9, "winograd: weight size");
+    assert_eq!(y.len(), o * h * w, "winograd: output size");
+    let (ty, tx) = (h.div_ceil(2), w.div_ceil(2));
+    let tiles = ty * tx;
+    // U: 16 matrices (O × C); V: 16 matrices (C × tiles); M: 16 matrices (O × tiles).
+    let mut u = vec![0.0f32; 16 * o * c];
+    for (oc, g) in weights.chunks_exact(9).enumerate() {
+        for (e, val) in kernel_transform(g).into_iter().enumerate() {
+            u[e * o * c + oc] = val;
+        }
+    }
+    // Each channel, zero-padded: one row and column before, one more after an odd side, so
+    // every tile reads inside the buffer without checks.
+    let (ph, pw) = (2 * ty + 2, 2 * tx + 2);
+    let mut padded = vec![0.0f32; ph * pw];
+    let mut v = vec![0.0f32; 16 * c * tiles];
+    for (ch, plane) in x.chunks_exact(h * w).enumerate() {
+        for (r, row) in plane.chunks_exact(w).enumerate() {
+            padded[(r + 1) * pw + 1..][..w].copy_from_slice(row);
+        }
+        for ti in 0..ty {
+            let rows: [&[f32]; 4] = std::array::from_fn(|a| &padded[(2 * ti + a) * pw..][..pw]);
+            for tj in 0..tx {
+                let d: [[f32; 4]; 4] = rows.map(|row| {
+                    let q: &[f32; 4] = row[2 * tj..2 * tj + 4].try_into().expect("4");
+                    *q
+                });
+                let t = ti * tx + tj;
+                for (e, &val) in input_transform(&d).iter().flatten().enumerate() {
+                    v[(e * c + ch) * tiles + t] = val;
+                }
+            }
+        }
+    }
+    let mut m = vec![0.0f32; 16 * o * tiles];
+    for e in 0..16 {
+        let a = Strided {
+            data: &u[e * o * c..(e + 1) * o * c],
+            row_stride: c,
+            col_stride: 1,
+        };
+        small_gemm(
+            o,
+            tiles,
+            c,
+            a,
+            &v[e * c * tiles..(e + 1) * c * tiles],
+            tiles,
+            &mut m[e * o * tiles..(e + 1) * o * tiles],
+            tiles,
+        );
+    }
+    for (oc, (out, &b)) in y.chunks_exact_mut(h * w).zip(bias).enumerate() {
+        for ti in 0..ty {
+            for tj in 0..tx {
+                let t = ti * tx + tj;
+                let tile: [[f32; 4]; 4] = std::array::from_fn(|a| {
+                    std::array::from_fn(|bb| m[((4 * a + bb) * o + oc) * tiles + t])
+                });
+                for (a, pair) in output_transform(&tile).iter().enumerate() {
+                    let r = 2 * ti + a;
+                    if r < h {
+                        let col = 2 * tj;
+                        out[r * w + col] = pair[0] + b;
+                        if col + 1 < w {
+                            out[r * w + col + 1] = pair[1] + b;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Against the definition of the convolution, for even, odd and tiny sides.
+    #[test]
+    fn winograd_matches_the_direct_convolution() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for (c, o, h, w) in [
+            (16, 16, 28, 28),
+            (3, 5, 7, 6),
+            (2, 3, 1, 1),
+            (1, 2, 2, 3),
+            (32, 32, 14, 14),
+        ] {
+            let x: Vec<f32> = (0..c * h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let wt: Vec<f32> = (0..o * c * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let bias: Vec<f32> = (0..o).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut y = vec![f32::NAN; o * h * w];
+            conv3x3_same(&x, c, h, w, &wt, &bias, &mut y);
+            for oc in 0..o {
+                for r in 0..h {
+                    for q in 0..w {
+                        let mut want = bias[oc] as f64;
+                        for ch in 0..c {
+                            for ki in 0..3 {
+                                for kj in 0..3 {
+                                    let (rr, qq) = ((r + ki) as isize - 1, (q + kj) as isize - 1);
+                                    if rr >= 0 && qq >= 0 && (rr as usize) < h && (qq as usize) < w
+                                    {
+                                        want += (wt[((oc * c + ch) * 3 + ki) * 3 + kj]
+                                            * x[(ch * h + rr as usize) * w + qq as usize])
+                                            as f64;
+                                    }
+                                }
+                            }
+                        }
+                        let got = y[(oc * h + r) * w + q] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                            "{:?} at ({oc}, {r}, {q}): {got} vs {want}",
+                            (c, o, h, w)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
