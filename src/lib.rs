@@ -8,7 +8,8 @@
 //!
 //! Modules:
 //! - [`nn`]: layers with forward and backward passes (Conv2d, MaxPool2d, global average
-//!   pooling, Linear, BatchNorm, Dropout, Flatten, input normalisation).
+//!   pooling, Linear, BatchNorm, Dropout, Flatten, input normalisation), and the matrix
+//!   kernels the WebAssembly build uses ([`nn::gemm`], [`nn::winograd`]).
 //! - [`activation`]: ReLU and SPLASH behind the [`activation::Activation`] trait.
 //! - [`loss`]: softmax cross-entropy.
 //! - [`model`]: LeNet5 and All-CNN as named layer lists.
@@ -18,6 +19,7 @@
 //! - [`digit`]: canvas pixels to a centred 28×28 MNIST-like image.
 //! - [`train`]: SGD with momentum, the training loop and evaluation.
 //! - [`study`]: the paper's comparison of ten activations over several seeds.
+//! - [`parallel`]: deterministic batch parallelism (fixed chunks, ordered results).
 //! - `wasm` (wasm32 only): the thin `#[wasm_bindgen]` surface the page uses.
 
 #![warn(missing_docs)]
