@@ -15,7 +15,7 @@ pub use pointwise::Pointwise;
 pub use splash::{Splash, SPLASH_HINGES};
 
 use crate::nn::{Layer, Mode, Param};
-use crate::parallel::map_ordered;
+use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
@@ -139,23 +139,13 @@ pub trait Activation: Send + Sync {
     }
 }
 
-/// Splits `n` elements into contiguous pieces for [`map_ordered`]; the split depends only on
-/// `n`, so results are the same with any number of threads.
-pub(crate) fn piece_len(n: usize) -> usize {
-    if n < crate::parallel::LIGHT_MIN {
-        n.max(1)
-    } else {
-        n.div_ceil(crate::parallel::MAX_CHUNKS)
-    }
-}
-
 /// Runs `body(out_piece, x_piece)` over fixed pieces of `x` and a fresh output of its shape
 /// (in parallel for large arrays), and returns the output.
 fn map_pieces(x: &ArrayD<f32>, body: impl Fn(&mut [f32], &[f32]) + Sync + Send) -> ArrayD<f32> {
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let mut out = vec![0.0f32; xs.len()];
-    let len = piece_len(xs.len());
+    let len = light_chunk_len(xs.len(), 1);
     let pieces: Vec<_> = out.chunks_mut(len).zip(xs.chunks(len)).collect();
     map_ordered(pieces, |_, (o, i)| body(o, i));
     ArrayD::from_shape_vec(x.shape(), out).expect("same size")
@@ -212,7 +202,7 @@ pub(crate) fn backward_pieces<R: Send>(
         g.as_slice().expect("standard layout"),
     );
     let mut dx = vec![0.0f32; xs.len()];
-    let len = piece_len(xs.len());
+    let len = light_chunk_len(xs.len(), 1);
     let pieces: Vec<_> = dx
         .chunks_mut(len)
         .zip(xs.chunks(len).zip(gs.chunks(len)))

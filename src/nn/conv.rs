@@ -280,12 +280,11 @@ impl Conv2d {
         };
         let chunk = chunk_len(n);
         let nchunks = n.div_ceil(chunk);
-        let mut dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
+        let dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
             dx.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect()
         } else {
             (0..nchunks).map(|_| None).collect()
         };
-        dx_chunks.truncate(nchunks);
         let per_out = o * g.cols();
         let per_cols = g.rows() * g.cols();
         let (cache, columns) = (&self.cache, &self.columns);
