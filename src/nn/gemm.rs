@@ -32,9 +32,9 @@ impl Strided<'_> {
 /// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
 /// `b_stride` apart, unit columns).
 ///
-/// Blocks of 4 rows × 12 (or 8) columns are accumulated in twelve (or eight) vectors over the whole of k, so each
-/// element of C is loaded and stored once; leftover rows and columns use 1-row blocks,
-/// 4-wide vectors and scalars. Sums run over k in order, so results do not depend on the
+/// Blocks of 4 rows (1 for leftover rows) × 12 (or 8) columns are accumulated in vectors
+/// over the whole of k, so each element of C is loaded and stored once; leftover columns use
+/// a 4-wide vector and scalars. Sums run over k in order, so results do not depend on the
 /// block an element falls in.
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm(
@@ -55,49 +55,48 @@ pub fn small_gemm(
         "gemm: B too short"
     );
     assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
-    let b_row = |p: usize, j: usize| -> f32x4 {
-        let s = p * b_stride + j;
-        f32x4::new(b[s..s + 4].try_into().expect("4"))
-    };
     let mut i = 0;
     while i + 4 <= m {
-        let mut j = 0;
-        while j + 12 <= n {
-            block::<3>(i, j, k, &a, b, b_stride, c, c_stride);
-            j += 12;
-        }
-        if j + 8 <= n {
-            block::<2>(i, j, k, &a, b, b_stride, c, c_stride);
-            j += 8;
-        }
-        edge_columns(i, i + 4, j, n, k, &a, b, b_stride, c, c_stride);
+        row_block::<4>(i, n, k, &a, b, b_stride, c, c_stride);
         i += 4;
     }
     // Leftover rows, one at a time.
     while i < m {
-        let mut j = 0;
-        while j + 8 <= n {
-            let s = i * c_stride + j;
-            let mut acc0 = f32x4::new(c[s..s + 4].try_into().expect("4"));
-            let mut acc1 = f32x4::new(c[s + 4..s + 8].try_into().expect("4"));
-            for p in 0..k {
-                let av = f32x4::splat(a.at(i, p));
-                acc0 += av * b_row(p, j);
-                acc1 += av * b_row(p, j + 4);
-            }
-            c[s..s + 4].copy_from_slice(&acc0.to_array());
-            c[s + 4..s + 8].copy_from_slice(&acc1.to_array());
-            j += 8;
-        }
-        edge_columns(i, i + 1, j, n, k, &a, b, b_stride, c, c_stride);
+        row_block::<1>(i, n, k, &a, b, b_stride, c, c_stride);
         i += 1;
     }
 }
 
-/// Rows `i..i + 4`, columns `j..j + 4·V` of C, accumulated over all of k in 4·V vectors.
+/// Rows `i..i + R` of C, every column: blocks of 12 columns, one of 8 if it fits, then the
+/// edge.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn block<const V: usize>(
+fn row_block<const R: usize>(
+    i: usize,
+    n: usize,
+    k: usize,
+    a: &Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    let mut j = 0;
+    while j + 12 <= n {
+        block::<R, 3>(i, j, k, a, b, b_stride, c, c_stride);
+        j += 12;
+    }
+    if j + 8 <= n {
+        block::<R, 2>(i, j, k, a, b, b_stride, c, c_stride);
+        j += 8;
+    }
+    edge_columns(i, i + R, j, n, k, a, b, b_stride, c, c_stride);
+}
+
+/// Rows `i..i + R`, columns `j..j + 4·V` of C, accumulated over all of k in R·V vectors.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block<const R: usize, const V: usize>(
     i: usize,
     j: usize,
     k: usize,
@@ -108,7 +107,7 @@ fn block<const V: usize>(
     c_stride: usize,
 ) {
     let load = |s: &[f32], at: usize| f32x4::new(s[at..at + 4].try_into().expect("4"));
-    let mut acc = [[f32x4::ZERO; V]; 4];
+    let mut acc = [[f32x4::ZERO; V]; R];
     for (r, row) in acc.iter_mut().enumerate() {
         for (v, x) in row.iter_mut().enumerate() {
             *x = load(c, (i + r) * c_stride + j + 4 * v);
