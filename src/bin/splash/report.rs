@@ -153,24 +153,26 @@ pub fn write_report(
         ("allcnn", None) => "All-CNN".to_string(),
         _ => "LeNet5".to_string(),
     };
-    let lenet = network == "LeNet5";
+    let lenet = results.architecture != "allcnn";
     let max_eps = results.epsilons.iter().cloned().fold(0.0f32, f32::max);
-    let wb = line_chart(
-        &format!("White-box FGSM, {network} on MNIST (mean over seeds)"),
-        "epsilon (L-infinity, pixels in [0, 1])",
-        "test accuracy",
-        0.0..max_eps + 0.005,
-        0.0..1.0,
-        &curve_series(results, |r| &r.white_box_accuracy),
+    let fgsm_chart = |title: String, pick: fn(&RunResult) -> &Vec<f32>| {
+        line_chart(
+            &title,
+            "epsilon (L-infinity, pixels in [0, 1])",
+            "test accuracy",
+            0.0..max_eps + 0.005,
+            0.0..1.0,
+            &curve_series(results, pick),
+        )
+    };
+    let wb = fgsm_chart(
+        format!("White-box FGSM, {network} on MNIST (mean over seeds)"),
+        |r| &r.white_box_accuracy,
     )?;
     std::fs::write(fig_dir.join("whitebox.svg"), wb)?;
-    let tr = line_chart(
-        "Transfer FGSM from the ReLU model of the same seed (mean over seeds)",
-        "epsilon (L-infinity, pixels in [0, 1])",
-        "test accuracy",
-        0.0..max_eps + 0.005,
-        0.0..1.0,
-        &curve_series(results, |r| &r.transfer_accuracy),
+    let tr = fgsm_chart(
+        "Transfer FGSM from the ReLU model of the same seed (mean over seeds)".into(),
+        |r| &r.transfer_accuracy,
     )?;
     std::fs::write(fig_dir.join("transfer.svg"), tr)?;
 
