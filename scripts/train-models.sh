@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the four models the page shows and evaluates them on the full MNIST test set.
 # Usage: scripts/train-models.sh [MNIST_DIR]   (default ../shared/data/mnist)
+# Set REEVALUATE=1 to recompute eval reports that exist.
 # Each run checkpoints every epoch next to its output and resumes if interrupted; logs go
 # to runs/<model>.log (one JSON line per epoch).
 set -euo pipefail
@@ -22,9 +23,15 @@ train() { # name model activation epochs [extra args]
   echo "{\"trained\":\"$name\",\"wall_seconds\":$((SECONDS - t0))}" | tee -a "runs/$name.log"
 }
 
+# FGSM and PGD-40 on all 10,000 test digits (white-box and transferred from the twin);
+# PGD with 5 restarts and the margin loss, the gradient-free Square Attack, and the worst
+# case over all four on the first 1,000.
+ATTACKS=fgsm,pgd-40,pgd-40-r5-margin@1000,square-1000@1000
+
 evaluate() { # name transfer-source
+  if [ -f "$OUT/$1.eval.json" ] && [ "${REEVALUATE:-0}" != 1 ]; then echo "$1: already evaluated"; return; fi
   $BIN eval --weights "$OUT/$1.safetensors" --transfer-from "$OUT/$2.safetensors" \
-    --data "$DATA" --out "$OUT/$1.eval.json"
+    --data "$DATA" --attacks "$ATTACKS" --out "$OUT/$1.eval.json" 2>&1 | tee -a "runs/$1.eval.log"
 }
 
 train lenet5-relu lenet5 relu 20

@@ -13,7 +13,10 @@
 //! - [`activation`]: ReLU and SPLASH behind the [`activation::Activation`] trait.
 //! - [`loss`]: softmax cross-entropy.
 //! - [`model`]: LeNet5 and All-CNN as named layer lists.
-//! - [`attack`]: FGSM, BIM and PGD in pixel space.
+//! - [`attack`]: one [`attack::AttackSpec`] for FGSM, BIM, PGD (restarts, CE or margin
+//!   loss) and the gradient-free Square Attack, in pixel space.
+//! - [`robustness`]: robust accuracy over ε, white-box and transfer, the worst case over
+//!   attacks, and gradient-masking diagnostics.
 //! - [`weights`]: safetensors in and out, with the configuration in the metadata.
 //! - [`data`]: MNIST IDX files and training augmentation.
 //! - [`digit`]: canvas pixels to a centred 28×28 MNIST-like image.
@@ -32,6 +35,7 @@ pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod parallel;
+pub mod robustness;
 pub mod study;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

@@ -1,14 +1,18 @@
 //! The paper's comparison on MNIST: LeNet5 (or All-CNN) with each activation and several
-//! seeds, one shared recipe; clean accuracy, white-box FGSM and transfer FGSM (adversarials crafted on
-//! the ReLU model of the same seed), and wall time.
+//! seeds, one shared recipe; clean accuracy, white-box FGSM and transfer FGSM (adversarials
+//! crafted on the ReLU model of the same seed) on the whole test set, the same for strong
+//! attacks (PGD, Square) on its first digits with the worst case over all of them, and
+//! wall time.
 //!
 //! The study resumes where it stopped: finished runs are read back from the results file and
 //! not redone, and a run killed halfway continues from its last epoch checkpoint.
 
 use crate::activation::ActivationKind;
+use crate::attack::{AttackSpec, Method};
 use crate::data::Dataset;
 use crate::model::{Architecture, Model, ModelSpec};
-use crate::train::{accuracy, fgsm_accuracies, Recipe, Trainer};
+use crate::robustness::{fractions, robust_dataset, worst_case};
+use crate::train::{accuracy, Recipe, Trainer};
 use crate::weights::{self, ModelConfig, WeightsError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,8 +34,12 @@ pub struct StudyConfig {
     pub seeds: Vec<u64>,
     /// The shared recipe (its `seed` is replaced by each run's seed).
     pub recipe: Recipe,
-    /// FGSM budgets.
+    /// FGSM budgets (also those of the strong attacks).
     pub epsilons: Vec<f32>,
+    /// Strong attacks, run on the first `strong_test_digits` test digits.
+    pub strong_attacks: Vec<AttackSpec>,
+    /// Test digits for the strong attacks and the worst case.
+    pub strong_test_digits: usize,
     /// Folder for checkpoints and trained weights.
     pub work_dir: PathBuf,
     /// The results JSON (read to resume, rewritten after every run).
@@ -61,6 +69,23 @@ pub struct RunResult {
     pub eval_seconds: f64,
     /// For SPLASH, each layer's (a⁺, a⁻).
     pub splash_coefficients: Option<Vec<([f32; 4], [f32; 4])>>,
+    /// Robust accuracy under each strong attack, on the first strong-test digits.
+    #[serde(default)]
+    pub strong: Vec<StrongResult>,
+    /// Per ε, robust under FGSM and every strong attack (white-box), on the same digits.
+    #[serde(default)]
+    pub worst_case_accuracy: Option<Vec<f32>>,
+}
+
+/// One strong attack's robust accuracy for one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrongResult {
+    /// The attack's name (see [`AttackSpec::name`]).
+    pub attack: String,
+    /// White-box, one per ε.
+    pub white_box_accuracy: Vec<f32>,
+    /// Crafted on the ReLU model of the same seed (gradient attacks only), one per ε.
+    pub transfer_accuracy: Option<Vec<f32>>,
 }
 
 /// Everything the study measured.
@@ -79,6 +104,12 @@ pub struct StudyResults {
     pub training_digits: usize,
     /// Test digits.
     pub test_digits: usize,
+    /// The strong attacks' names.
+    #[serde(default)]
+    pub strong_attacks: Vec<String>,
+    /// Test digits the strong attacks and the worst case use (the first ones).
+    #[serde(default)]
+    pub strong_test_digits: usize,
     /// Finished runs, in the order they finished.
     pub runs: Vec<RunResult>,
 }
@@ -111,6 +142,15 @@ pub enum StudyError {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// An attack's settings were rejected.
+    #[error(transparent)]
+    Attack(#[from] crate::attack::AttackError),
+    /// A trained model in the work directory was made with another model or recipe.
+    #[error("{path} was trained with another model or recipe than this study's; delete it or use another work directory")]
+    StaleModel {
+        /// The weights file.
+        path: PathBuf,
+    },
 }
 
 /// Progress of the study.
@@ -156,15 +196,6 @@ impl Runner<'_> {
         events: &mut dyn FnMut(StudyEvent),
     ) -> Result<(Model, f64), StudyError> {
         let (ckpt, done) = self.paths(act, seed);
-        if done.exists() {
-            let (model, config) = weights::load_file(&done)?;
-            let secs = config
-                .recipe
-                .as_ref()
-                .and_then(|r| r["train_seconds"].as_f64())
-                .unwrap_or(0.0);
-            return Ok((model, secs));
-        }
         let spec = match self.cfg.architecture {
             Architecture::Lenet5 => ModelSpec::lenet5(act),
             Architecture::Allcnn => ModelSpec::allcnn(self.cfg.width, act),
@@ -173,6 +204,23 @@ impl Runner<'_> {
             seed,
             ..self.cfg.recipe.clone()
         };
+        if done.exists() {
+            let (model, config) = weights::load_file(&done)?;
+            // Only a model of this study's network and recipe may be reused.
+            let stored: Option<Recipe> = config
+                .recipe
+                .as_ref()
+                .and_then(|r| serde_json::from_value(r.clone()).ok());
+            if config.spec != spec || stored.as_ref() != Some(&recipe) {
+                return Err(StudyError::StaleModel { path: done });
+            }
+            let secs = config
+                .recipe
+                .as_ref()
+                .and_then(|r| r["train_seconds"].as_f64())
+                .unwrap_or(0.0);
+            return Ok((model, secs));
+        }
         let mut config = ModelConfig::new(spec);
         config.seed = Some(seed);
         let mut trainer = if ckpt.exists() {
@@ -221,8 +269,12 @@ pub fn run_study(
         epsilons: cfg.epsilons.clone(),
         training_digits: train.len(),
         test_digits: test.len(),
+        strong_attacks: cfg.strong_attacks.iter().map(AttackSpec::name).collect(),
+        strong_test_digits: cfg.strong_test_digits.min(test.len()),
         runs: Vec::new(),
     };
+    let strong_digits = fresh.strong_test_digits;
+    let strong_test = test.subset(&(0..strong_digits).collect::<Vec<_>>());
     let mut results = if cfg.results.exists() {
         let text = std::fs::read_to_string(&cfg.results)?;
         let old: StudyResults =
@@ -267,19 +319,54 @@ pub fn run_study(
             let (mut model, train_seconds) = runner.trained(act, seed, events)?;
             let started = Instant::now();
             let clean_accuracy = accuracy(&mut model, test);
-            let white = fgsm_accuracies(&mut model, None, test, &cfg.epsilons, &mut |_, _| {});
-            let transfer = if act == ActivationKind::Relu {
-                white.clone()
+            let fgsm = AttackSpec::fgsm(0.0);
+            let eps = &cfg.epsilons;
+            let white = robust_dataset(&mut model, None, test, &fgsm, eps, &mut |_, _| {})?;
+            let mut relu = if act == ActivationKind::Relu {
+                None
             } else {
-                let (mut relu, _) = runner.trained(ActivationKind::Relu, seed, events)?;
-                fgsm_accuracies(
-                    &mut relu,
-                    Some(&mut model),
-                    test,
-                    &cfg.epsilons,
-                    &mut |_, _| {},
-                )
+                Some(runner.trained(ActivationKind::Relu, seed, events)?.0)
             };
+            let transfer = match relu.as_mut() {
+                None => fractions(&white.robust),
+                Some(r) => fractions(
+                    &robust_dataset(r, Some(&mut model), test, &fgsm, eps, &mut |_, _| {})?.robust,
+                ),
+            };
+            // The worst case starts from FGSM on the strong-test digits.
+            let first = strong_digits;
+            let mut flags: Vec<Vec<Vec<bool>>> =
+                vec![white.robust.iter().map(|r| r[..first].to_vec()).collect()];
+            let mut strong = Vec::new();
+            for spec in &cfg.strong_attacks {
+                let w = robust_dataset(&mut model, None, &strong_test, spec, eps, &mut |_, _| {})?;
+                let transfer_accuracy = match relu.as_mut() {
+                    Some(r) if spec.method != Method::Square => Some(fractions(
+                        &robust_dataset(
+                            r,
+                            Some(&mut model),
+                            &strong_test,
+                            spec,
+                            eps,
+                            &mut |_, _| {},
+                        )?
+                        .robust,
+                    )),
+                    Some(_) => None,
+                    None => (spec.method != Method::Square).then(|| fractions(&w.robust)),
+                };
+                strong.push(StrongResult {
+                    attack: spec.name(),
+                    white_box_accuracy: fractions(&w.robust),
+                    transfer_accuracy,
+                });
+                flags.push(w.robust);
+            }
+            let worst_case_accuracy = (!cfg.strong_attacks.is_empty()).then(|| {
+                let each: Vec<&[Vec<bool>]> = flags.iter().map(|f| f.as_slice()).collect();
+                fractions(&worst_case(&each))
+            });
+            let white = fractions(&white.robust);
             let splash_coefficients = (act == ActivationKind::Splash).then(|| {
                 model
                     .activation_layers()
@@ -300,6 +387,8 @@ pub fn run_study(
                 train_seconds,
                 eval_seconds: started.elapsed().as_secs_f64(),
                 splash_coefficients,
+                strong,
+                worst_case_accuracy,
             };
             results.runs.push(run.clone());
             write_atomic(

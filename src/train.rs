@@ -1,12 +1,13 @@
 //! Training (SGD with Nesterov momentum, warm-up then cosine learning rate), checkpoints,
-//! and evaluation (clean and FGSM accuracy, white-box and transfer).
+//! and clean accuracy (robust accuracy is in [`crate::robustness`]).
 
-use crate::attack::fgsm_from_gradient;
+use crate::attack::top_class;
 use crate::data::{Augment, Dataset};
 use crate::loss::cross_entropy;
 use crate::model::Model;
 use crate::nn::Mode;
 use crate::parallel::on_pool;
+use crate::robustness::EVAL_BATCH;
 use crate::weights::{self, ModelConfig, WeightsError};
 use ndarray::{ArrayD, Axis};
 use rand::seq::SliceRandom;
@@ -258,26 +259,12 @@ fn count_correct(logits: &ndarray::Array2<f32>, labels: &[usize]) -> usize {
         .count()
 }
 
-/// Index of the largest value in each row.
+/// Index of the largest value in each row (the first one on ties).
 pub fn argmax_rows(a: &ndarray::Array2<f32>) -> Vec<usize> {
     a.axis_iter(Axis(0))
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                    if v > bv {
-                        (i, v)
-                    } else {
-                        (bi, bv)
-                    }
-                })
-                .0
-        })
+        .map(|row| top_class(row.iter().copied()))
         .collect()
 }
-
-/// Digits per evaluation batch.
-pub const EVAL_BATCH: usize = 250;
 
 /// Accuracy of `model` on `data` in evaluation mode.
 pub fn accuracy(model: &mut Model, data: &Dataset) -> f32 {
@@ -292,45 +279,4 @@ fn accuracy_here(model: &mut Model, data: &Dataset) -> f32 {
         correct += count_correct(&model.forward(&x, Mode::Eval), &y);
     }
     correct as f32 / data.len().max(1) as f32
-}
-
-/// Accuracy of `victim` (or of `source` itself when `victim` is `None`) on untargeted FGSM
-/// images crafted with `source`'s gradient, for each ε in `epsilons`.
-pub fn fgsm_accuracies(
-    source: &mut Model,
-    victim: Option<&mut Model>,
-    data: &Dataset,
-    epsilons: &[f32],
-    progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Vec<f32> {
-    on_pool(|| fgsm_accuracies_here(source, victim, data, epsilons, progress))
-}
-
-fn fgsm_accuracies_here(
-    source: &mut Model,
-    mut victim: Option<&mut Model>,
-    data: &Dataset,
-    epsilons: &[f32],
-    progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Vec<f32> {
-    let idx: Vec<usize> = (0..data.len()).collect();
-    let mut correct = vec![0usize; epsilons.len()];
-    let total = idx.len().div_ceil(EVAL_BATCH);
-    for (b, chunk) in idx.chunks(EVAL_BATCH).enumerate() {
-        let (x, y) = data.batch(chunk, None);
-        let (_, grad) = source.input_gradient(&x, &y);
-        for (k, &eps) in epsilons.iter().enumerate() {
-            let adv = fgsm_from_gradient(&x, &grad, eps);
-            let logits = match victim.as_deref_mut() {
-                Some(v) => v.forward(&adv, Mode::Eval),
-                None => source.forward(&adv, Mode::Eval),
-            };
-            correct[k] += count_correct(&logits, &y);
-        }
-        progress(b + 1, total);
-    }
-    correct
-        .into_iter()
-        .map(|c| c as f32 / data.len().max(1) as f32)
-        .collect()
 }

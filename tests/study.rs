@@ -41,6 +41,8 @@ fn config(dir: &std::path::Path, stop: Option<usize>) -> StudyConfig {
             ..Recipe::default()
         },
         epsilons: vec![0.1, 0.3],
+        strong_attacks: vec!["pgd-5".parse().unwrap(), "square-20".parse().unwrap()],
+        strong_test_digits: 30,
         work_dir: dir.join("work"),
         results: dir.join("results.json"),
         stop_after_epochs: stop,
@@ -89,6 +91,21 @@ fn study_resumes_a_run_killed_halfway_and_skips_finished_runs() {
         assert_eq!(a.transfer_accuracy, b.transfer_accuracy);
         assert_eq!(a.splash_coefficients, b.splash_coefficients);
     }
+    // Strong attacks ran on the first 30 digits; the worst case is below each of them.
+    for run in &resumed.runs {
+        assert_eq!(run.strong.len(), 2);
+        assert_eq!(run.strong[0].attack, "pgd-5");
+        assert!(run.strong[0].transfer_accuracy.is_some());
+        assert!(
+            run.strong[1].transfer_accuracy.is_none(),
+            "no transfer for Square"
+        );
+        let worst = run.worst_case_accuracy.as_ref().unwrap();
+        for s in &run.strong {
+            assert!(worst.iter().zip(&s.white_box_accuracy).all(|(w, a)| w <= a));
+        }
+    }
+    assert_eq!(resumed.strong_test_digits, 30);
     // ReLU is its own transfer source; SPLASH records its learned coefficients.
     assert_eq!(
         resumed.runs[0].transfer_accuracy,
@@ -150,5 +167,24 @@ fn study_runs_all_cnn_and_keeps_its_results_apart() {
         run_study(&lenet, &train, &test, &mut |_| {}),
         Err(StudyError::Mismatch { .. })
     ));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A model left in the work directory by a run with another recipe is refused, not reported
+/// as this study's result.
+#[test]
+fn study_refuses_a_model_trained_with_another_recipe() {
+    let (train, test) = (bars(100, 4), bars(30, 5));
+    let dir = tmp("stale");
+    let mut one = config(&dir, None);
+    one.activations = vec![ActivationKind::Relu];
+    one.recipe.epochs = 1;
+    run_study(&one, &train, &test, &mut |_| {}).unwrap();
+    let mut three = one.clone();
+    three.recipe.epochs = 3;
+    three.results = dir.join("other-results.json");
+    let err = run_study(&three, &train, &test, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, StudyError::StaleModel { .. }), "{err}");
+    assert!(err.to_string().contains("another model or recipe"));
     let _ = std::fs::remove_dir_all(dir);
 }

