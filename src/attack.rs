@@ -106,7 +106,7 @@ pub enum Loss {
 /// bounds live. The CLI, the study, the WebAssembly binding and the page all build one.
 ///
 /// JSON form (every field optional): `{"method": "pgd", "epsilon": 0.1, "steps": 40,
-/// "step_size": null, "restarts": 1, "loss": "ce", "queries": 1000, "p_init": 0.8,
+/// "step_size": null, "restarts": 1, "loss": null, "queries": 1000, "p_init": 0.8,
 /// "seed": 0, "early_stop": true}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -122,8 +122,9 @@ pub struct AttackSpec {
     /// Independent runs of PGD or Square, 1 to [`MAX_RESTARTS`]; an image survives only if
     /// it survives every one. FGSM and BIM are deterministic and take 1.
     pub restarts: usize,
-    /// The objective raised.
-    pub loss: Loss,
+    /// The objective raised; `None` is the method's own: cross-entropy for the gradient
+    /// attacks, the margin for Square (as its authors use it).
+    pub loss: Option<Loss>,
     /// Square's query budget per image and restart, 1 to [`MAX_QUERIES`].
     pub queries: usize,
     /// Square's initial fraction of pixels changed by a patch, in (0, 1].
@@ -144,7 +145,7 @@ impl Default for AttackSpec {
             steps: 40,
             step_size: None,
             restarts: 1,
-            loss: Loss::Ce,
+            loss: None,
             queries: 1000,
             p_init: SQUARE_P_INIT,
             seed: 0,
@@ -220,9 +221,16 @@ impl AttackSpec {
             method: Method::Square,
             epsilon,
             queries,
-            loss: Loss::Margin,
             ..Self::default()
         }
+    }
+
+    /// The objective raised: the one given, or the method's own.
+    pub fn loss(&self) -> Loss {
+        self.loss.unwrap_or(match self.method {
+            Method::Square => Loss::Margin,
+            _ => Loss::Ce,
+        })
     }
 
     /// The same attack at another ε.
@@ -296,12 +304,13 @@ impl AttackSpec {
         if self.restarts > 1 {
             n += &format!("-r{}", self.restarts);
         }
-        let default_loss = match self.method {
-            Method::Square => Loss::Margin,
-            _ => Loss::Ce,
-        };
-        if self.loss != default_loss {
-            n += match self.loss {
+        let default_loss = AttackSpec {
+            loss: None,
+            ..self.clone()
+        }
+        .loss();
+        if self.loss() != default_loss {
+            n += match self.loss() {
                 Loss::Ce => "-ce",
                 Loss::Margin => "-margin",
             };
@@ -311,7 +320,7 @@ impl AttackSpec {
 
     /// A readable description, e.g. "PGD, 40 steps of 2.5·ε/40, 5 restarts, margin loss".
     pub fn describe(&self) -> String {
-        let loss = match self.loss {
+        let loss = match self.loss() {
             Loss::Ce => "cross-entropy loss",
             Loss::Margin => "margin loss",
         };
@@ -371,8 +380,8 @@ impl FromStr for AttackSpec {
         };
         for p in parts {
             match p {
-                "ce" => spec.loss = Loss::Ce,
-                "margin" => spec.loss = Loss::Margin,
+                "ce" => spec.loss = Some(Loss::Ce),
+                "margin" => spec.loss = Some(Loss::Margin),
                 r if r.starts_with('r') => {
                     spec.restarts = r[1..].parse().map_err(|_| bad())?;
                 }
@@ -579,7 +588,7 @@ fn gradient_attack(
         let mut classes: Vec<usize> = idx.iter().map(|&i| goal.classes()[i]).collect();
         for step in 0..=steps {
             let logits = model.forward(&adv, Mode::Eval);
-            let mut obj = objective(&logits, &classes, targeted, spec.loss);
+            let mut obj = objective(&logits, &classes, targeted, spec.loss());
             let mut keep = Vec::with_capacity(idx.len());
             for (k, &i) in idx.iter().enumerate() {
                 best.queries[i] += 1;
@@ -711,7 +720,7 @@ impl SquareSearch {
         let cand = candidates.unwrap_or_else(|| self.current.select(Axis(0), idx));
         let logits = model.forward(&cand, Mode::Eval);
         let classes: Vec<usize> = idx.iter().map(|&i| self.classes[i]).collect();
-        let obj = objective(&logits, &classes, self.targeted, self.spec.loss);
+        let obj = objective(&logits, &classes, self.targeted, self.spec.loss());
         for (k, &i) in idx.iter().enumerate() {
             self.best.queries[i] += 1;
             if obj.value[k] > self.current_value[i] {

@@ -72,7 +72,7 @@ pub fn robust_batch(
         correct(&v.forward(x, Mode::Eval), labels)
     };
     let mut out = BatchResult::default();
-    if spec.method == Method::Fgsm && spec.loss == Loss::Ce {
+    if spec.method == Method::Fgsm && spec.loss() == Loss::Ce {
         // One gradient serves every ε (FGSM is a single step from the image itself).
         let (_, grad) = source.input_gradient(x, labels);
         for &eps in epsilons {

@@ -5,22 +5,44 @@
 //! [0, 1] (row-major 28×28 each).
 
 use crate::activation::ActivationLayer;
-use crate::attack::{fgsm_from_gradient, iterative, AttackError, Goal, MAX_EPSILON};
+use crate::attack::{
+    attack, AttackSpec, Goal, MAX_EPSILON, MAX_QUERIES, MAX_RESTARTS, MAX_STEPS, STEP_SIZE_FACTOR,
+};
 use crate::digit::preprocess_rgba;
-use crate::model::{validate_images, validate_labels, Model, CLASSES, IMAGE_SIDE};
+use crate::model::{Model, CLASSES, IMAGE_SIDE};
+use crate::robustness::{robust_batch, BatchResult, MAX_EPSILONS};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use wasm_bindgen::prelude::*;
 
 const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+
+/// Most images in one call (the page sends a few hundred at a time).
+pub const MAX_IMAGES_PER_CALL: usize = 4096;
+
+fn js(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Reads an attack from its JSON form (see [`AttackSpec`]) and validates it.
+fn spec(json: &str) -> Result<AttackSpec, JsError> {
+    let s: AttackSpec =
+        serde_json::from_str(json).map_err(|e| js(format!("attack settings: {e}")))?;
+    s.validate().map_err(js)?;
+    Ok(s)
+}
 
 fn images(pixels: &[f32]) -> Result<Array4<f32>, JsError> {
     if pixels.is_empty() || !pixels.len().is_multiple_of(PIXELS) {
         return Err(JsError::new(&format!(
             "expected a multiple of 784 pixels (28×28 per image), got {}",
             pixels.len()
+        )));
+    }
+    if pixels.len() / PIXELS > MAX_IMAGES_PER_CALL {
+        return Err(JsError::new(&format!(
+            "at most {MAX_IMAGES_PER_CALL} images per call, got {}",
+            pixels.len() / PIXELS
         )));
     }
     let n = pixels.len() / PIXELS;
@@ -69,21 +91,16 @@ impl Network {
         Ok(p.iter().copied().collect())
     }
 
-    /// An adversarial batch: `steps` L∞ gradient-sign steps of size `step` within ε of the
-    /// images (1 step of size ε is FGSM), untargeted against `classes` = true labels or
-    /// targeted towards `classes` = targets; `random_start` makes it PGD (seeded by `seed`).
-    #[allow(clippy::too_many_arguments)]
+    /// Attacks N images (784 pixels each in [0, 1]) with the attack described by
+    /// `spec_json` (an [`AttackSpec`] as JSON): untargeted against `classes` = true labels,
+    /// or targeted towards `classes` = targets.
     pub fn attack(
         &mut self,
         pixels: &[f32],
         classes_: &[u32],
         targeted: bool,
-        epsilon: f32,
-        steps: u32,
-        step: f32,
-        random_start: bool,
-        seed: u32,
-    ) -> Result<Vec<f32>, JsError> {
+        spec_json: &str,
+    ) -> Result<AttackResult, JsError> {
         let x = images(pixels)?;
         let cls = classes(classes_);
         let goal = if targeted {
@@ -91,42 +108,59 @@ impl Network {
         } else {
             Goal::Untargeted(&cls)
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
-        let adv = iterative(
-            &mut self.model,
-            &x,
-            goal,
-            epsilon,
-            step,
-            steps as usize,
-            random_start.then_some(&mut rng),
-        )
-        .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(adv.iter().copied().collect())
+        let o = attack(&mut self.model, &x, goal, &spec(spec_json)?).map_err(js)?;
+        Ok(AttackResult {
+            adversarial: o.adversarial.iter().copied().collect(),
+            fooled: o.fooled.iter().map(|&f| f as u8).collect(),
+            queries: o.queries.iter().map(|&q| q as u32).collect(),
+        })
     }
 
-    /// Untargeted FGSM images for several ε from one gradient: for each ε in `epsilons`, N
-    /// images of 784 pixels, concatenated (ε-major). `labels` are the true classes.
-    #[wasm_bindgen(js_name = fgsmSweep)]
-    pub fn fgsm_sweep(
+    /// White-box robustness of N images with true `labels` under the attack `spec_json` at
+    /// every ε of `epsilons` (the spec's own ε is ignored): per ε, per image, 1 where the
+    /// image is classified correctly clean and under the attack (ε-major, N·|ε| values).
+    pub fn robustness(
         &mut self,
         pixels: &[f32],
         labels: &[u32],
+        spec_json: &str,
         epsilons: &[f32],
-    ) -> Result<Vec<f32>, JsError> {
+    ) -> Result<RobustnessResult, JsError> {
         let x = images(pixels)?;
-        let cls = classes(labels);
-        if let Some(e) = epsilons.iter().find(|e| !(0.0..=MAX_EPSILON).contains(*e)) {
-            return Err(JsError::new(&AttackError::Epsilon(*e).to_string()));
-        }
-        validate_images(&x).map_err(|e| JsError::new(&e.to_string()))?;
-        validate_labels(x.shape()[0], &cls).map_err(|e| JsError::new(&e.to_string()))?;
-        let (_, grad) = self.model.input_gradient(&x, &cls);
-        let mut out = Vec::with_capacity(epsilons.len() * pixels.len());
-        for &eps in epsilons {
-            out.extend(fgsm_from_gradient(&x, &grad, eps).iter().copied());
-        }
-        Ok(out)
+        let r = robust_batch(
+            &mut self.model,
+            None,
+            &x,
+            &classes(labels),
+            &spec(spec_json)?,
+            epsilons,
+        )
+        .map_err(js)?;
+        Ok(RobustnessResult::from(r))
+    }
+
+    /// Like [`Network::robustness`], but the images are crafted on this network and
+    /// classified by `victim` (a transfer attack; the attack runs its whole budget).
+    #[wasm_bindgen(js_name = robustnessTransfer)]
+    pub fn robustness_transfer(
+        &mut self,
+        victim: &mut Network,
+        pixels: &[f32],
+        labels: &[u32],
+        spec_json: &str,
+        epsilons: &[f32],
+    ) -> Result<RobustnessResult, JsError> {
+        let x = images(pixels)?;
+        let r = robust_batch(
+            &mut self.model,
+            Some(&mut victim.model),
+            &x,
+            &classes(labels),
+            &spec(spec_json)?,
+            epsilons,
+        )
+        .map_err(js)?;
+        Ok(RobustnessResult::from(r))
     }
 
     /// Number of activation layers.
@@ -196,4 +230,101 @@ pub fn preprocess_canvas(rgba: &[u8], width: usize, height: usize) -> Result<Vec
 #[wasm_bindgen(js_name = classCount)]
 pub fn class_count() -> usize {
     CLASSES
+}
+
+/// What [`Network::attack`] returns.
+#[wasm_bindgen]
+pub struct AttackResult {
+    adversarial: Vec<f32>,
+    fooled: Vec<u8>,
+    queries: Vec<u32>,
+}
+
+#[wasm_bindgen]
+impl AttackResult {
+    /// The adversarial images, N·784 pixels.
+    #[wasm_bindgen(getter)]
+    pub fn adversarial(&self) -> Vec<f32> {
+        self.adversarial.clone()
+    }
+    /// Per image, 1 if the network is fooled by its adversarial image.
+    #[wasm_bindgen(getter)]
+    pub fn fooled(&self) -> Vec<u8> {
+        self.fooled.clone()
+    }
+    /// Per image, the queries (forward passes) the attack spent.
+    #[wasm_bindgen(getter)]
+    pub fn queries(&self) -> Vec<u32> {
+        self.queries.clone()
+    }
+}
+
+/// What [`Network::robustness`] returns.
+#[wasm_bindgen]
+pub struct RobustnessResult {
+    robust: Vec<u8>,
+    queries: Vec<u32>,
+}
+
+impl From<BatchResult> for RobustnessResult {
+    fn from(r: BatchResult) -> Self {
+        RobustnessResult {
+            robust: r.robust.iter().flatten().map(|&b| b as u8).collect(),
+            queries: r.queries.iter().flatten().map(|&q| q as u32).collect(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl RobustnessResult {
+    /// ε-major, N per ε: 1 where the image is robust.
+    #[wasm_bindgen(getter)]
+    pub fn robust(&self) -> Vec<u8> {
+        self.robust.clone()
+    }
+    /// ε-major, N per ε: queries spent per image.
+    #[wasm_bindgen(getter)]
+    pub fn queries(&self) -> Vec<u32> {
+        self.queries.clone()
+    }
+}
+
+/// The attacks' bounds and defaults, as JSON, so that the page builds its controls from
+/// the core's rules: `{max_epsilon, max_steps, max_restarts, max_queries, max_epsilons,
+/// max_images_per_call, step_size_factor, defaults}`.
+#[wasm_bindgen(js_name = attackLimits)]
+pub fn attack_limits() -> String {
+    serde_json::json!({
+        "max_epsilon": MAX_EPSILON,
+        "max_steps": MAX_STEPS,
+        "max_restarts": MAX_RESTARTS,
+        "max_queries": MAX_QUERIES,
+        "max_epsilons": MAX_EPSILONS,
+        "max_images_per_call": MAX_IMAGES_PER_CALL,
+        "step_size_factor": STEP_SIZE_FACTOR,
+        "defaults": AttackSpec::default(),
+    })
+    .to_string()
+}
+
+/// Validates an attack (JSON) and describes it: `{name, description, step_size,
+/// query_budget, uses_gradient}`, or an error saying which setting is out of bounds.
+#[wasm_bindgen(js_name = describeAttack)]
+pub fn describe_attack(spec_json: &str) -> Result<String, JsError> {
+    let s = spec(spec_json)?;
+    Ok(serde_json::json!({
+        "name": s.name(),
+        "description": s.describe(),
+        "step_size": s.step_size(),
+        "query_budget": s.query_budget(),
+        "uses_gradient": s.method.uses_gradient(),
+    })
+    .to_string())
+}
+
+/// The attack named like `pgd-40-r5-margin` (see [`AttackSpec::name`]) as AttackSpec JSON.
+#[wasm_bindgen(js_name = parseAttack)]
+pub fn parse_attack(name: &str) -> Result<String, JsError> {
+    let s: AttackSpec = name.parse().map_err(js)?;
+    serde_json::to_string(&s).map_err(js)
 }

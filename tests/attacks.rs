@@ -152,7 +152,7 @@ fn margin_and_cross_entropy_losses_both_lower_the_true_class_margin() {
         let before: f32 = true_class_margin(&mut m, &x, &y).iter().sum();
         for loss in [Loss::Ce, Loss::Margin] {
             let spec = full_budget(AttackSpec {
-                loss,
+                loss: Some(loss),
                 ..AttackSpec::pgd(0.05, 10, 1)
             });
             let adv = run(&mut m, &x, Goal::Untargeted(&y), &spec);
@@ -333,6 +333,7 @@ fn curve(
         transfer: transfer.map(|t| Transfer {
             source: "twin".into(),
             accuracy: t.to_vec(),
+            test_digits: 1000,
         }),
         test_digits: 1000,
         seconds: 0.0,
@@ -407,12 +408,15 @@ fn attack_names_read_back_and_describe_the_settings() {
     }
     let s: AttackSpec = "pgd-100-r10".parse().unwrap();
     assert_eq!(
-        (s.method, s.steps, s.restarts, s.loss),
+        (s.method, s.steps, s.restarts, s.loss()),
         (Method::Pgd, 100, 10, Loss::Ce)
     );
     assert_eq!(s.at(0.1).step_size(), 2.5 * 0.1 / 100.0);
     assert_eq!(AttackSpec::fgsm(0.3).step_size(), 0.3);
-    assert_eq!(AttackSpec::square(0.1, 1000).loss, Loss::Margin);
+    assert_eq!(AttackSpec::square(0.1, 1000).loss(), Loss::Margin);
+    let page_square: AttackSpec =
+        serde_json::from_str(r#"{"method":"square","queries":300}"#).unwrap();
+    assert_eq!(page_square.name(), "square-300");
     for bad in [
         "",
         "pgd",

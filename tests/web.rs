@@ -2,7 +2,7 @@
 //! `wasm-pack test --node -- --no-default-features`). They load the committed weights.
 #![cfg(target_arch = "wasm32")]
 
-use splash::wasm::{preprocess_canvas, Network};
+use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -51,41 +51,110 @@ fn bad_inputs_are_errors_not_panics() {
     nan[5] = f32::NAN;
     assert!(message(net.predict(&nan).unwrap_err()).contains("not a finite number"));
     let err = net
-        .attack(&one(), &[1], false, 0.7 + 1.0, 1, 0.1, false, 0)
-        .unwrap_err();
+        .attack(&one(), &[1], false, r#"{"method":"fgsm","epsilon":1.7}"#)
+        .err()
+        .unwrap();
     assert!(message(err).contains("epsilon"));
     assert!(net
-        .attack(&one(), &[12], false, 0.1, 1, 0.1, false, 0)
+        .attack(&one(), &[12], false, r#"{"method":"fgsm"}"#)
         .is_err());
+    for (bad, word) in [
+        (r#"{"method":"pgd","steps":0}"#, "steps"),
+        (r#"{"method":"pgd","restarts":0}"#, "restarts"),
+        (r#"{"method":"square","queries":0}"#, "queries"),
+        (r#"{"method":"pgd","epsilon":"x"}"#, "attack settings"),
+        (r#"{"method":"cw"}"#, "attack settings"),
+        ("not json", "attack settings"),
+    ] {
+        let e = net.attack(&one(), &[1], false, bad).err().unwrap();
+        assert!(message(e).contains(word), "{bad}");
+        assert!(
+            message(describe_attack(bad).unwrap_err()).contains(word),
+            "{bad}"
+        );
+    }
+    let e = net
+        .robustness(&one(), &[1], r#"{"method":"fgsm"}"#, &[0.1; 65])
+        .err()
+        .unwrap();
+    assert!(message(e).contains("epsilon"));
+    let too_many = vec![0.0f32; 784 * 4097];
+    assert!(message(net.predict(&too_many).unwrap_err()).contains("at most"));
+    // Still usable after every error.
+    assert_eq!(net.predict(&one()).unwrap().len(), 10);
     assert!(net.curve(99, &[0.0]).is_err());
     assert!(message(preprocess_canvas(&[255; 16 * 4], 4, 4).unwrap_err()).contains("draw a digit"));
     assert!(message(preprocess_canvas(&[0; 10], 4, 4).unwrap_err()).contains("RGBA"));
 }
 
 #[wasm_bindgen_test]
-fn fgsm_through_the_binding_stays_within_epsilon() {
+fn attacks_through_the_binding_stay_within_epsilon() {
     let mut net = Network::new(LENET5_RELU).unwrap();
     let x = one();
-    for (targeted, class, steps, random) in [
-        (false, 1, 1, false),
-        (true, 7, 10, false),
-        (false, 1, 5, true),
+    for (targeted, class, spec) in [
+        (
+            false,
+            1,
+            r#"{"method":"fgsm","epsilon":0.15,"early_stop":false}"#,
+        ),
+        (
+            true,
+            7,
+            r#"{"method":"bim","epsilon":0.15,"steps":10,"early_stop":false}"#,
+        ),
+        (
+            false,
+            1,
+            r#"{"method":"pgd","epsilon":0.15,"steps":5,"restarts":2,"loss":"margin","seed":3}"#,
+        ),
+        (
+            false,
+            1,
+            r#"{"method":"square","epsilon":0.15,"queries":50}"#,
+        ),
     ] {
-        let adv = net
-            .attack(&x, &[class], targeted, 0.15, steps, 0.05, random, 3)
-            .unwrap();
+        let r = net.attack(&x, &[class], targeted, spec).unwrap();
+        let adv = r.adversarial();
         assert_eq!(adv.len(), 784);
         let max = adv
             .iter()
             .zip(&x)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(max <= 0.15 + 1e-6 && max > 0.0);
+        assert!(max <= 0.15 + 1e-6 && max > 0.0, "{spec}: {max}");
         assert!(adv.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(r.fooled().len(), 1);
+        assert!(r.queries()[0] >= 1);
     }
-    let sweep = net.fgsm_sweep(&x, &[1], &[0.0, 0.1, 0.2]).unwrap();
-    assert_eq!(sweep.len(), 3 * 784);
-    assert_eq!(&sweep[..784], &x[..], "ε = 0 leaves the image alone");
+    let described = describe_attack(r#"{"method":"square","queries":300}"#).unwrap();
+    assert!(described.contains("square-300") && described.contains("\"uses_gradient\":false"));
+    assert!(attack_limits().contains("\"max_queries\":100000"));
+    let r = net
+        .robustness(
+            &[x.clone(), x.clone()].concat(),
+            &[1, 7],
+            r#"{"method":"fgsm"}"#,
+            &[0.0, 0.3],
+        )
+        .unwrap();
+    assert_eq!(r.robust().len(), 4);
+    assert_eq!(
+        r.robust()[..2],
+        [1, 0],
+        "ε = 0: the 1 is read right, a wrong label never is"
+    );
+    let mut victim = Network::new(LENET5_SPLASH).unwrap();
+    let t = net
+        .robustness_transfer(
+            &mut victim,
+            &x,
+            &[1],
+            r#"{"method":"pgd","steps":3}"#,
+            &[0.0, 0.1],
+        )
+        .unwrap();
+    assert_eq!(t.robust().len(), 2);
+    assert_eq!(t.robust()[0], 1);
 }
 
 #[wasm_bindgen_test]

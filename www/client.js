@@ -7,10 +7,6 @@ export class Engine {
     this.worker.onmessage = ({ data }) => {
       const job = this.pending.get(data.id);
       if (!job) return;
-      if (data.progress) {
-        job.onProgress?.(data.progress);
-        return;
-      }
       this.pending.delete(data.id);
       if (data.ok) job.resolve(data.result);
       else job.reject(new Error(data.error));
@@ -24,17 +20,12 @@ export class Engine {
   }
 
   /** Sends a request; resolves with its result. `transfer` lists buffers to move. */
-  call(type, args = {}, { onProgress, transfer = [] } = {}) {
+  call(type, args = {}, { transfer = [] } = {}) {
     const id = this.nextId++;
     const promise = new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      this.pending.set(id, { resolve, reject });
     });
     this.worker.postMessage({ id, type, ...args }, transfer);
-    promise.id = id;
     return promise;
-  }
-
-  cancel(id) {
-    this.worker.postMessage({ id: 0, type: 'cancel', target: id });
   }
 }

@@ -1,12 +1,13 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { Engine } from './client.js';
 import { readState, writeState } from './state.js';
-import { argmax, coalesce, drawDigit, pct, throttle } from './util.js';
+import { argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
 import { createGallery, loadHeldout } from './panels/gallery.js';
 import { renderAttack } from './panels/attack.js';
-import { CURVE_EPSILONS, createRobustness } from './panels/robustness.js';
+import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, verdict, verdictTable } from './panels/robustness.js';
+import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
 
 const $ = (id) => document.getElementById(id);
@@ -64,6 +65,7 @@ $('brush').addEventListener('input', (e) => pad.setBrush(Number(e.target.value))
 
 function clearInput() {
   pad.clear();
+  drawnLabel = null;
   $('pad-hint').hidden = false;
   input = null;
   state.digit = null;
@@ -96,6 +98,7 @@ const classifyDrawing = coalesce(async () => {
     save();
     gallery?.select(null);
   }
+  if (input?.source !== 'drawn') drawnLabel = null;
   input = { pixels, label: null, source: 'drawn' };
   $('digit-source').textContent = 'your drawing';
   drawDigit($('preview'), pixels);
@@ -145,18 +148,26 @@ function fillSelect(sel, options, value) {
 }
 fillSelect($('target'), [...Array(10).keys()].map((k) => [k, String(k)]), state.target);
 
-function autoLabel() {
-  if (input?.label !== null && input?.label !== undefined) return input.label;
-  return lastPrediction ? argmax(lastPrediction.splash) : null;
+// The true label of a gallery digit is known; a drawn digit's comes from the visitor, never
+// from a network's guess (that would make one side of the comparison the judge).
+let drawnLabel = null;
+function trueLabel() {
+  if (input?.source === 'gallery') return input.label;
+  return drawnLabel;
 }
-let labelOverride = null;
 function updateLabelChoices() {
-  const auto = autoLabel();
-  const autoText = auto === null ? 'auto' : `auto (${auto}${input?.source === 'gallery' ? ', true label' : ', predicted'})`;
-  fillSelect($('label'), [['auto', autoText], ...[...Array(10).keys()].map((k) => [k, String(k)])], labelOverride ?? 'auto');
+  const sel = $('label');
+  if (input?.source === 'gallery') {
+    fillSelect(sel, [[input.label, `${input.label} (true label)`]], input.label);
+    sel.disabled = true;
+  } else {
+    const guess = lastPrediction && input ? ` — SPLASH says ${argmax(lastPrediction.splash)}, ReLU says ${argmax(lastPrediction.relu)}` : '';
+    fillSelect(sel, [['', `which digit did you draw?${guess}`], ...[...Array(10).keys()].map((k) => [k, String(k)])], drawnLabel ?? '');
+    sel.disabled = !input;
+  }
 }
 $('label').addEventListener('change', (e) => {
-  labelOverride = e.target.value === 'auto' ? null : Number(e.target.value);
+  drawnLabel = e.target.value === '' ? null : Number(e.target.value);
   runAttack();
 });
 
@@ -165,40 +176,69 @@ function syncControls() {
   $('eps-value').textContent = state.eps.toFixed(2);
   $('method').value = state.method;
   $('steps').value = String(state.steps);
+  $('restarts').value = String(state.restarts);
+  $('loss').value = state.loss;
+  $('queries').value = String(state.queries);
+  $('curve-attack').value = state.curve;
+  $('restarts-label').classList.toggle('hidden', !['pgd', 'square'].includes(state.method));
+  $('loss-label').classList.toggle('hidden', !['bim', 'pgd'].includes(state.method));
+  $('queries-label').classList.toggle('hidden', state.method !== 'square');
+  $('attack-run').classList.toggle('hidden', !['pgd', 'square'].includes(state.method));
   $('goal').value = state.goal;
   $('target').value = String(state.target);
   $('source').value = state.source;
   $('curve-n').value = String(state.n);
-  $('steps-label').classList.toggle('hidden', state.method === 'fgsm');
+  $('steps-label').classList.toggle('hidden', !['bim', 'pgd'].includes(state.method));
   $('target-label').classList.toggle('hidden', state.goal !== 'targeted');
   for (const r of document.querySelectorAll('input[name=arch]')) r.checked = r.value === state.arch;
+}
+
+/** The attack panel's AttackSpec (bounds, defaults and the step-size rule are the core's). */
+function attackSpec(seed) {
+  const spec = { method: state.method, epsilon: state.eps, seed };
+  if (state.method === 'bim' || state.method === 'pgd') spec.steps = state.steps;
+  if (state.method === 'pgd' || state.method === 'square') spec.restarts = state.restarts;
+  if (state.method === 'square') spec.queries = state.queries;
+  // FGSM uses cross-entropy and Square the margin (the core's defaults for them).
+  if (state.method === 'bim' || state.method === 'pgd') spec.loss = state.loss;
+  // Show the full-strength perturbation of a gradient attack; Square stops at success, so
+  // its query count says how hard the digit was to break.
+  spec.early_stop = state.method === 'square';
+  return spec;
 }
 
 let attackSeed = 1;
 const runAttack = coalesce(async () => {
   if (!input || !info) return;
-  const label = labelOverride ?? autoLabel();
-  if (label === null) return;
+  const targeted = state.goal === 'targeted';
+  const label = trueLabel();
+  if (label === null && !targeted) {
+    $('attack-results').replaceChildren(el('p', { class: 'placeholder', text: 'Which digit did you draw? Choose the true label above: an untargeted attack needs it, and it is never taken from either network.' }));
+    delete debug.attack;
+    return;
+  }
   const settings = { eps: state.eps, method: state.method, steps: state.steps, goal: state.goal, target: state.target, source: state.source, label };
   const current = input;
+  $('attack-results').classList.add('stale');
+  $('attack-busy').hidden = false;
   try {
     const result = await engine.call('attack', {
       arch: state.arch,
       pixels: current.pixels,
-      label,
-      targeted: state.goal === 'targeted',
+      label: label ?? 0,
+      targeted,
       target: state.target,
-      eps: state.eps,
-      method: state.method,
-      steps: state.steps,
+      spec: attackSpec(attackSeed),
       source: state.source,
-      seed: attackSeed,
     });
     if (current !== input) return;
-    debug.attack = { settings, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs) })) };
+    debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries })) };
     renderAttack($('attack-results'), { result, input: current, settings });
   } catch (e) {
     showError(e);
+  } finally {
+    $('attack-results').classList.remove('stale');
+    $('attack-busy').hidden = true;
   }
 });
 const attackSoon = throttle(() => runAttack(), 60);
@@ -211,6 +251,7 @@ $('eps').addEventListener('input', (e) => {
 });
 for (const [id, key, parse] of [
   ['method', 'method', String],
+  ['loss', 'loss', String],
   ['goal', 'goal', String],
   ['target', 'target', Number],
   ['source', 'source', String],
@@ -219,74 +260,126 @@ for (const [id, key, parse] of [
     state[key] = parse(e.target.value);
     save();
     syncControls();
-    if (key === 'source' && info) robustness.setReference(info, state.source);
+    if (key === 'source') {
+      stopCurve('the mode changed');
+      showReference();
+    }
     runAttack();
   });
 }
-$('steps').addEventListener('change', (e) => {
-  const v = Math.round(Number(e.target.value));
-  if (!(v >= 1 && v <= 100)) {
-    showError('steps must be a whole number from 1 to 100');
-    e.target.value = String(state.steps);
-    return;
-  }
-  state.steps = v;
-  save();
-  runAttack();
-});
+for (const [id, key, lo, hi] of [
+  ['steps', 'steps', 1, 100],
+  ['restarts', 'restarts', 1, 10],
+  ['queries', 'queries', 10, 10000],
+]) {
+  $(id).addEventListener('change', (e) => {
+    const v = Number(e.target.value);
+    if (!(Number.isInteger(v) && v >= lo && v <= hi)) {
+      showError(`${key} must be a whole number from ${lo} to ${hi}`);
+      e.target.value = String(state[key]);
+      return;
+    }
+    state[key] = v;
+    save();
+    runAttack();
+  });
+}
 $('attack-run').addEventListener('click', () => {
   attackSeed++;
   if (!input) showError('Draw or pick a digit first.');
   runAttack();
 });
 
-// ---- robustness curve -----------------------------------------------------------------------
-let curveJob = null;
+// ---- robustness curve and verdict ----------------------------------------------------------
+fillSelect($('curve-attack'), CURVE_ATTACKS, state.curve);
+const pool = new Pool(engine, showError);
+let curveRun = null; // {done: Promise, cancel, why}
+
+function showReference() {
+  if (!info) return;
+  $('curve-reference').textContent = robustness.setReference(info, state.source, state.curve);
+  $('verdict-table').replaceChildren(verdictTable(info, state.source));
+}
+
+function showVerdict() {
+  const v = info && verdict(info);
+  for (const id of ['verdict', 'verdict-panel']) {
+    $(id).textContent = v ? v.text : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
+  }
+  debug.verdict = v;
+}
+
+/** Stops a running curve (its live line no longer matches what the page shows). */
+function stopCurve(why) {
+  if (!curveRun) return;
+  curveRun.why = why;
+  curveRun.cancel();
+  robustness.setLive(null, 0);
+}
+
 $('curve-n').addEventListener('change', (e) => {
   state.n = Number(e.target.value);
   save();
 });
+$('curve-attack').addEventListener('change', (e) => {
+  state.curve = e.target.value;
+  save();
+  stopCurve('the attack changed');
+  showReference();
+});
 $('curve-run').addEventListener('click', async () => {
-  if (!info || curveJob) return;
-  const n = state.n;
+  if (!info || curveRun || !heldout) return;
+  const n = Math.min(state.n, heldout.count);
+  const arch = state.arch;
+  const attacks = attacksFor(state.curve, info);
+  const chunk = arch === 'allcnn' ? 8 : 20;
+  const jobs = [];
+  for (let start = 0; start < n; start += chunk) {
+    const end = Math.min(n, start + chunk);
+    const pixels = Float32Array.from(heldout.images.subarray(start * 784, end * 784), (v) => v / 255);
+    jobs.push({ pixels, labels: Uint32Array.from(heldout.labels.subarray(start, end)), specs: attacks, epsilons: CURVE_EPSILONS, source: state.source });
+  }
+  const counts = { splash: new Array(CURVE_EPSILONS.length).fill(0), relu: new Array(CURVE_EPSILONS.length).fill(0) };
+  let done = 0;
   $('curve-run').disabled = true;
   $('curve-cancel').disabled = false;
   $('curve-progress').value = 0;
   $('curve-status').textContent = `0 / ${n}`;
   robustness.setLive(null, 0);
   const started = performance.now();
-  const job = engine.call(
-    'robustness',
-    { arch: state.arch, n, epsilons: CURVE_EPSILONS, source: state.source },
-    {
-      onProgress: ({ done, total, correct }) => {
-        $('curve-progress').value = done / total;
-        $('curve-status').textContent = `${done} / ${total} digits`;
-        robustness.setLive(correct, done);
-      },
+  const run = pool.run({
+    arch,
+    jobs,
+    size: state.workers ?? poolSize(),
+    onResult: (job, r) => {
+      done += job.labels.length;
+      for (const v of ['splash', 'relu']) r[v].worst.forEach((c, i) => (counts[v][i] += c));
+      $('curve-progress').value = done / n;
+      $('curve-status').textContent = `${done} / ${n} digits`;
+      if (curveRun === handle) robustness.setLive(counts, done);
     },
-  );
-  curveJob = job;
+  });
+  const handle = { cancel: run.cancel, why: null };
+  curveRun = handle;
   try {
-    const r = await job;
-    robustness.setLive(r.correct, r.done);
+    const r = await run;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
-    $('curve-status').textContent = r.cancelled
-      ? `cancelled after ${r.done} digits`
-      : `${r.done} digits in ${secs} s · clean: SPLASH ${pct(r.correct.splash[0] / r.done)}, ReLU ${pct(r.correct.relu[0] / r.done)}`;
-    debug.curve = r;
+    if (r.cancelled) {
+      $('curve-status').textContent = `cancelled after ${done} digits${handle.why ? ` (${handle.why})` : ''}`;
+    } else {
+      $('curve-status').textContent = `${done} digits in ${secs} s on ${run.workers} workers · clean: SPLASH ${pct(counts.splash[0] / done)}, ReLU ${pct(counts.relu[0] / done)}`;
+    }
+    debug.curve = { cancelled: r.cancelled, why: handle.why, done, total: n, counts, attacks, arch, seconds: Number(secs), workers: run.workers };
   } catch (e) {
     showError(e);
     $('curve-status').textContent = 'failed';
   } finally {
-    curveJob = null;
+    curveRun = null;
     $('curve-run').disabled = false;
     $('curve-cancel').disabled = true;
   }
 });
-$('curve-cancel').addEventListener('click', () => {
-  if (curveJob) engine.cancel(curveJob.id);
-});
+$('curve-cancel').addEventListener('click', () => stopCurve('cancelled'));
 
 // ---- model loading --------------------------------------------------------------------------
 async function loadArch(arch) {
@@ -300,7 +393,8 @@ async function loadArch(arch) {
     const acc = (v) => (info[v].config.test_accuracy ? pct(info[v].config.test_accuracy, 2) : 'n/a');
     $('accuracy-note').textContent = `Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
     curves.render(info.splash);
-    robustness.setReference(info, state.source);
+    showReference();
+    showVerdict();
     robustness.setLive(null, 0);
     $('curve-status').textContent = '';
     setStatus('Ready');
@@ -320,6 +414,7 @@ async function loadArch(arch) {
 for (const r of document.querySelectorAll('input[name=arch]')) {
   r.addEventListener('change', () => {
     debug.ready = false;
+    stopCurve('the architecture changed');
     loadArch(r.value);
   });
 }

@@ -1,19 +1,28 @@
 // The view's state, mirrored in the URL so that a view can be shared.
+import { CURVE_ATTACKS } from './panels/robustness.js';
+
 const DEFAULTS = {
   arch: 'lenet5',
   eps: 0.1,
   method: 'fgsm',
   steps: 10,
+  restarts: 1,
+  loss: 'ce',
+  queries: 1000,
   goal: 'untargeted',
   target: 3,
   source: 'white',
   digit: null, // index of a held-out digit, or null for a drawn one
   n: 250,
+  curve: 'fgsm', // the robustness curve's attack
+  workers: null, // workers for the curve (default: one per core); for benchmarks
 };
 
 const CHOICES = {
   arch: ['lenet5', 'allcnn'],
-  method: ['fgsm', 'bim', 'pgd'],
+  method: ['fgsm', 'bim', 'pgd', 'square'],
+  loss: ['ce', 'margin'],
+  curve: CURVE_ATTACKS.map(([name]) => name),
   goal: ['untargeted', 'targeted'],
   source: ['white', 'transfer'],
 };
@@ -30,9 +39,12 @@ export function readState(search = location.search) {
   };
   num('eps', 0, 0.5, false);
   num('steps', 1, 100, true);
+  num('restarts', 1, 10, true);
+  num('queries', 10, 10000, true);
   num('target', 0, 9, true);
   num('digit', 0, 1e6, true);
   num('n', 1, 2000, true);
+  num('workers', 1, 8, true);
   return s;
 }
 

@@ -12,6 +12,7 @@ const FILES = [
   'state.js',
   'util.js',
   'worker.js',
+  'pool.js',
   'panels/draw.js',
   'panels/predictions.js',
   'panels/gallery.js',

@@ -1,6 +1,9 @@
 // The inference worker: owns the WebAssembly networks so that drawing never waits for them.
-// Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error} | {id, progress}.
-import init, { Network, preprocessCanvas } from './pkg/splash.js';
+// The page runs one for everything and, for robustness curves, a few more (one per core),
+// each with its own wasm instance. Attacks are described by the core's AttackSpec (sent as
+// a plain object); its defaults, bounds and step-size rule live in Rust, not here.
+// Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
+import init, { Network, attackLimits, describeAttack, parseAttack, preprocessCanvas } from './pkg/splash.js';
 
 const wasmReady = init().catch((e) => {
   throw new Error(`the WebAssembly module failed to load (${e.message || e}); rebuild it with scripts/serve.sh`);
@@ -8,8 +11,6 @@ const wasmReady = init().catch((e) => {
 
 const VARIANTS = ['splash', 'relu'];
 const nets = new Map(); // arch -> {splash: Network, relu: Network, info}
-let heldout = null; // {images: Uint8Array, labels: Uint8Array}
-const cancelled = new Set();
 const PIXELS = 784;
 
 async function fetchBytes(path) {
@@ -89,88 +90,79 @@ function predict({ arch, pixels }) {
   return out;
 }
 
-function attackParams({ eps, method, steps }) {
-  if (!(eps >= 0 && eps <= 0.5)) throw new Error(`ε must be between 0 and 0.5, got ${eps}`);
-  if (method === 'fgsm') return { steps: 1, step: eps, random: false };
-  const n = Math.round(steps);
-  if (!(n >= 1 && n <= 100)) throw new Error(`steps must be between 1 and 100, got ${steps}`);
-  // Step size 2.5·ε/steps (Madry et al.), so the walk can reach the ε-ball's surface.
-  return { steps: n, step: eps === 0 ? 0 : (2.5 * eps) / n, random: method === 'pgd' };
+/** Validates an attack (a plain AttackSpec object) in the core and describes it. */
+function describe_({ spec }) {
+  return JSON.parse(describeAttack(JSON.stringify(spec)));
 }
 
-function attack({ arch, pixels, label, targeted, target, eps, method, steps, source, seed }) {
+function attack({ arch, pixels, label, targeted, target, spec, source }) {
   checkPixels(pixels);
   const p = pair(arch);
-  const a = attackParams({ eps, method, steps });
+  const json = JSON.stringify(spec);
   const cls = Uint32Array.of(targeted ? target : label);
-  const craft = (v) => p[v].attack(pixels, cls, targeted, eps, a.steps, a.step, a.random, seed >>> 0);
   const rows = [];
   for (const victim of VARIANTS) {
     const crafter = source === 'transfer' ? VARIANTS.find((v) => v !== victim) : victim;
-    const adv = craft(crafter);
-    rows.push({ victim, crafter, adv, clean: p[victim].predict(pixels), probs: p[victim].predict(adv) });
+    const r = p[crafter].attack(pixels, cls, targeted, json);
+    const adv = r.adversarial;
+    const queries = r.queries[0];
+    r.free();
+    rows.push({ victim, crafter, adv, queries, clean: p[victim].predict(pixels), probs: p[victim].predict(adv) });
   }
-  return { rows };
+  return { rows, about: describe_({ spec }) };
 }
 
-async function heldoutDigits() {
-  if (!heldout) {
-    const [images, labels] = await Promise.all([fetchBytes('data/heldout-images.bin'), fetchBytes('data/heldout-labels.bin')]);
-    if (images.length !== labels.length * PIXELS) throw new Error('data/heldout-images.bin does not match its labels');
-    heldout = { images, labels };
-  }
-  return heldout;
-}
-
-const argmax = (a, off) => {
-  let best = 0;
-  for (let k = 1; k < 10; k++) if (a[off + k] > a[off + best]) best = k;
-  return best;
-};
-
-async function robustness({ arch, n, epsilons, source }, id) {
+/**
+ * Robustness of one chunk of digits under each attack in `specs` at every ε: per network,
+ * per ε, the number of digits robust under each attack and under all of them (the worst
+ * case). White-box: each network attacked with its own gradient; transfer: crafted on the
+ * other one.
+ */
+function robustChunk({ arch, pixels, labels, specs, epsilons, source }) {
+  checkPixels(pixels);
   const p = pair(arch);
-  const { images, labels } = await heldoutDigits();
-  const total = Math.min(n, labels.length);
-  const correct = Object.fromEntries(VARIANTS.map((v) => [v, new Array(epsilons.length).fill(0)]));
+  const m = labels.length;
   const eps = Float32Array.from(epsilons);
-  const chunk = arch === 'allcnn' ? 10 : 25;
-  for (let start = 0; start < total; start += chunk) {
-    if (cancelled.has(id)) {
-      cancelled.delete(id);
-      return { cancelled: true, done: start, total, correct };
-    }
-    const end = Math.min(total, start + chunk);
-    const m = end - start;
-    const x = new Float32Array(m * PIXELS);
-    for (let i = 0; i < x.length; i++) x[i] = images[start * PIXELS + i] / 255;
-    const y = Uint32Array.from(labels.subarray(start, end));
-    for (const victim of VARIANTS) {
-      const crafter = source === 'transfer' ? VARIANTS.find((v) => v !== victim) : victim;
-      const advs = p[crafter].fgsmSweep(x, y, eps);
-      for (let e = 0; e < epsilons.length; e++) {
-        const probs = p[victim].predict(advs.subarray(e * m * PIXELS, (e + 1) * m * PIXELS));
-        for (let i = 0; i < m; i++) if (argmax(probs, i * 10) === y[i]) correct[victim][e]++;
+  const out = {};
+  for (const victim of VARIANTS) {
+    const crafter = source === 'transfer' ? VARIANTS.find((v) => v !== victim) : victim;
+    const all = new Uint8Array(eps.length * m).fill(1);
+    const each = [];
+    for (const spec of specs) {
+      // A name such as 'pgd-40-r5-margin' is read by the core; an object is an AttackSpec.
+      const json = typeof spec === 'string' ? parseAttack(spec) : JSON.stringify(spec);
+      const r = crafter === victim
+        ? p[victim].robustness(pixels, labels, json, eps)
+        : p[crafter].robustnessTransfer(p[victim], pixels, labels, json, eps);
+      const flags = r.robust;
+      r.free();
+      const counts = new Array(eps.length).fill(0);
+      for (let e = 0; e < eps.length; e++) {
+        for (let i = 0; i < m; i++) {
+          const ok = flags[e * m + i];
+          counts[e] += ok;
+          all[e * m + i] &= ok;
+        }
       }
+      each.push(counts);
     }
-    postMessage({ id, progress: { done: end, total, correct } });
-    await new Promise((r) => setTimeout(r, 0)); // let a cancel message in
+    const worst = new Array(eps.length).fill(0);
+    for (let e = 0; e < eps.length; e++) for (let i = 0; i < m; i++) worst[e] += all[e * m + i];
+    out[victim] = { each, worst };
   }
-  return { cancelled: false, done: total, total, correct };
+  return out;
 }
 
 function preprocess({ rgba, width, height }) {
   return preprocessCanvas(rgba, width, height);
 }
 
-const handlers = { load, predict, attack, robustness, preprocess, heldout: heldoutDigits };
+const limits = () => JSON.parse(attackLimits());
+
+const handlers = { load, predict, attack, robustChunk, preprocess, describe: describe_, limits };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;
-  if (type === 'cancel') {
-    cancelled.add(args.target);
-    return;
-  }
   try {
     await wasmReady;
     const handler = handlers[type];

@@ -81,6 +81,7 @@ export const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 
 
 /** Draws a stroke through `points` (fractions of the pad) with pointer events of `pointerType`. */
 export async function drawStroke(page, points, pointerType = 'mouse') {
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
   const abs = points.map(([x, y]) => [box.x + x * box.width, box.y + y * box.height]);
   if (pointerType === 'mouse') {

@@ -140,7 +140,7 @@ describe('splash demo page', () => {
     await page.close();
   });
 
-  test('a small robustness curve runs in the worker and plots next to the reference', async () => {
+  test('a small robustness curve runs on the worker pool and plots next to the reference', async () => {
     const { page, problems } = await openPage(browser.context, `${server.url}?n=100`);
     await waitReady(page);
     await page.click('#curve-run');
@@ -148,10 +148,13 @@ describe('splash demo page', () => {
     const curve = await page.evaluate(() => globalThis.__splash.curve);
     assert.equal(curve.done, 100);
     assert.equal(curve.cancelled, false);
+    assert.deepEqual(curve.attacks, ['fgsm']);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(curve.workers, Math.max(1, Math.min(8, cores)));
     for (const v of ['splash', 'relu']) {
-      assert.equal(curve.correct[v].length, 7);
-      assert.ok(curve.correct[v][0] >= 95, `${v}: clean accuracy ${curve.correct[v][0]}/100`);
-      assert.ok(curve.correct[v][6] <= curve.correct[v][0], `${v}: accuracy should fall with ε`);
+      assert.equal(curve.counts[v].length, 7);
+      assert.ok(curve.counts[v][0] >= 95, `${v}: clean accuracy ${curve.counts[v][0]}/100`);
+      assert.ok(curve.counts[v][6] <= curve.counts[v][0], `${v}: accuracy should fall with ε`);
     }
     const datasets = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets.map((d) => d.data.length));
     assert.deepEqual(datasets, [7, 7, 7, 7]);
@@ -162,7 +165,101 @@ describe('splash demo page', () => {
     await page.waitForFunction(() => document.getElementById('curve-progress').value > 0);
     await page.click('#curve-cancel');
     await page.waitForFunction(() => /cancelled/.test(document.getElementById('curve-status').textContent), null, { timeout: 60000 });
-    await screenshot(page, 'robustness');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a PGD curve runs on every core, plots the PGD reference, and a change of architecture cancels it', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?n=100&curve=pgd-40`);
+    await waitReady(page);
+    // The dashed reference is PGD-40 from the eval report, not FGSM.
+    const report = await page.evaluate(async () => (await fetch('models/lenet5-splash.eval.json')).json());
+    const pgd = report.attacks.find((a) => a.name === 'pgd-40');
+    const ref = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets[2].data.map((p) => p.y));
+    assert.deepEqual(ref, [report.clean_accuracy, ...pgd.white_box_accuracy]);
+    assert.match(await page.locator('#curve-reference').textContent(), /PGD-40/);
+    await page.click('#curve-run');
+    await page.waitForFunction(() => globalThis.__splash.curve, null, { timeout: 180000 });
+    const curve = await page.evaluate(() => globalThis.__splash.curve);
+    assert.deepEqual(curve.attacks, ['pgd-40']);
+    assert.equal(curve.done, 100);
+    for (const v of ['splash', 'relu']) {
+      // PGD leaves (almost) nothing at ε = 0.2 on these clean-trained models.
+      assert.ok(curve.counts[v][4] <= 5, `${v}: ${curve.counts[v][4]} of 100 survive PGD-40 at ε = 0.2`);
+    }
+    await screenshot(page, 'robustness-pgd');
+    // A run in progress is cancelled when the architecture changes, and its live line goes.
+    await page.selectOption('#curve-n', '2000');
+    await page.click('#curve-run');
+    await page.waitForFunction(() => document.getElementById('curve-progress').value > 0, null, { timeout: 60000 });
+    await page.check('input[name=arch][value=allcnn]');
+    await page.waitForFunction(() => /cancelled.*architecture changed/.test(document.getElementById('curve-status').textContent), null, { timeout: 60000 });
+    const live = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets.slice(0, 2).map((d) => d.data.length));
+    assert.deepEqual(live, [0, 0]);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the verdict is written from the eval reports and names the strong attacks', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    const v = await page.evaluate(() => globalThis.__splash.verdict);
+    const report = await page.evaluate(async () => (await fetch('models/lenet5-relu.eval.json')).json());
+    const pgd = report.attacks.find((a) => a.name === 'pgd-40');
+    assert.equal(v.numbers.rp, pgd.white_box_accuracy[pgd.epsilons.indexOf(0.1)]);
+    const top = await page.locator('#verdict').textContent();
+    assert.match(top, /PGD-40 leaves SPLASH [\d.]+%, ReLU [\d.]+%/);
+    assert.match(top, /FGSM/);
+    assert.equal(top, await page.locator('#verdict-panel').textContent());
+    assert.ok((await page.locator('#verdict-table tbody tr').count()) >= 4);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a Square attack stays within ε and reports its queries', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?digit=2&method=square&eps=0.3&queries=300`);
+    await waitReady(page);
+    const attack = await attackState(page, () => globalThis.__splash.attack?.settings.method === 'square');
+    const input = await page.evaluate(() => globalThis.__splash.input);
+    checkAttack(attack, input, 0.3);
+    assert.equal(attack.about.uses_gradient, false);
+    assert.equal(attack.about.name, 'square-300');
+    for (const row of attack.rows) {
+      assert.ok(row.queries >= 1 && row.queries <= 300, `${row.victim}: ${row.queries} queries`);
+      const card = page.locator(`.attack-row[data-victim=${row.victim}]`);
+      assert.equal(await card.getAttribute('data-queries'), String(row.queries));
+    }
+    assert.match(await page.locator('.attack-about').textContent(), /needs no gradient/);
+    assert.equal(await page.locator('#queries-label').isVisible(), true);
+    assert.equal(await page.locator('#steps-label').isVisible(), false);
+    // A bad setting is refused with a message, and the last good one stays.
+    await page.fill('#queries', '0');
+    await page.locator('#queries').dispatchEvent('change');
+    await page.waitForSelector('#error-banner:not([hidden])');
+    assert.match(await page.locator('#error-text').textContent(), /queries must be a whole number/);
+    assert.equal(await page.locator('#queries').inputValue(), '300');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('a drawn digit is attacked against the label the visitor gives, never a network\'s guess', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await drawStroke(page, SEVEN);
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await page.waitForTimeout(400);
+    assert.equal(await page.evaluate(() => globalThis.__splash.attack), undefined, 'no attack before the visitor says which digit it is');
+    assert.match(await page.locator('#attack-results').textContent(), /Which digit did you draw/);
+    assert.match(await page.locator('#label option').first().textContent(), /SPLASH says \d, ReLU says \d/);
+    // Name a label neither network predicts: the attack must use it as the truth.
+    const preds = await page.evaluate(() => ['splash', 'relu'].map((v) => Number(document.querySelector(`#top-${v}`).dataset.prediction)));
+    const label = [...Array(10).keys()].find((k) => !preds.includes(k));
+    await page.selectOption('#label', String(label));
+    const attack = await attackState(page, () => globalThis.__splash.attack);
+    assert.equal(attack.settings.label, label);
+    for (const row of attack.rows) {
+      assert.equal(await page.locator(`.attack-row[data-victim=${row.victim}]`).getAttribute('data-fooled'), String(argmax(row.probs) !== label));
+    }
     assert.deepEqual(problems, []);
     await page.close();
   });

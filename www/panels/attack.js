@@ -1,5 +1,5 @@
-// Panel 5: FGSM / BIM / PGD, untargeted or targeted, white-box or transfer, shown as
-// original | adversarial | perturbation with each network's new prediction.
+// Panel 3: FGSM / BIM / PGD / Square, untargeted or targeted, white-box or transfer, shown
+// as original | adversarial | perturbation with each network's new prediction.
 import { argmax, drawDigit, drawPerturbation, el, pct } from '../util.js';
 
 const NAMES = { splash: 'SPLASH', relu: 'ReLU' };
@@ -14,7 +14,7 @@ function pngLink(pixels, filename) {
 }
 
 export function renderAttack(root, { result, input, settings }) {
-  root.replaceChildren();
+  root.replaceChildren(el('p', { class: 'caption attack-about', text: `${result.about.description}${result.about.uses_gradient ? '' : ' — needs no gradient, only the network\'s outputs'}.` }));
   for (const row of result.rows) {
     const clean = argmax(row.clean);
     const pred = argmax(row.probs);
@@ -42,7 +42,7 @@ export function renderAttack(root, { result, input, settings }) {
       verdictText,
       el('small', { text: ` (${pct(row.probs[pred])}; clean: ${clean} at ${pct(row.clean[clean])})` }),
     ]);
-    const card = el('div', { class: `attack-row ${row.victim}`, 'data-victim': row.victim, 'data-fooled': String(fooled), 'data-prediction': String(pred), 'data-max-delta': String(maxDelta) }, [
+    const card = el('div', { class: `attack-row ${row.victim}`, 'data-victim': row.victim, 'data-fooled': String(fooled), 'data-prediction': String(pred), 'data-max-delta': String(maxDelta), 'data-queries': String(row.queries) }, [
       el('h3', { text: `${NAMES[row.victim]}, ${how}` }),
       el('div', { class: 'triptych' }, [
         el('figure', {}, [canvases[0], el('figcaption', { text: 'original' })]),
@@ -50,7 +50,7 @@ export function renderAttack(root, { result, input, settings }) {
         el('figure', {}, [canvases[2], el('figcaption', { text: `perturbation (±${settings.eps.toFixed(2)} = full colour)` })]),
       ]),
       verdict,
-      el('p', { class: 'caption', text: `max |x′ − x| = ${maxDelta.toFixed(3)} ≤ ε = ${settings.eps.toFixed(2)}` }),
+      el('p', { class: 'caption', text: `max |x′ − x| = ${maxDelta.toFixed(3)} ≤ ε = ${settings.eps.toFixed(2)} · ${row.queries} ${row.queries === 1 ? 'query' : 'queries'} to ${NAMES[row.crafter]}` }),
       pngLink(row.adv, `adversarial-${row.victim}-${settings.method}-eps${settings.eps.toFixed(2)}.png`),
     ]);
     root.append(card);

@@ -1,8 +1,32 @@
-// Panel 6: accuracy against ε for both networks, live on held-out digits, with the
-// reference curves on the full MNIST test set from the committed eval JSON.
-import { COLORS, chartLib, pct } from '../util.js';
+// Panel 4: accuracy against ε for both networks under a chosen attack, computed live on
+// held-out digits over a pool of workers, drawn over the reference curves on the MNIST test
+// set from the committed eval reports (the same attack, made by `splash eval`).
+import { COLORS, chartLib, el, pct } from '../util.js';
 
 export const CURVE_EPSILONS = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+
+/** The curve's attacks, by the core's names (see AttackSpec::name in src/attack.rs). */
+export const CURVE_ATTACKS = [
+  ['fgsm', 'FGSM (one step)'],
+  ['pgd-20', 'PGD-20 (quick)'],
+  ['pgd-40', 'PGD-40'],
+  ['pgd-40-r5-margin', 'PGD-40, 5 restarts, margin loss'],
+  ['square-1000', 'Square, 1,000 queries (no gradient)'],
+  ['worst', 'worst case of the attacks in the report'],
+];
+const LABELS = Object.fromEntries(CURVE_ATTACKS);
+export const DEFAULT_WORST = ['fgsm', 'pgd-40', 'pgd-40-r5-margin', 'square-1000'];
+
+/** The eval report's entry for an attack, or undefined. */
+export function referenceOf(evalReport, name) {
+  return evalReport?.attacks?.find((a) => a.name === name);
+}
+
+/** The attacks a curve runs: the named one, or the worst case's list from the report. */
+export function attacksFor(name, info) {
+  if (name !== 'worst') return [name];
+  return referenceOf(info?.splash?.eval, 'worst')?.of ?? DEFAULT_WORST;
+}
 
 export function createRobustness(canvas) {
   const Chart = chartLib();
@@ -21,8 +45,8 @@ export function createRobustness(canvas) {
       datasets: [
         line('SPLASH (here)', COLORS.splash, false),
         line('ReLU (here)', COLORS.relu, false),
-        line('SPLASH (10k test set)', COLORS.splash, true),
-        line('ReLU (10k test set)', COLORS.relu, true),
+        line('SPLASH (MNIST test set)', COLORS.splash, true),
+        line('ReLU (MNIST test set)', COLORS.relu, true),
       ],
     },
     options: {
@@ -32,34 +56,125 @@ export function createRobustness(canvas) {
       parsing: false,
       scales: {
         x: { type: 'linear', min: 0, max: 0.3, title: { display: true, text: 'ε (L∞, pixels in [0, 1])' } },
-        y: { min: 0, max: 1, title: { display: true, text: 'accuracy' }, ticks: { callback: (v) => `${Math.round(v * 100)}%` } },
+        y: { min: 0, max: 1, title: { display: true, text: 'robust accuracy' }, ticks: { callback: (v) => `${Math.round(v * 100)}%` } },
       },
       plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${pct(c.raw.y)}` } } },
     },
   });
 
   return {
-    /** Reference curves from the eval reports: clean accuracy at ε = 0, then FGSM. */
-    setReference(info, source) {
+    /**
+     * Reference curves from the eval reports for `attack`: clean accuracy at ε = 0, then
+     * the attack's robust accuracy. Returns a sentence saying what is shown.
+     */
+    setReference(info, source, attack) {
+      const notes = [];
       for (const [k, v] of [[2, 'splash'], [3, 'relu']]) {
         const ev = info[v].eval;
-        if (!ev || ev.error) {
+        const ref = referenceOf(ev, attack);
+        const acc = source === 'transfer' ? ref?.transfer?.accuracy : ref?.white_box_accuracy;
+        const name = v === 'splash' ? 'SPLASH' : 'ReLU';
+        if (!acc) {
           chart.data.datasets[k].data = [];
+          chart.data.datasets[k].label = `${name} (no reference)`;
           continue;
         }
-        const acc = source === 'transfer' ? ev.transfer?.accuracy : ev.white_box_accuracy;
-        chart.data.datasets[k].label = `${v === 'splash' ? 'SPLASH' : 'ReLU'} (10k test set${source === 'transfer' ? ', transfer' : ''})`;
-        chart.data.datasets[k].data = acc ? [{ x: 0, y: ev.clean_accuracy }, ...ev.epsilons.map((e, i) => ({ x: e, y: acc[i] }))] : [];
+        chart.data.datasets[k].label = `${name} (test set, ${ref.test_digits.toLocaleString('en')} digits${source === 'transfer' ? ', transfer' : ''})`;
+        chart.data.datasets[k].data = [{ x: 0, y: ev.clean_accuracy }, ...ref.epsilons.map((e, i) => ({ x: e, y: acc[i] }))];
+        notes.push(ref.test_digits);
       }
       chart.update();
+      if (!notes.length) {
+        return `No reference on the test set for ${LABELS[attack] ?? attack}${source === 'transfer' ? ' as a transfer attack' : ''}.`;
+      }
+      return `Dashed: ${LABELS[attack] ?? attack} on the first ${Math.min(...notes).toLocaleString('en')} MNIST test digits (splash eval).`;
     },
-    /** Live curves from counts of correct predictions after `done` digits. */
-    setLive(correct, done) {
+    /** Live curves: robust counts per ε after `done` digits. */
+    setLive(counts, done) {
       for (const [k, v] of [[0, 'splash'], [1, 'relu']]) {
-        chart.data.datasets[k].data = done ? CURVE_EPSILONS.map((e, i) => ({ x: e, y: correct[v][i] / done })) : [];
+        chart.data.datasets[k].data = done ? CURVE_EPSILONS.map((e, i) => ({ x: e, y: counts[v][i] / done })) : [];
       }
       chart.update();
     },
     chart,
   };
+}
+
+const at = (ref, eps, transfer = false) => {
+  const i = ref?.epsilons?.findIndex((e) => Math.abs(e - eps) < 1e-6) ?? -1;
+  const acc = transfer ? ref?.transfer?.accuracy : ref?.white_box_accuracy;
+  return i >= 0 && acc ? acc[i] : undefined;
+};
+
+/**
+ * The verdict, written from the two eval reports' numbers at ε: what SPLASH gains against
+ * FGSM, what is left under PGD and the worst case, and what the diagnostics say. Returns
+ * null when the reports lack the attacks it needs.
+ */
+export function verdict(info, eps = 0.1) {
+  const s = info.splash.eval;
+  const r = info.relu.eval;
+  const get = (name) => [at(referenceOf(s, name), eps), at(referenceOf(r, name), eps)];
+  const [sf, rf] = get('fgsm');
+  const [sp, rp] = get('pgd-40');
+  const [sw, rw] = get('worst');
+  if ([sf, rf, sp, rp].some((v) => v === undefined)) return null;
+  const worstDigits = referenceOf(s, 'worst')?.test_digits;
+  const both = (a, b) => `SPLASH ${pct(a)}, ReLU ${pct(b)}`;
+  const parts = [
+    `At ε = ${eps}, one-step FGSM leaves ${both(sf, rf)} of the test digits.`,
+    `PGD-40 leaves ${both(sp, rp)}${sw !== undefined ? `; the worst case of ${referenceOf(s, 'worst').of.length} attacks (on ${worstDigits.toLocaleString('en')} digits) ${both(sw, rw)}` : ''}.`,
+  ];
+  const strong = sw !== undefined ? [sw, rw] : [sp, rp];
+  const fgsmGap = sf - rf;
+  const strongGap = strong[0] - strong[1];
+  let conclusion;
+  if (Math.max(...strong) < 0.05) {
+    conclusion = `Under strong attacks neither network is robust at this ε${fgsmGap > 0.02 ? ': the advantage SPLASH shows against FGSM does not survive a stronger attacker' : ''}.`;
+  } else if (Math.abs(strongGap) < 0.02) {
+    conclusion = 'Under strong attacks the two networks are about equally robust.';
+  } else {
+    conclusion = `Under strong attacks ${strongGap > 0 ? 'SPLASH' : 'ReLU'} keeps ${pct(Math.abs(strongGap))} more of the digits.`;
+  }
+  parts.push(conclusion);
+  // The smallest budget measured, where clean-trained networks still hold some digits.
+  const small = referenceOf(s, 'worst')?.epsilons?.[0];
+  if (small !== undefined && small < eps) {
+    const [ss, rs] = [at(referenceOf(s, 'worst'), small), at(referenceOf(r, 'worst'), small)];
+    parts.push(`At ε = ${small} the worst case leaves ${both(ss, rs)}.`);
+  }
+  const failing = [];
+  for (const [v, ev] of [['SPLASH', s], ['ReLU', r]]) {
+    for (const d of ev.diagnostics ?? []) if (d.holds === false) failing.push(`${v}: ${d.check}`);
+  }
+  const diagnostics = failing.length
+    ? `Signs of gradient masking: ${failing.join('; ')}.`
+    : 'No sign of gradient masking: for both networks iterative attacks beat FGSM, white-box beats transfer, the gradient-free Square Attack is not stronger than PGD, and accuracy falls to about zero at the largest ε measured.';
+  return { text: `${parts.join(' ')} ${diagnostics}`, numbers: { sf, rf, sp, rp, sw, rw } };
+}
+
+/** A table of both networks' robust accuracy per attack at a few ε (from the reports). */
+export function verdictTable(info, source, epsilons = [0.05, 0.1, 0.2, 0.3]) {
+  const s = info.splash.eval;
+  const r = info.relu.eval;
+  const names = (s?.attacks ?? []).map((a) => a.name);
+  const transfer = source === 'transfer';
+  const rows = names
+    .filter((n) => !transfer || referenceOf(s, n)?.transfer)
+    .map((n) => {
+      const a = referenceOf(s, n);
+      const b = referenceOf(r, n);
+      return el('tr', {}, [
+        el('th', { scope: 'row', text: `${LABELS[n] ?? n} (${a.test_digits.toLocaleString('en')})` }),
+        ...epsilons.flatMap((e) => [at(a, e, transfer), at(b, e, transfer)].map((v, k) => el('td', { class: k ? 'relu' : 'splash', text: v === undefined ? '–' : pct(v) }))),
+      ]);
+    });
+  return el('table', { class: 'verdict-table' }, [
+    el('caption', { text: `Robust accuracy on the MNIST test set, ${transfer ? 'transfer (crafted on the other network)' : 'white-box'}; digits in brackets` }),
+    el('thead', {}, [
+      el('tr', {}, [el('th', { text: 'attack' }), ...epsilons.map((e) => el('th', { colSpan: 2, scope: 'colgroup', text: `ε = ${e}` }))]),
+      el('tr', {}, [el('th', {}), ...epsilons.flatMap(() => [el('th', { class: 'splash', text: 'SPLASH' }), el('th', { class: 'relu', text: 'ReLU' })])]),
+    ]),
+    el('tbody', {}, rows),
+  ]);
 }
