@@ -605,7 +605,7 @@ fn gradient_attack(
             if step == steps || keep.is_empty() {
                 break;
             }
-            let grad = model.backward(&obj.grad);
+            let grad = model.backward_input(&obj.grad);
             let sign = |g: f32| (g > 0.0) as i32 as f32 - (g < 0.0) as i32 as f32;
             Zip::from(&mut adv)
                 .and(&orig)

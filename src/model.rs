@@ -293,6 +293,18 @@ impl Model {
             .expect("input gradient is 4-D")
     }
 
+    /// dL/dx (N, 1, 28, 28) of the last forward pass for dL/dlogits, for attacks: parameter
+    /// gradients are not computed (those that are accumulate as in [`Model::backward`];
+    /// call [`Model::zero_grad`] before training on them).
+    pub fn backward_input(&mut self, grad_logits: &Array2<f32>) -> Array4<f32> {
+        let mut g: ArrayD<f32> = grad_logits.clone().into_dyn();
+        for (_, layer) in self.layers.iter_mut().rev() {
+            g = layer.backward_input(&g);
+        }
+        g.into_dimensionality::<Ix4>()
+            .expect("input gradient is 4-D")
+    }
+
     /// Back-propagates dL/dlogits through the last forward pass for training: accumulates
     /// the same parameter gradients as [`Model::backward`], but stops at the first layer
     /// with parameters instead of computing dL/dx, which training does not use.
@@ -323,7 +335,7 @@ impl Model {
     ) -> (Array2<f32>, Array4<f32>) {
         let logits = self.forward(x, Mode::Eval);
         let ce = cross_entropy(logits.view(), labels);
-        let grad = self.backward(&ce.grad_sum(labels));
+        let grad = self.backward_input(&ce.grad_sum(labels));
         (logits, grad)
     }
 

@@ -505,3 +505,28 @@ fn small_gemm_nt_matches_a_plain_product() {
         }
     }
 }
+
+/// The attacks' input-only backward pass gives exactly the full backward pass's dL/dx and
+/// leaves the parameter gradients of conv and linear layers alone.
+#[test]
+fn input_only_backward_equals_the_full_backward_input_gradient() {
+    for spec in [
+        ModelSpec::lenet5(ActivationKind::Splash),
+        ModelSpec::allcnn(4, ActivationKind::Relu),
+    ] {
+        let mut model = Model::new(spec, 5);
+        let x = digits(3, 41);
+        let labels = [2usize, 5, 8];
+        let logits = model.forward(&x, Mode::Eval);
+        let g = cross_entropy(logits.view(), &labels).grad_sum(&labels);
+        let only = model.backward_input(&g);
+        for (name, p) in model.params_mut() {
+            if name.ends_with(".weight") && (name.starts_with("conv") || name.starts_with("fc")) {
+                assert!(p.grad.iter().all(|&v| v == 0.0), "{name} got a gradient");
+            }
+        }
+        model.forward(&x, Mode::Eval);
+        let full = model.backward(&g);
+        assert_eq!(only, full, "{spec:?}");
+    }
+}

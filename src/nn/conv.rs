@@ -256,8 +256,14 @@ impl Conv2d {
     }
 
     /// The backward pass; dL/dx only if `input_grad` (the first layer of a network being
-    /// trained needs none, and it is the costliest part for a one-channel input).
-    fn backward_inner(&mut self, grad_out: &ArrayD<f32>, input_grad: bool) -> Option<Array4<f32>> {
+    /// trained needs none, and it is the costliest part for a one-channel input), and the
+    /// parameter gradients only if `param_grad` (an attack needs none).
+    fn backward_inner(
+        &mut self,
+        grad_out: &ArrayD<f32>,
+        input_grad: bool,
+        param_grad: bool,
+    ) -> Option<Array4<f32>> {
         let (n, c, h, w) = match &self.cache {
             Cache::Empty => panic!("conv2d: backward before forward"),
             Cache::Input(x) => x.dim(),
@@ -315,9 +321,11 @@ impl Conv2d {
                 };
                 let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
                     .expect("sized");
-                matmul_nt_acc(dyi, cols, &mut dw.view_mut());
-                for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
-                    *b += row.sum();
+                if param_grad {
+                    matmul_nt_acc(dyi, cols, &mut dw.view_mut());
+                    for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
+                        *b += row.sum();
+                    }
                 }
                 if let Some(dxch) = dxch.as_mut() {
                     dcols.fill(0.0);
@@ -333,9 +341,11 @@ impl Conv2d {
             }
             (dw, db)
         });
-        for (dw, db) in partials {
-            add_into(&mut self.weight.grad, dw.as_slice().expect("contiguous"));
-            add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
+        if param_grad {
+            for (dw, db) in partials {
+                add_into(&mut self.weight.grad, dw.as_slice().expect("contiguous"));
+                add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
+            }
         }
         input_grad.then_some(dx)
     }
@@ -422,13 +432,19 @@ impl Layer for Conv2d {
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        self.backward_inner(grad_out, true)
+        self.backward_inner(grad_out, true, true)
             .expect("input gradient asked for")
             .into_dyn()
     }
 
     fn backward_params(&mut self, grad_out: &ArrayD<f32>) {
-        self.backward_inner(grad_out, false);
+        self.backward_inner(grad_out, false, true);
+    }
+
+    fn backward_input(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        self.backward_inner(grad_out, true, false)
+            .expect("input gradient asked for")
+            .into_dyn()
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {

@@ -37,6 +37,36 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// dL/dx, and the parameter gradients too if `param_grad`.
+    fn backward_inner(&mut self, grad_out: &ArrayD<f32>, param_grad: bool) -> ArrayD<f32> {
+        let x = self
+            .input
+            .as_ref()
+            .expect("linear: backward before forward");
+        let dy = grad_out
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("linear grad (N, out)");
+        let dy = dy.as_standard_layout();
+        if param_grad {
+            let mut dw = self
+                .weight
+                .grad
+                .view_mut()
+                .into_dimensionality::<Ix2>()
+                .expect("2-D");
+            matmul_acc(dy.t(), x.view(), &mut dw);
+            let db = dy.sum_axis(Axis(0));
+            add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
+        }
+        let w = self.weight2();
+        let mut dx = Array2::<f32>::zeros(x.raw_dim());
+        matmul_acc(dy.view(), w, &mut dx.view_mut());
+        dx.into_dyn()
+    }
+}
+
 impl Layer for Linear {
     fn kind(&self) -> &'static str {
         "linear"
@@ -67,28 +97,11 @@ impl Layer for Linear {
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let x = self
-            .input
-            .as_ref()
-            .expect("linear: backward before forward");
-        let dy = grad_out
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("linear grad (N, out)");
-        let dy = dy.as_standard_layout();
-        let mut dw = self
-            .weight
-            .grad
-            .view_mut()
-            .into_dimensionality::<Ix2>()
-            .expect("2-D");
-        matmul_acc(dy.t(), x.view(), &mut dw);
-        let db = dy.sum_axis(Axis(0));
-        add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
-        let w = self.weight2();
-        let mut dx = Array2::<f32>::zeros(x.raw_dim());
-        matmul_acc(dy.view(), w, &mut dx.view_mut());
-        dx.into_dyn()
+        self.backward_inner(grad_out, true)
+    }
+
+    fn backward_input(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        self.backward_inner(grad_out, false)
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {

@@ -76,6 +76,12 @@ pub trait Layer: Send {
     fn backward_params(&mut self, grad_out: &ArrayD<f32>) {
         self.backward(grad_out);
     }
+    /// Like [`Layer::backward`] when only dL/d(input) is wanted (an attack's gradient):
+    /// parameter gradients may be left untouched. Layers override it when skipping them
+    /// saves work.
+    fn backward_input(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+        self.backward(grad_out)
+    }
     /// Learnable parameters with their names inside the layer.
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
         Vec::new()
