@@ -472,6 +472,14 @@ pub fn top_class(values: impl Iterator<Item = f32>) -> usize {
         .0
 }
 
+/// Validates an attack's settings, images and classes.
+fn check(x: &Array4<f32>, goal: Goal, spec: &AttackSpec) -> Result<(), AttackError> {
+    spec.validate()?;
+    validate_images(x)?;
+    validate_labels(x.shape()[0], goal.classes())?;
+    Ok(())
+}
+
 /// Runs the attack `spec` on `model` for the images `x` (N, 1, 28, 28) in [0, 1].
 pub fn attack(
     model: &mut Model,
@@ -479,9 +487,7 @@ pub fn attack(
     goal: Goal,
     spec: &AttackSpec,
 ) -> Result<AttackOutcome, AttackError> {
-    spec.validate()?;
-    validate_images(x)?;
-    validate_labels(x.shape()[0], goal.classes())?;
+    check(x, goal, spec)?;
     Ok(match spec.method {
         Method::Square => SquareSearch::new(model, x, goal, spec)?.run(model),
         _ => gradient_attack(model, x, goal, spec),
@@ -658,9 +664,7 @@ impl SquareSearch {
         goal: Goal,
         spec: &AttackSpec,
     ) -> Result<Self, AttackError> {
-        spec.validate()?;
-        validate_images(x)?;
-        validate_labels(x.shape()[0], goal.classes())?;
+        check(x, goal, spec)?;
         let n = x.shape()[0];
         let mut s = SquareSearch {
             orig: x.clone(),

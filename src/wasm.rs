@@ -126,17 +126,7 @@ impl Network {
         spec_json: &str,
         epsilons: &[f32],
     ) -> Result<RobustnessResult, JsError> {
-        let x = images(pixels)?;
-        let r = robust_batch(
-            &mut self.model,
-            None,
-            &x,
-            &classes(labels),
-            &spec(spec_json)?,
-            epsilons,
-        )
-        .map_err(js)?;
-        Ok(RobustnessResult::from(r))
+        robustness(&mut self.model, None, pixels, labels, spec_json, epsilons)
     }
 
     /// Like [`Network::robustness`], but the images are crafted on this network and
@@ -150,17 +140,14 @@ impl Network {
         spec_json: &str,
         epsilons: &[f32],
     ) -> Result<RobustnessResult, JsError> {
-        let x = images(pixels)?;
-        let r = robust_batch(
+        robustness(
             &mut self.model,
             Some(&mut victim.model),
-            &x,
-            &classes(labels),
-            &spec(spec_json)?,
+            pixels,
+            labels,
+            spec_json,
             epsilons,
         )
-        .map_err(js)?;
-        Ok(RobustnessResult::from(r))
     }
 
     /// Number of activation layers.
@@ -230,6 +217,22 @@ pub fn preprocess_canvas(rgba: &[u8], width: usize, height: usize) -> Result<Vec
 #[wasm_bindgen(js_name = classCount)]
 pub fn class_count() -> usize {
     CLASSES
+}
+
+/// [`robust_batch`] on JS inputs: images crafted on `source`, classified by `victim` (or
+/// by `source` itself).
+fn robustness(
+    source: &mut Model,
+    victim: Option<&mut Model>,
+    pixels: &[f32],
+    labels: &[u32],
+    spec_json: &str,
+    epsilons: &[f32],
+) -> Result<RobustnessResult, JsError> {
+    let x = images(pixels)?;
+    let spec = spec(spec_json)?;
+    let r = robust_batch(source, victim, &x, &classes(labels), &spec, epsilons).map_err(js)?;
+    Ok(RobustnessResult::from(r))
 }
 
 /// What [`Network::attack`] returns.
