@@ -2,7 +2,9 @@
 //! accuracy their metadata and eval JSON state on the MNIST test set read from
 //! `../shared/data/mnist` (skipped, with a message, where that directory is absent).
 
+use splash::attack::AttackSpec;
 use splash::data::{Dataset, Split};
+use splash::robustness::{fractions, robust_dataset, EvalReport};
 use splash::train::accuracy;
 use splash::weights;
 use std::path::{Path, PathBuf};
@@ -40,14 +42,11 @@ fn committed_weights_load_and_match_their_names() {
         assert_eq!(model.spec(), config.spec);
         assert_eq!(config.excluded_training_digits, Some(10_000), "{name}");
         assert!(config.recipe.is_some() && config.seed.is_some(), "{name}");
-        let eval: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(models_dir().join(format!("{name}.eval.json"))).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(eval["model"], name);
-        assert_eq!(eval["test_digits"], 10_000);
+        let eval = report(name);
+        assert_eq!(eval.model, name);
+        assert_eq!(eval.test_digits, 10_000);
         let stated = config.test_accuracy.unwrap();
-        assert!((eval["clean_accuracy"].as_f64().unwrap() as f32 - stated).abs() < 1e-6);
+        assert!((eval.clean_accuracy - stated).abs() < 1e-6);
         if name.contains("splash") {
             // Training moved SPLASH away from its ReLU initialisation.
             let layers = model.activation_layers();
@@ -73,5 +72,110 @@ fn committed_weights_reach_their_stated_test_accuracy() {
             (measured - stated).abs() < 1e-4,
             "{name}: metadata says {stated}, the test set gives {measured}"
         );
+    }
+}
+
+fn report(name: &str) -> EvalReport {
+    let path = models_dir().join(format!("{name}.eval.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn eval_reports_hold_strong_attacks_the_worst_case_and_diagnostics() {
+    for name in MODELS {
+        let r = report(name);
+        let by_name = |n: &str| r.attacks.iter().find(|a| a.name == n);
+        // FGSM on every test digit; PGD-40 on all of them for LeNet5 and on the first
+        // 2,000 for All-CNN (eight times the cost per digit), both also as transfer attacks.
+        let fgsm = by_name("fgsm").expect("fgsm");
+        assert_eq!(fgsm.test_digits, 10_000, "{name}");
+        let pgd = by_name("pgd-40").expect("pgd-40");
+        let expected = if name.starts_with("lenet5") {
+            10_000
+        } else {
+            2_000
+        };
+        assert_eq!(pgd.test_digits, expected, "{name}");
+        for a in [fgsm, pgd] {
+            let t = a.transfer.as_ref().expect("transfer");
+            assert!(
+                t.test_digits >= 1000 && t.test_digits <= a.test_digits,
+                "{name}"
+            );
+            assert_eq!(t.accuracy.len(), a.epsilons.len());
+        }
+        let square = r
+            .attacks
+            .iter()
+            .find(|a| a.name.starts_with("square"))
+            .expect("square");
+        assert!(square.test_digits >= 1000);
+        assert!(square.settings.as_ref().unwrap().queries >= 1000);
+        let worst = by_name("worst").expect("worst case");
+        assert!(worst.test_digits >= 1000);
+        assert_eq!(worst.of.as_ref().unwrap().len(), r.attacks.len() - 1);
+        for a in &r.attacks {
+            assert_eq!(a.epsilons.len(), a.white_box_accuracy.len());
+            assert!(a.white_box_accuracy.iter().all(|v| (0.0..=1.0).contains(v)));
+            // The worst case is measured on a prefix of every attack's digits, so it can be
+            // above an attack's accuracy only by the sampling difference of that prefix.
+            if a.test_digits == worst.test_digits {
+                for (w, v) in worst.white_box_accuracy.iter().zip(&a.white_box_accuracy) {
+                    assert!(w <= v, "{name}: worst {w} above {} {v}", a.name);
+                }
+            }
+        }
+        assert_eq!(r.diagnostics.len(), 4, "{name}");
+        assert!(r.diagnostics.iter().all(|d| d.holds.is_some()), "{name}");
+    }
+}
+
+/// The stated FGSM and PGD-40 white-box accuracies (10,000 digits) agree with a fresh run
+/// on the first 400 digits within sampling error (three standard errors plus one point),
+/// and PGD-40 leaves LeNet5-ReLU at most 5 % at ε = 0.1: a weak PGD is a bug.
+#[test]
+fn stated_robust_accuracies_reproduce_on_a_slice() {
+    let Some(dir) = mnist_dir() else { return };
+    let test = Dataset::load_mnist(&dir, Split::Test).unwrap();
+    let slice = test.subset(&(0..400).collect::<Vec<_>>());
+    for name in ["lenet5-relu", "lenet5-splash"] {
+        let r = report(name);
+        let (mut model, _) =
+            weights::load_file(&models_dir().join(format!("{name}.safetensors"))).unwrap();
+        for attack in ["fgsm", "pgd-40"] {
+            let stated = r.attacks.iter().find(|a| a.name == attack).unwrap();
+            let spec: AttackSpec = attack.parse().unwrap();
+            let spec = AttackSpec {
+                seed: stated.settings.as_ref().unwrap().seed,
+                ..spec
+            };
+            let flags = robust_dataset(
+                &mut model,
+                None,
+                &slice,
+                &spec,
+                &stated.epsilons,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            let measured = fractions(&flags.robust);
+            for ((e, s), m) in stated
+                .epsilons
+                .iter()
+                .zip(&stated.white_box_accuracy)
+                .zip(&measured)
+            {
+                let se = (s * (1.0 - s) / 400.0).sqrt();
+                eprintln!("{name} {attack} ε={e}: stated {s:.4}, first 400 digits {m:.4}");
+                assert!(
+                    (s - m).abs() <= 3.0 * se + 0.01,
+                    "{name} {attack} ε={e}: stated {s}, measured {m}"
+                );
+                if name == "lenet5-relu" && attack == "pgd-40" && *e == 0.1 {
+                    assert!(*m <= 0.05, "PGD-40 leaves {m} of LeNet5-ReLU at ε = 0.1");
+                }
+            }
+        }
     }
 }

@@ -435,13 +435,14 @@ syncControls();
 updateLabelChoices();
 drawDigit($('preview'), new Float32Array(784));
 if (!new URLSearchParams(location.search).toString()) $('intro').open = true;
-loadHeldout()
+// The models and the held-out digits load side by side; a digit named in the URL is
+// picked once both are there.
+const digitsLoaded = loadHeldout()
   .then((data) => {
     heldout = data;
     gallery = createGallery($('gallery'), $('gallery-filter'), $('gallery-more'), data, { onPick: pickDigit });
   })
-  .catch(showError)
-  .finally(async () => {
-    await loadArch(state.arch);
-    if (state.digit !== null && heldout) pickDigit(state.digit);
-  });
+  .catch(showError);
+Promise.all([digitsLoaded, loadArch(state.arch)]).then(() => {
+  if (state.digit !== null && heldout) pickDigit(state.digit);
+});

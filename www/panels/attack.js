@@ -47,7 +47,7 @@ export function renderAttack(root, { result, input, settings }) {
       el('div', { class: 'triptych' }, [
         el('figure', {}, [canvases[0], el('figcaption', { text: 'original' })]),
         el('figure', {}, [canvases[1], el('figcaption', { text: 'adversarial' })]),
-        el('figure', {}, [canvases[2], el('figcaption', { text: `perturbation (±${settings.eps.toFixed(2)} = full colour)` })]),
+        el('figure', {}, [canvases[2], el('figcaption', { text: maxDelta > 0 ? `perturbation: red brighter, blue darker (±${settings.eps.toFixed(2)} = full colour)` : 'perturbation: none (white)' })]),
       ]),
       verdict,
       el('p', { class: 'caption', text: `max |x′ − x| = ${maxDelta.toFixed(3)} ≤ ε = ${settings.eps.toFixed(2)} · ${row.queries} ${row.queries === 1 ? 'query' : 'queries'} to ${NAMES[row.crafter]}` }),
