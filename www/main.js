@@ -107,7 +107,13 @@ const classifyDrawing = coalesce(async () => {
 const drawnChanged = throttle(() => classifyDrawing(), 80);
 
 function pickDigit(i) {
-  if (!heldout || i < 0 || i >= heldout.count) return;
+  if (!heldout) return;
+  if (!(i >= 0 && i < heldout.count)) {
+    showError(`there is no held-out digit #${i} (there are ${heldout.count})`);
+    state.digit = null;
+    save();
+    return;
+  }
   const bytes = heldout.image(i);
   const pixels = Float32Array.from(bytes, (v) => v / 255);
   input = { pixels, label: heldout.labels[i], source: 'gallery' };
@@ -234,6 +240,10 @@ const runAttack = coalesce(async () => {
     if (current !== input) return;
     debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries })) };
     renderAttack($('attack-results'), { result, input: current, settings });
+    // One short sentence for screen readers instead of the whole panel.
+    $('attack-summary').textContent = [...document.querySelectorAll('#attack-results .attack-row')]
+      .map((card) => `${card.querySelector('h3').textContent}: ${card.querySelector('.verdict').firstChild.textContent}`)
+      .join('. ');
   } catch (e) {
     showError(e);
   } finally {
@@ -434,7 +444,17 @@ if ('serviceWorker' in navigator) {
 syncControls();
 updateLabelChoices();
 drawDigit($('preview'), new Float32Array(784));
-if (!new URLSearchParams(location.search).toString()) $('intro').open = true;
+// The explanation opens on a first visit only (a shared link with a query is still a first
+// visit); closing it is remembered.
+const INTRO_SEEN = 'splash-intro-seen';
+try {
+  if (!localStorage.getItem(INTRO_SEEN)) $('intro').open = true;
+  $('intro').addEventListener('toggle', () => {
+    if (!$('intro').open) localStorage.setItem(INTRO_SEEN, '1');
+  });
+} catch {
+  // Storage blocked: keep the explanation closed.
+}
 // The models and the held-out digits load side by side; a digit named in the URL is
 // picked once both are there.
 const digitsLoaded = loadHeldout()

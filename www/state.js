@@ -18,6 +18,8 @@ const DEFAULTS = {
   workers: null, // workers for the curve (default: one per core); for benchmarks
 };
 
+export const N_CHOICES = [100, 250, 500, 1000, 2000];
+
 const CHOICES = {
   arch: ['lenet5', 'allcnn'],
   method: ['fgsm', 'bim', 'pgd', 'square'],
@@ -44,6 +46,8 @@ export function readState(search = location.search) {
   num('target', 0, 9, true);
   num('digit', 0, 1e6, true);
   num('n', 1, 2000, true);
+  // The digits selector offers these counts; another value snaps to the nearest one.
+  s.n = N_CHOICES.reduce((best, c) => (Math.abs(c - s.n) < Math.abs(best - s.n) ? c : best));
   num('workers', 1, 8, true);
   return s;
 }

@@ -331,6 +331,29 @@ describe('splash demo page', () => {
     }
   });
 
+  test('odd URLs are tidied, the intro opens on a first visit only, and results are announced', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}?n=333&digit=99999`);
+    await waitReady(page);
+    assert.equal(await page.locator('#curve-n').inputValue(), '250', 'n snaps to an offered count');
+    await page.waitForSelector('#error-banner:not([hidden])');
+    assert.match(await page.locator('#error-text').textContent(), /no held-out digit #99999/);
+    assert.doesNotMatch(page.url(), /digit=/);
+    // First visit: the explanation is open even with a query string; closing it is kept.
+    assert.equal(await page.locator('#intro').getAttribute('open'), '');
+    await page.click('#intro summary');
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await page.locator('#intro').getAttribute('open'), null);
+    // A gallery digit: the top class has a readable label and the attack is announced.
+    await page.click('#gallery button[data-index="1"]');
+    await page.waitForFunction(() => globalThis.__splash.attack);
+    assert.match(await page.locator('#top-splash').getAttribute('aria-label'), /^SPLASH says \d, [\d.]+%$/);
+    assert.match(await page.locator('#attack-summary').textContent(), /SPLASH, attacked with its own gradient: (fooled|held)/);
+    assert.equal(await page.locator('#attack-summary').getAttribute('aria-live'), 'polite');
+    await page.close();
+  });
+
   test('usable on a phone-sized screen', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });

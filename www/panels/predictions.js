@@ -40,6 +40,8 @@ export function createPredictions() {
         tops[v].textContent = '';
         tops[v].append(String(top), Object.assign(document.createElement('small'), { textContent: pct(p[top]) }));
         tops[v].dataset.prediction = String(top);
+        // Read as "3, 100.0 %", not "3100.0%".
+        tops[v].setAttribute('aria-label', `${v === 'splash' ? 'SPLASH' : 'ReLU'} says ${top}, ${pct(p[top])}`);
       }
     },
     clear(message = 'draw a digit') {
@@ -49,6 +51,7 @@ export function createPredictions() {
         charts[v].update();
         tops[v].textContent = '';
         tops[v].append(Object.assign(document.createElement('small'), { textContent: message }));
+        tops[v].removeAttribute('aria-label');
         delete tops[v].dataset.prediction;
       }
     },
