@@ -378,3 +378,68 @@ pub struct EvalReport {
     /// Wall time of the whole evaluation.
     pub seconds: f32,
 }
+
+/// The smallest ε that flips one image, found by bisection.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// The largest ε tried at which the attack did not fool the model.
+    pub holds_at: f32,
+    /// The smallest ε tried at which it did (`None`: not even at the upper bound).
+    pub breaks_at: Option<f32>,
+}
+
+/// Bisection for the smallest ε at which `spec` (untargeted, against `label`) fools
+/// `model` on the single image `x` (1, 1, 28, 28): ε in [0, `max_epsilon`], to within
+/// `tolerance`. Each probe is one run of the attack with the spec's seed; since attacks with
+/// random starts are not monotone in ε, the result is bracketed by two probes that were
+/// actually run: fooled at `breaks_at`, not fooled at `holds_at`. An image the model
+/// already gets wrong breaks at 0.
+pub fn breaking_point(
+    model: &mut Model,
+    x: &Array4<f32>,
+    label: usize,
+    spec: &AttackSpec,
+    max_epsilon: f32,
+    tolerance: f32,
+) -> Result<BreakingPoint, AttackError> {
+    spec.at(max_epsilon).validate()?;
+    if x.shape()[0] != 1 {
+        return Err(AttackError::Input(crate::model::ModelError::BadShape(
+            x.shape().to_vec(),
+        )));
+    }
+    if !(tolerance.is_finite() && tolerance >= 1e-4) {
+        return Err(AttackError::Name(format!(
+            "the tolerance must be at least 0.0001, got {tolerance}"
+        )));
+    }
+    let labels = [label];
+    let fooled_at = |eps: f32, model: &mut Model| -> Result<bool, AttackError> {
+        Ok(attack(model, x, Goal::Untargeted(&labels), &spec.at(eps))?.fooled[0])
+    };
+    if fooled_at(0.0, model)? {
+        return Ok(BreakingPoint {
+            holds_at: 0.0,
+            breaks_at: Some(0.0),
+        });
+    }
+    if !fooled_at(max_epsilon, model)? {
+        return Ok(BreakingPoint {
+            holds_at: max_epsilon,
+            breaks_at: None,
+        });
+    }
+    let (mut lo, mut hi) = (0.0f32, max_epsilon);
+    while hi - lo > tolerance {
+        let mid = 0.5 * (lo + hi);
+        if fooled_at(mid, model)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(BreakingPoint {
+        holds_at: lo,
+        breaks_at: Some(hi),
+    })
+}

@@ -10,7 +10,7 @@ use crate::attack::{
 };
 use crate::digit::preprocess_rgba;
 use crate::model::{Model, CLASSES, IMAGE_SIDE};
-use crate::robustness::{robust_batch, BatchResult, MAX_EPSILONS};
+use crate::robustness::{breaking_point, robust_batch, BatchResult, MAX_EPSILONS};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
 use wasm_bindgen::prelude::*;
@@ -127,6 +127,31 @@ impl Network {
         epsilons: &[f32],
     ) -> Result<RobustnessResult, JsError> {
         robustness(&mut self.model, None, pixels, labels, spec_json, epsilons)
+    }
+
+    /// The smallest ε at which the attack `spec_json` fools this network on one image with
+    /// true `label`, by bisection on [0, `max_epsilon`] to within `tolerance`: JSON
+    /// `{"holds_at": ε, "breaks_at": ε or null}`.
+    #[wasm_bindgen(js_name = breakingPoint)]
+    pub fn breaking_point(
+        &mut self,
+        pixels: &[f32],
+        label: u32,
+        spec_json: &str,
+        max_epsilon: f32,
+        tolerance: f32,
+    ) -> Result<String, JsError> {
+        let x = images(pixels)?;
+        let b = breaking_point(
+            &mut self.model,
+            &x,
+            label as usize,
+            &spec(spec_json)?,
+            max_epsilon,
+            tolerance,
+        )
+        .map_err(js)?;
+        serde_json::to_string(&b).map_err(js)
     }
 
     /// Like [`Network::robustness`], but the images are crafted on this network and

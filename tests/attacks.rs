@@ -11,7 +11,8 @@ use splash::loss::cross_entropy;
 use splash::model::{Model, ModelError, ModelSpec};
 use splash::nn::Mode;
 use splash::robustness::{
-    diagnose, fractions, robust_batch, worst_case, AttackCurve, Transfer, DIAGNOSTIC_SLACK,
+    breaking_point, diagnose, fractions, robust_batch, worst_case, AttackCurve, Transfer,
+    DIAGNOSTIC_SLACK,
 };
 use splash::train::argmax_rows;
 use splash::ActivationKind;
@@ -594,4 +595,61 @@ fn attacks_reject_bad_parameters_and_inputs() {
         m.predict(&big),
         Err(ModelError::OutOfRange { .. })
     ));
+}
+
+/// A vertical bar, which the committed LeNet5 models read as a 1.
+fn bar_one() -> Array4<f32> {
+    Array4::from_shape_fn((1, 1, 28, 28), |(_, _, y, x)| {
+        if (5..23).contains(&y) && (x == 13 || x == 14) {
+            1.0
+        } else {
+            0.0
+        }
+    })
+}
+
+#[test]
+fn the_breaking_point_is_bracketed_by_two_direct_checks() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/lenet5-relu.safetensors");
+    let (mut m, _) = splash::weights::load_file(&path).unwrap();
+    let x = bar_one();
+    for spec in [
+        AttackSpec::fgsm(0.0),
+        AttackSpec::pgd(0.0, 10, 1),
+        AttackSpec::square(0.0, 200),
+    ] {
+        let b = breaking_point(&mut m, &x, 1, &spec, 0.5, 0.01).unwrap();
+        let hi = b
+            .breaks_at
+            .unwrap_or_else(|| panic!("{} never breaks the bar", spec.name()));
+        assert!(hi - b.holds_at <= 0.01 + 1e-6 && hi > b.holds_at, "{b:?}");
+        let fooled = |m: &mut Model, eps: f32| {
+            attack(m, &x, Goal::Untargeted(&[1]), &spec.at(eps))
+                .unwrap()
+                .fooled[0]
+        };
+        assert!(fooled(&mut m, hi), "{}: not fooled at {hi}", spec.name());
+        assert!(
+            !fooled(&mut m, b.holds_at),
+            "{}: fooled at {}",
+            spec.name(),
+            b.holds_at
+        );
+    }
+    // A wrong label is broken from the start; a budget of 0 never breaks a right one.
+    assert_eq!(
+        breaking_point(&mut m, &x, 7, &AttackSpec::fgsm(0.0), 0.5, 0.01)
+            .unwrap()
+            .breaks_at,
+        Some(0.0)
+    );
+    let none = breaking_point(&mut m, &x, 1, &AttackSpec::fgsm(0.0), 0.0, 0.01).unwrap();
+    assert_eq!(none.breaks_at, None);
+    // Bad settings are errors.
+    assert!(breaking_point(&mut m, &x, 1, &AttackSpec::fgsm(0.0), 2.0, 0.01).is_err());
+    assert!(breaking_point(&mut m, &x, 1, &AttackSpec::fgsm(0.0), 0.5, 0.0).is_err());
+    assert!(breaking_point(&mut m, &x, 12, &AttackSpec::fgsm(0.0), 0.5, 0.01).is_err());
+    let two = ndarray::concatenate(ndarray::Axis(0), &[x.view(), x.view()]).unwrap();
+    assert!(breaking_point(&mut m, &two, 1, &AttackSpec::fgsm(0.0), 0.5, 0.01).is_err());
 }

@@ -66,6 +66,7 @@ $('brush').addEventListener('input', (e) => pad.setBrush(Number(e.target.value))
 function clearInput() {
   pad.clear();
   drawnLabel = null;
+  drawingSerial++;
   $('pad-hint').hidden = false;
   input = null;
   state.digit = null;
@@ -98,8 +99,11 @@ const classifyDrawing = coalesce(async () => {
     save();
     gallery?.select(null);
   }
-  if (input?.source !== 'drawn') drawnLabel = null;
-  input = { pixels, label: null, source: 'drawn' };
+  if (input?.source !== 'drawn') {
+    drawnLabel = null;
+    drawingSerial++;
+  }
+  input = { pixels, label: null, source: 'drawn', key: `drawn-${drawingSerial}` };
   $('digit-source').textContent = 'your drawing';
   drawDigit($('preview'), pixels);
   await refresh();
@@ -116,7 +120,7 @@ function pickDigit(i) {
   }
   const bytes = heldout.image(i);
   const pixels = Float32Array.from(bytes, (v) => v / 255);
-  input = { pixels, label: heldout.labels[i], source: 'gallery' };
+  input = { pixels, label: heldout.labels[i], source: 'gallery', key: `digit-${i}` };
   state.digit = i;
   save();
   gallery.select(i);
@@ -240,6 +244,8 @@ const runAttack = coalesce(async () => {
     if (current !== input) return;
     debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries })) };
     renderAttack($('attack-results'), { result, input: current, settings });
+    if (targeted) $('breaking-now').textContent = 'The breaking point is measured for untargeted attacks.';
+    else updateBreaking();
     // One short sentence for screen readers instead of the whole panel.
     $('attack-summary').textContent = [...document.querySelectorAll('#attack-results .attack-row')]
       .map((card) => `${card.querySelector('h3').textContent}: ${card.querySelector('.verdict').firstChild.textContent}`)
@@ -252,6 +258,46 @@ const runAttack = coalesce(async () => {
   }
 });
 const attackSoon = throttle(() => runAttack(), 60);
+
+// ---- breaking point -------------------------------------------------------------------------
+// Per digit and attack, each network's smallest fooling ε; a tally over the visitor's digits.
+const BREAK_MAX = 0.5;
+const BREAK_TOL = 0.005;
+const tally = new Map(); // `${digit}|${attack}` -> {splash, relu} (breaks_at or null)
+let drawingSerial = 0; // one number per drawing (a new one after Clear)
+let breakFor = null; // {input, name} of the breaking point shown
+const fmtEps = (b) => (b.breaks_at === null ? `holds up to ${BREAK_MAX}` : b.breaks_at === 0 ? 'wrong already at ε = 0' : `ε ≈ ${b.breaks_at.toFixed(3)}`);
+const updateBreaking = coalesce(async () => {
+  if (!input || !info) return;
+  const label = trueLabel();
+  if (label === null) {
+    $('breaking-now').textContent = 'Choose the true label above to see where each network breaks.';
+    return;
+  }
+  const spec = { ...attackSpec(1), early_stop: true };
+  delete spec.epsilon;
+  const name = JSON.stringify(spec);
+  if (breakFor?.input === input && breakFor.name === name && breakFor.arch === state.arch) return;
+  const current = input;
+  $('breaking-now').textContent = 'searching…';
+  try {
+    const b = await engine.call('breakingPoints', { arch: state.arch, pixels: current.pixels, label, spec, maxEpsilon: BREAK_MAX, tolerance: BREAK_TOL });
+    if (current !== input) return;
+    breakFor = { input: current, name, arch: state.arch };
+    tally.set(`${state.arch}|${current.key}|${name}`, { splash: b.splash.breaks_at, relu: b.relu.breaks_at, attack: name });
+    $('breaking-now').textContent = `SPLASH: ${fmtEps(b.splash)} · ReLU: ${fmtEps(b.relu)}`;
+    const same = [...tally.values()].filter((t) => t.attack === name);
+    const later = (a, c) => same.filter((t) => (t[a] ?? Infinity) > (t[c] ?? Infinity)).length;
+    const mean = (v) => {
+      const xs = same.map((t) => t[v] ?? BREAK_MAX);
+      return (xs.reduce((x, y) => x + y, 0) / xs.length).toFixed(3);
+    };
+    $('breaking-tally').textContent = `Your ${same.length} digit${same.length === 1 ? '' : 's'} with this attack: SPLASH broke later on ${later('splash', 'relu')}, ReLU on ${later('relu', 'splash')}; mean breaking ε SPLASH ${mean('splash')}, ReLU ${mean('relu')} (a network that holds to ${BREAK_MAX} counts as ${BREAK_MAX}).`;
+    debug.breaking = { label, spec, splash: b.splash, relu: b.relu, tally: same.length };
+  } catch (e) {
+    showError(e);
+  }
+});
 
 $('eps').addEventListener('input', (e) => {
   state.eps = Number(e.target.value);

@@ -113,6 +113,17 @@ function attack({ arch, pixels, label, targeted, target, spec, source }) {
 }
 
 /**
+ * Each network's breaking point on one digit: the smallest ε (to within `tolerance`) at
+ * which the attack, white-box, fools it; bisection in the core.
+ */
+function breakingPoints({ arch, pixels, label, spec, maxEpsilon, tolerance }) {
+  checkPixels(pixels);
+  const p = pair(arch);
+  const json = JSON.stringify(spec);
+  return Object.fromEntries(VARIANTS.map((v) => [v, JSON.parse(p[v].breakingPoint(pixels, label, json, maxEpsilon, tolerance))]));
+}
+
+/**
  * Robustness of one chunk of digits under each attack in `specs` at every ε: per network,
  * per ε, the number of digits robust under each attack and under all of them (the worst
  * case). White-box: each network attacked with its own gradient; transfer: crafted on the
@@ -159,7 +170,7 @@ function preprocess({ rgba, width, height }) {
 
 const limits = () => JSON.parse(attackLimits());
 
-const handlers = { load, predict, attack, robustChunk, preprocess, describe: describe_, limits };
+const handlers = { load, predict, attack, breakingPoints, robustChunk, preprocess, describe: describe_, limits };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;

@@ -242,6 +242,39 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('the breaking point is bracketed by direct attacks at its two ends', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?digit=4&method=pgd&steps=10`);
+    await waitReady(page);
+    await page.waitForFunction(() => globalThis.__splash.breaking, null, { timeout: 60000 });
+    const b = await page.evaluate(() => globalThis.__splash.breaking);
+    assert.equal(b.label, 4);
+    for (const v of ['splash', 'relu']) {
+      const { holds_at: lo, breaks_at: hi } = b[v];
+      assert.ok(hi !== null && hi - lo <= 0.005 + 1e-6 && hi > lo, `${v}: ${lo}..${hi}`);
+      // The same attack run directly at both ends (the page's own attack path).
+      for (const [eps, fooled] of [[hi, true], [lo, false]]) {
+        const out = await page.evaluate(async ({ eps, spec }) => {
+          const { Engine } = await import('./client.js');
+          const e = new Engine();
+          await e.call('load', { arch: 'lenet5' });
+          const px = globalThis.__splash.input;
+          const r = await e.call('attack', { arch: 'lenet5', pixels: Float32Array.from(px), label: 4, targeted: false, target: 0, spec: { ...spec, epsilon: eps }, source: 'white' });
+          e.worker.terminate();
+          return r.rows.map((row) => ({ victim: row.victim, top: row.probs.indexOf(Math.max(...row.probs)) }));
+        }, { eps, spec: b.spec });
+        const top = out.find((o) => o.victim === v).top;
+        assert.equal(top !== 4, fooled, `${v} at ε = ${eps}: predicted ${top}`);
+      }
+    }
+    assert.match(await page.locator('#breaking-now').textContent(), /SPLASH: ε ≈ [\d.]+ · ReLU: ε ≈ [\d.]+/);
+    assert.match(await page.locator('#breaking-tally').textContent(), /Your 1 digit with this attack/);
+    // A second digit adds to the tally.
+    await page.click('#gallery button[data-index="5"]');
+    await page.waitForFunction(() => globalThis.__splash.breaking?.tally === 2, null, { timeout: 60000 });
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('a drawn digit is attacked against the label the visitor gives, never a network\'s guess', async () => {
     const { page, problems } = await openPage(browser.context, server.url);
     await waitReady(page);
