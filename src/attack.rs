@@ -487,10 +487,13 @@ pub fn attack(
     goal: Goal,
     spec: &AttackSpec,
 ) -> Result<AttackOutcome, AttackError> {
-    check(x, goal, spec)?;
+    // SquareSearch::new validates too; check once on either path.
     Ok(match spec.method {
         Method::Square => SquareSearch::new(model, x, goal, spec)?.run(model),
-        _ => gradient_attack(model, x, goal, spec),
+        _ => {
+            check(x, goal, spec)?;
+            gradient_attack(model, x, goal, spec)
+        }
     })
 }
 

@@ -1,6 +1,6 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { Engine } from './client.js';
-import { readState, writeState } from './state.js';
+import { FIELD_BOUNDS, readState, writeState } from './state.js';
 import { argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
@@ -323,12 +323,9 @@ for (const [id, key, parse] of [
     runAttack();
   });
 }
-for (const [id, key, lo, hi] of [
-  ['steps', 'steps', 1, 100],
-  ['restarts', 'restarts', 1, 10],
-  ['queries', 'queries', 10, 10000],
-]) {
-  $(id).addEventListener('change', (e) => {
+for (const [key, [lo, hi]] of Object.entries(FIELD_BOUNDS)) {
+  Object.assign($(key), { min: String(lo), max: String(hi) });
+  $(key).addEventListener('change', (e) => {
     const v = Number(e.target.value);
     if (!(Number.isInteger(v) && v >= lo && v <= hi)) {
       showError(`${key} must be a whole number from ${lo} to ${hi}`);

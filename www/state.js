@@ -20,6 +20,10 @@ const DEFAULTS = {
 
 export const N_CHOICES = [100, 250, 500, 1000, 2000];
 
+/** The page's ranges for the attack's whole-number fields (narrower than the core's bounds,
+ * which still validate every request). */
+export const FIELD_BOUNDS = { steps: [1, 100], restarts: [1, 10], queries: [10, 10000] };
+
 const CHOICES = {
   arch: ['lenet5', 'allcnn'],
   method: ['fgsm', 'bim', 'pgd', 'square'],
@@ -40,9 +44,7 @@ export function readState(search = location.search) {
     if (Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v))) s[k] = v;
   };
   num('eps', 0, 0.5, false);
-  num('steps', 1, 100, true);
-  num('restarts', 1, 10, true);
-  num('queries', 10, 10000, true);
+  for (const [k, [lo, hi]] of Object.entries(FIELD_BOUNDS)) num(k, lo, hi, true);
   num('target', 0, 9, true);
   num('digit', 0, 1e6, true);
   num('n', 1, 2000, true);
