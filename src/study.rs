@@ -15,7 +15,7 @@ use crate::robustness::{fractions, robust_dataset, worst_case};
 use crate::train::{accuracy, Recipe, Trainer};
 use crate::weights::{self, ModelConfig, WeightsError};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// The FGSM budgets of the study.
@@ -145,6 +145,9 @@ pub enum StudyError {
     /// An attack's settings were rejected.
     #[error(transparent)]
     Attack(#[from] crate::attack::AttackError),
+    /// Training failed (a bad recipe, divergence, a mismatched checkpoint).
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// A trained model in the work directory was made with another model or recipe.
     #[error("{path} was trained with another model or recipe than this study's; delete it or use another work directory")]
     StaleModel {
@@ -164,12 +167,6 @@ pub enum StudyEvent {
     Epoch(ActivationKind, u64, usize, f32),
     /// A run was evaluated.
     Finished(RunResult),
-}
-
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
 }
 
 struct Runner<'a> {
@@ -223,29 +220,21 @@ impl Runner<'_> {
         }
         let mut config = ModelConfig::new(spec);
         config.seed = Some(seed);
-        let mut trainer = if ckpt.exists() {
-            let (t, c) = Trainer::resume(&std::fs::read(&ckpt)?)?;
-            if c.spec != spec || t.recipe != recipe {
-                return Err(StudyError::Mismatch { path: ckpt });
-            }
-            t
-        } else {
-            Trainer::new(spec, recipe.clone())
-        };
+        let mut trainer = Trainer::open(spec, recipe, &ckpt)?;
         events(StudyEvent::Training(act, seed, trainer.epochs_done));
-        while trainer.epochs_done < recipe.epochs {
+        while !trainer.finished() {
             if self.epochs_left == Some(0) {
                 return Err(StudyError::Interrupted);
             }
-            let stats = trainer.train_epoch(self.train, &mut |_, _, _| {});
-            std::fs::write(&ckpt, trainer.checkpoint(&config))?;
+            let stats =
+                trainer.epoch_with_checkpoint(self.train, &ckpt, &config, &mut |_, _, _| {})?;
             self.epochs_left = self.epochs_left.map(|n| n - 1);
             events(StudyEvent::Epoch(act, seed, stats.epoch, stats.loss));
         }
         let mut recipe_json = serde_json::to_value(&trainer.recipe).expect("serialisable");
         recipe_json["train_seconds"] = serde_json::json!(trainer.seconds_trained);
         config.recipe = Some(recipe_json);
-        std::fs::write(&done, weights::save(&trainer.model, &config))?;
+        weights::write_atomic(&done, &weights::save(&trainer.model, &config))?;
         std::fs::remove_file(&ckpt)?;
         Ok((trainer.model, trainer.seconds_trained))
     }
@@ -391,9 +380,9 @@ pub fn run_study(
                 worst_case_accuracy,
             };
             results.runs.push(run.clone());
-            write_atomic(
+            weights::write_atomic(
                 &cfg.results,
-                &(serde_json::to_string_pretty(&results).expect("serialisable") + "\n"),
+                (serde_json::to_string_pretty(&results).expect("serialisable") + "\n").as_bytes(),
             )?;
             events(StudyEvent::Finished(run));
         }

@@ -1,7 +1,8 @@
-//! Training (SGD with Nesterov momentum, warm-up then cosine learning rate), checkpoints,
+//! Training (SGD with Nesterov momentum, warm-up then cosine learning rate), clean or
+//! adversarial; the resumable run with its checkpoints that the CLI and the study share;
 //! and clean accuracy (robust accuracy is in [`crate::robustness`]).
 
-use crate::attack::top_class;
+use crate::attack::{attack, top_class, AttackError, AttackSpec, Goal, Method};
 use crate::data::{Augment, Dataset};
 use crate::loss::cross_entropy;
 use crate::model::Model;
@@ -15,6 +16,145 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Adversarial training (Madry et al. 2018): every step trains on the digits the inner
+/// attack makes from the batch, not on the batch itself. With a one-step inner attack from
+/// a random start this is "fast" adversarial training (Wong, Rice & Kolter 2020).
+///
+/// BatchNorm: the inner attack runs the model in evaluation mode (running statistics, as in
+/// TRADES' reference code), so crafting the batch leaves the running statistics alone; the
+/// training step on the attacked digits then uses batch statistics and updates them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adversarial {
+    /// The inner attack at full strength (FGSM, BIM or PGD; it runs every step to the end,
+    /// without early stop). Its seed is mixed with the recipe seed, the epoch and the step,
+    /// so every step has fresh random starts and a rerun repeats them.
+    pub attack: AttackSpec,
+    /// Epochs over which ε (and a fixed step size with it) grows linearly from 0 to the
+    /// attack's ε; 0 trains at full ε from the first step.
+    pub epsilon_warmup_epochs: f32,
+}
+
+/// The step size of "fast" adversarial training, as a multiple of ε (Wong et al. 2020).
+pub const FGSM_RS_STEP_FACTOR: f32 = 1.25;
+
+impl Adversarial {
+    /// PGD with `steps` steps of 2.5·ε/steps from a random start.
+    pub fn pgd(epsilon: f32, steps: usize) -> Self {
+        Adversarial {
+            attack: AttackSpec {
+                early_stop: false,
+                ..AttackSpec::pgd(epsilon, steps, 1)
+            },
+            epsilon_warmup_epochs: 0.0,
+        }
+    }
+
+    /// One step of 1.25·ε from a random start ("FGSM-RS").
+    pub fn fgsm_rs(epsilon: f32) -> Self {
+        Adversarial {
+            attack: AttackSpec {
+                step_size: Some(FGSM_RS_STEP_FACTOR * epsilon),
+                early_stop: false,
+                ..AttackSpec::pgd(epsilon, 1, 1)
+            },
+            epsilon_warmup_epochs: 0.0,
+        }
+    }
+
+    /// A short description such as "PGD-7 (step 2.5·ε/7) at ε = 0.1".
+    pub fn describe(&self) -> String {
+        let warm = if self.epsilon_warmup_epochs > 0.0 {
+            format!(", ε ramped up over {} epochs", self.epsilon_warmup_epochs)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} at ε = {}{warm}",
+            self.attack.describe(),
+            self.attack.epsilon
+        )
+    }
+
+    /// Checks the inner attack (a gradient attack with one run) and the warm-up.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let a = &self.attack;
+        a.validate().map_err(TrainError::Attack)?;
+        if a.method == Method::Square || a.restarts != 1 || a.early_stop {
+            return Err(TrainError::Recipe(
+                "the inner attack of adversarial training must be FGSM, BIM or PGD with one \
+                 restart and no early stop"
+                    .into(),
+            ));
+        }
+        let w = self.epsilon_warmup_epochs;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(TrainError::Recipe(format!(
+                "the ε warm-up must be a number of epochs ≥ 0, got {w}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The inner attack at fractional epoch `t`, seeded for step `step` of a run with seed
+    /// `seed`.
+    pub fn at(&self, t: f32, seed: u64, step: u64) -> AttackSpec {
+        let w = self.epsilon_warmup_epochs;
+        let scale = if w > 0.0 {
+            (t / w).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let a = &self.attack;
+        AttackSpec {
+            epsilon: a.epsilon * scale,
+            step_size: a.step_size.map(|s| s * scale),
+            seed: a
+                .seed
+                .wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_add(step),
+            ..a.clone()
+        }
+    }
+}
+
+/// Why training could not run or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A recipe value that cannot train a model.
+    #[error("bad recipe: {0}")]
+    Recipe(String),
+    /// The inner attack of adversarial training is invalid.
+    #[error("bad adversarial training attack: {0}")]
+    Attack(AttackError),
+    /// The loss became NaN or infinite.
+    #[error("training diverged at epoch {epoch}, step {step}: {what}; lower the learning rate")]
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The step within the epoch, from 1.
+        step: usize,
+        /// What went non-finite.
+        what: String,
+    },
+    /// There are no training digits.
+    #[error("there are no training digits")]
+    NoData,
+    /// A checkpoint belongs to another model or recipe.
+    #[error("{path} was made with another model or recipe; delete it or start afresh")]
+    Mismatch {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// A checkpoint or weights file is invalid.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// How a model is trained. Stored in the weights' metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,8 +173,11 @@ pub struct Recipe {
     pub warmup_epochs: f32,
     /// Random distortions of the training digits, if any.
     pub augment: Option<Augment>,
-    /// Seed for initialisation, shuffling and augmentation.
+    /// Seed for initialisation, shuffling, augmentation and the inner attack's starts.
     pub seed: u64,
+    /// Train on attacked digits (absent: clean training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<Adversarial>,
 }
 
 impl Default for Recipe {
@@ -48,11 +191,55 @@ impl Default for Recipe {
             warmup_epochs: 1.0,
             augment: Some(Augment::default()),
             seed: 1,
+            adversarial: None,
         }
     }
 }
 
 impl Recipe {
+    /// Checks that the recipe can train a model.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Recipe(what));
+        if self.epochs == 0 || self.epochs > 10_000 {
+            return bad(format!("epochs must be 1 to 10000, got {}", self.epochs));
+        }
+        if self.batch_size == 0 || self.batch_size > 4096 {
+            return bad(format!(
+                "the batch size must be 1 to 4096, got {}",
+                self.batch_size
+            ));
+        }
+        let finite_in = |v: f32, lo: f32, hi: f32| v.is_finite() && v >= lo && v <= hi;
+        if !finite_in(self.learning_rate, f32::MIN_POSITIVE, 10.0) {
+            return bad(format!(
+                "the learning rate must be in (0, 10], got {}",
+                self.learning_rate
+            ));
+        }
+        if !finite_in(self.momentum, 0.0, 0.999) {
+            return bad(format!(
+                "momentum must be in [0, 0.999], got {}",
+                self.momentum
+            ));
+        }
+        if !finite_in(self.weight_decay, 0.0, 1.0) {
+            return bad(format!(
+                "weight decay must be in [0, 1], got {}",
+                self.weight_decay
+            ));
+        }
+        if !finite_in(self.warmup_epochs, 0.0, self.epochs as f32) {
+            return bad(format!(
+                "warm-up epochs must be in [0, epochs], got {}",
+                self.warmup_epochs
+            ));
+        }
+        match &self.adversarial {
+            Some(adv) => adv.validate(),
+            None => Ok(()),
+        }
+    }
+
     /// Learning rate at a fractional epoch `t` in [0, epochs].
     pub fn learning_rate_at(&self, t: f32) -> f32 {
         let peak = self.learning_rate;
@@ -107,12 +294,17 @@ impl Trainer {
 
     /// One pass over `data` (shuffled by a generator seeded from the recipe seed and the
     /// epoch, so a resumed run repeats the same epochs). `progress(done, total, loss)` is
-    /// called after every step.
+    /// called after every step. A NaN or infinite loss stops the epoch with
+    /// [`TrainError::Diverged`].
     pub fn train_epoch(
         &mut self,
         data: &Dataset,
         progress: &mut (dyn FnMut(usize, usize, f32) + Send),
-    ) -> EpochStats {
+    ) -> Result<EpochStats, TrainError> {
+        self.recipe.validate()?;
+        if data.is_empty() {
+            return Err(TrainError::NoData);
+        }
         on_pool(|| self.train_epoch_here(data, progress))
     }
 
@@ -120,7 +312,7 @@ impl Trainer {
         &mut self,
         data: &Dataset,
         progress: &mut (dyn FnMut(usize, usize, f32) + Send),
-    ) -> EpochStats {
+    ) -> Result<EpochStats, TrainError> {
         let started = std::time::Instant::now();
         let epoch = self.epochs_done;
         let mut rng = ChaCha8Rng::seed_from_u64(
@@ -131,36 +323,62 @@ impl Trainer {
         );
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(&mut rng);
-        let bs = self.recipe.batch_size.max(1);
+        let bs = self.recipe.batch_size;
         let steps = order.len().div_ceil(bs);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, idx) in order.chunks(bs).enumerate() {
             let aug = self.recipe.augment.clone();
-            let (x, y) = match &aug {
+            let (mut x, y) = match &aug {
                 Some(a) => data.batch(idx, Some((a, &mut rng))),
                 None => data.batch(idx, None),
             };
+            let t = epoch as f32 + step as f32 / steps as f32;
+            if let Some(adv) = &self.recipe.adversarial {
+                let spec = adv.at(t, self.recipe.seed, (epoch * steps + step) as u64);
+                x = attack(&mut self.model, &x, Goal::Untargeted(&y), &spec)
+                    .map_err(TrainError::Attack)?
+                    .adversarial;
+            }
             self.model.zero_grad();
             let logits = self.model.forward(&x, Mode::Train);
             let ce = cross_entropy(logits.view(), &y);
+            let loss = ce.mean();
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    what: format!("the loss is {loss}"),
+                });
+            }
             let grad = ce.grad_sum(&y) / idx.len() as f32;
             self.model.backward_params(&grad);
-            let t = epoch as f32 + step as f32 / steps as f32;
             self.sgd_step(self.recipe.learning_rate_at(t));
             loss_sum += ce.per_sample.sum() as f64;
             correct += count_correct(&logits, &y);
             seen += idx.len();
-            progress(step + 1, steps, ce.mean());
+            progress(step + 1, steps, loss);
+        }
+        if let Some((name, _)) = self
+            .model
+            .state()
+            .into_iter()
+            .find(|(_, t)| t.iter().any(|v| !v.is_finite()))
+        {
+            return Err(TrainError::Diverged {
+                epoch: epoch + 1,
+                step: steps,
+                what: format!("{name} is no longer finite"),
+            });
         }
         self.epochs_done += 1;
         let seconds = started.elapsed().as_secs_f64();
         self.seconds_trained += seconds;
-        EpochStats {
+        Ok(EpochStats {
             seconds,
             epoch: self.epochs_done,
             loss: (loss_sum / seen.max(1) as f64) as f32,
             accuracy: correct as f32 / seen.max(1) as f32,
-        }
+        })
     }
 
     fn sgd_step(&mut self, lr: f32) {
@@ -223,7 +441,7 @@ impl Trainer {
             .metadata
             .get("epochs_done")
             .ok_or(WeightsError::MissingMetadata("epochs_done"))?;
-        let epochs_done = done.parse().map_err(|_| WeightsError::BadMetadata {
+        let epochs_done: usize = done.parse().map_err(|_| WeightsError::BadMetadata {
             key: "epochs_done",
             value: done.clone(),
             reason: "not a count".into(),
@@ -233,11 +451,42 @@ impl Trainer {
             .get("seconds_trained")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0.0);
-        let velocity = decoded
+        let velocity: HashMap<String, ArrayD<f32>> = decoded
             .tensors
             .into_iter()
             .filter_map(|(k, v)| k.strip_prefix("optim.").map(|n| (n.to_string(), v)))
             .collect();
+        // Momentum for exactly the parameters, of their shapes (none before the first step).
+        let mut model = model;
+        let params = model.params_mut();
+        if epochs_done > 0 || !velocity.is_empty() {
+            for (name, p) in &params {
+                let v = velocity
+                    .get(name)
+                    .ok_or_else(|| WeightsError::Missing(format!("optim.{name}")))?;
+                if v.shape() != p.value.shape() {
+                    return Err(WeightsError::Shape {
+                        name: format!("optim.{name}"),
+                        expected: p.value.shape().to_vec(),
+                        found: v.shape().to_vec(),
+                    });
+                }
+            }
+        }
+        if let Some(extra) = velocity
+            .keys()
+            .find(|k| !params.iter().any(|(n, _)| n == *k))
+        {
+            return Err(WeightsError::Unexpected(format!("optim.{extra}")));
+        }
+        drop(params);
+        if epochs_done > recipe.epochs {
+            return Err(WeightsError::BadMetadata {
+                key: "epochs_done",
+                value: epochs_done.to_string(),
+                reason: format!("more than the recipe's {} epochs", recipe.epochs),
+            });
+        }
         Ok((
             Trainer {
                 model,
@@ -248,6 +497,46 @@ impl Trainer {
             },
             config,
         ))
+    }
+}
+
+impl Trainer {
+    /// The trainer for `spec` and `recipe` whose checkpoint is `checkpoint`: resumed from
+    /// it if it exists (it must hold the same model and recipe), fresh otherwise.
+    pub fn open(
+        spec: crate::model::ModelSpec,
+        recipe: Recipe,
+        checkpoint: &Path,
+    ) -> Result<Self, TrainError> {
+        recipe.validate()?;
+        if !checkpoint.exists() {
+            return Ok(Trainer::new(spec, recipe));
+        }
+        let (t, c) = Trainer::resume(&std::fs::read(checkpoint)?)?;
+        if c.spec != spec || t.recipe != recipe {
+            return Err(TrainError::Mismatch {
+                path: checkpoint.to_path_buf(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// One epoch ([`Trainer::train_epoch`]), then the checkpoint written atomically.
+    pub fn epoch_with_checkpoint(
+        &mut self,
+        data: &Dataset,
+        checkpoint: &Path,
+        config: &ModelConfig,
+        progress: &mut (dyn FnMut(usize, usize, f32) + Send),
+    ) -> Result<EpochStats, TrainError> {
+        let stats = self.train_epoch(data, progress)?;
+        weights::write_atomic(checkpoint, &self.checkpoint(config))?;
+        Ok(stats)
+    }
+
+    /// Whether every epoch of the recipe is done.
+    pub fn finished(&self) -> bool {
+        self.epochs_done >= self.recipe.epochs
     }
 }
 

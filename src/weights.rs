@@ -258,6 +258,15 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, WeightsError> {
     Ok(Decoded { tensors, metadata })
 }
 
+/// Writes `bytes` to a temporary file beside `path` and renames it into place, so a reader
+/// never sees a half-written file and a crash leaves the old one.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Serialises a model and its configuration as safetensors bytes.
 pub fn save(model: &Model, config: &ModelConfig) -> Vec<u8> {
     assert_eq!(model.spec(), config.spec, "config describes another model");

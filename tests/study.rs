@@ -188,3 +188,29 @@ fn study_refuses_a_model_trained_with_another_recipe() {
     assert!(err.to_string().contains("another model or recipe"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn adversarial_study_records_its_recipe_and_never_reuses_clean_models() {
+    use splash::train::Adversarial;
+    let (train, test) = (bars(100, 6), bars(30, 7));
+    let dir = tmp("adversarial");
+    let mut clean = config(&dir, None);
+    clean.activations = vec![ActivationKind::Relu, ActivationKind::Splash];
+    clean.recipe.epochs = 1;
+    run_study(&clean, &train, &test, &mut |_| {}).unwrap();
+    // The same study adversarially trained, in the same work directory: the clean models
+    // there must not be passed off as adversarially trained ones.
+    let mut adv = clean.clone();
+    adv.recipe.adversarial = Some(Adversarial::pgd(0.1, 2));
+    adv.results = dir.join("adv-results.json");
+    let err = run_study(&adv, &train, &test, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, StudyError::StaleModel { .. }), "{err}");
+    adv.work_dir = dir.join("adv-work");
+    let results = run_study(&adv, &train, &test, &mut |_| {}).unwrap();
+    assert_eq!(results.runs.len(), 2);
+    assert_eq!(results.recipe.adversarial, adv.recipe.adversarial);
+    let back: splash::study::StudyResults =
+        serde_json::from_str(&std::fs::read_to_string(&adv.results).unwrap()).unwrap();
+    assert_eq!(back.recipe.adversarial, adv.recipe.adversarial);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,5 +1,7 @@
 //! Weights round trip and clear errors for truncated, corrupt and mismatched files.
 
+mod common;
+
 use ndarray::Array4;
 use splash::model::{Model, ModelSpec};
 use splash::nn::Mode;
@@ -187,21 +189,8 @@ fn mismatched_files_give_clear_errors() {
 
 #[test]
 fn training_checkpoint_resumes_exactly() {
-    use splash::data::Dataset;
     use splash::train::{Recipe, Trainer};
-    // A tiny synthetic data set: bars whose position is the label.
-    let mut images = Vec::new();
-    let mut labels = Vec::new();
-    for i in 0..60u8 {
-        let label = i % 10;
-        let mut img = vec![0u8; 784];
-        for y in 4..24 {
-            img[y * 28 + 2 + 2 * label as usize] = 255;
-        }
-        images.extend(img);
-        labels.push(label);
-    }
-    let data = Dataset { images, labels };
+    let data = common::bars(60);
     let recipe = Recipe {
         epochs: 2,
         batch_size: 16,
@@ -210,14 +199,14 @@ fn training_checkpoint_resumes_exactly() {
     };
     let spec = ModelSpec::lenet5(ActivationKind::Splash);
     let mut straight = Trainer::new(spec, recipe.clone());
-    straight.train_epoch(&data, &mut |_, _, _| {});
+    straight.train_epoch(&data, &mut |_, _, _| {}).unwrap();
     let ckpt = straight.checkpoint(&ModelConfig::new(spec));
-    straight.train_epoch(&data, &mut |_, _, _| {});
+    straight.train_epoch(&data, &mut |_, _, _| {}).unwrap();
 
     let (mut resumed, _) = Trainer::resume(&ckpt).unwrap();
     assert_eq!(resumed.epochs_done, 1);
     assert_eq!(resumed.recipe, recipe);
-    resumed.train_epoch(&data, &mut |_, _, _| {});
+    resumed.train_epoch(&data, &mut |_, _, _| {}).unwrap();
     for ((n, a), (_, b)) in straight
         .model
         .state()

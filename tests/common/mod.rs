@@ -105,3 +105,19 @@ pub fn check_layer_with(
 pub fn check_layer(layer: &mut dyn Layer, x: &ArrayD<f32>, mode: Mode) {
     check_layer_with(layer, x, mode, 60, &mut |_| {});
 }
+
+/// A tiny synthetic data set of `n` digits: a vertical bar whose position is the label.
+pub fn bars(n: usize) -> splash::data::Dataset {
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let label = (i % 10) as u8;
+        let mut img = vec![0u8; 784];
+        for y in 4..24 {
+            img[y * 28 + 2 + 2 * label as usize] = 255;
+        }
+        images.extend(img);
+        labels.push(label);
+    }
+    splash::data::Dataset { images, labels }
+}

