@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verdict } from '../www/panels/robustness.js';
+import { trainingComparison, verdict } from '../www/panels/robustness.js';
+import { slopes } from '../www/panels/curves.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'www', 'models');
@@ -21,6 +22,18 @@ const ARCHS = [
   ['lenet5', 'LeNet5'],
   ['allcnn', 'All-CNN (width 16/32)'],
 ];
+// Standard training, then the adversarially trained twins (scripts/train-adversarial.sh).
+const TRAININGS = [
+  ['', ''],
+  ['-adv', ', adversarially trained'],
+];
+const trainedBy = (rep) => {
+  const adv = rep.config?.recipe?.adversarial;
+  if (!adv) return '';
+  const a = adv.attack;
+  const how = a.steps === 1 && a.step_size ? 'FGSM with a random start (step 1.25·ε)' : `PGD-${a.steps} (step 2.5·ε/${a.steps}, random start)`;
+  return `Trained on digits attacked by ${how} at ε = ${a.epsilon}${adv.epsilon_warmup_epochs ? `, ε ramped up over the first ${adv.epsilon_warmup_epochs} epoch${adv.epsilon_warmup_epochs === 1 ? '' : 's'}` : ''}, ${rep.config.recipe.epochs} epochs. `;
+};
 const lines = [];
 const say = (s = '') => lines.push(s);
 
@@ -31,13 +44,15 @@ say();
 say('All attacks are untargeted and L∞-bounded in pixel space ([0, 1]; the normalisation is inside the model). *Robust accuracy* counts a test digit only if the model classifies it correctly both clean and under the attack; white-box attacks stop at the first iterate that fools the model. *Transfer*: the images are crafted on the other activation of the same architecture (for the whole budget) and shown to this one. The *worst case* counts a digit as robust only if it survives every attack of the list (as AutoAttack reports). Attack settings: FGSM one step of ε; PGD-K: random start, K steps of 2.5·ε/K, cross-entropy loss unless *margin* (Carlini–Wagner logit margin), *rN*: N random restarts; Square-Q: the Square Attack (Andriushchenko et al. 2020) with Q queries per digit, p_init 0.8, margin loss, no gradient. Numbers are per cent; in brackets the number of test digits (the first ones of the MNIST test set).');
 say();
 const models = {};
-for (const [arch, title] of ARCHS) {
-  const s = load(`${arch}-splash`);
-  const r = load(`${arch}-relu`);
-  models[arch] = { s, r };
+for (const [suffix, trainedTitle] of TRAININGS) for (const [arch, archTitle] of ARCHS) {
+  if (suffix && !existsSync(join(dir, `${arch}-splash${suffix}.eval.json`))) continue;
+  const title = `${archTitle}${trainedTitle}`;
+  const s = load(`${arch}-splash${suffix}`);
+  const r = load(`${arch}-relu${suffix}`);
+  models[`${arch}${suffix}`] = { s, r };
   say(`## ${title}`);
   say();
-  say(`Clean accuracy on the 10,000 test digits: SPLASH ${p(s.clean_accuracy)} %, ReLU ${p(r.clean_accuracy)} %.`);
+  say(`${trainedBy(s)}Clean accuracy on the 10,000 test digits: SPLASH ${p(s.clean_accuracy)} %, ReLU ${p(r.clean_accuracy)} %.`);
   say();
   const eps = s.attacks[0].epsilons;
   for (const transfer of [false, true]) {
@@ -78,6 +93,52 @@ for (const [arch, title] of ARCHS) {
   say();
   const secs = [s, r].map((x) => x.seconds);
   say(`Evaluation time here: SPLASH ${(secs[0] / 60).toFixed(0)} min, ReLU ${(secs[1] / 60).toFixed(0)} min (2 CPU cores).`);
+  say();
+}
+/** The SPLASH coefficients of a weights file: {layer: {aPlus, aMinus}} (safetensors, F32). */
+function splashCoefficients(file) {
+  const b = readFileSync(file);
+  const n = Number(b.readBigUInt64LE(0));
+  const header = JSON.parse(b.subarray(8, 8 + n).toString('utf8'));
+  const layers = {};
+  for (const [name, t] of Object.entries(header)) {
+    const m = /^(act\d+)\.(a_plus|a_minus)$/.exec(name);
+    if (!m) continue;
+    if (t.dtype !== 'F32') throw new Error(`${file}: ${name} is ${t.dtype}, not F32`);
+    const [lo, hi] = t.data_offsets;
+    const bytes = b.subarray(8 + n + lo, 8 + n + hi);
+    const v = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(4 * i));
+    (layers[m[1]] ??= {})[m[2] === 'a_plus' ? 'aPlus' : 'aMinus'] = v;
+  }
+  return layers;
+}
+
+const adversarial = ARCHS.filter(([arch]) => models[`${arch}-adv`]);
+if (adversarial.length) {
+  say('## What adversarial training changes');
+  say();
+  for (const [arch, title] of adversarial) {
+    const pair = (m) => verdict({ splash: { eval: models[m].s }, relu: { eval: models[m].r } });
+    const c = trainingComparison(pair(arch), pair(`${arch}-adv`));
+    if (c) say(`**${title}.** ${c}`);
+    say();
+  }
+  say('### The slopes SPLASH learned, standard and adversarial training');
+  say();
+  say('Slope of h on each of the 8 pieces between the hinges (−2.5, −2, −1, 0, 1, 2, 2.5), from the left; ReLU is 0 0 0 0 1 1 1 1. Where the pre-activations of a BatchNorm-normalised layer mostly fall (|x| < 2), the middle four pieces matter most.');
+  say();
+  say('| network | layer | training | x<−2.5 | −2.5…−2 | −2…−1 | −1…0 | 0…1 | 1…2 | 2…2.5 | x>2.5 |');
+  say('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [arch, title] of adversarial) {
+    const std = splashCoefficients(join(dir, `${arch}-splash.safetensors`));
+    const adv = splashCoefficients(join(dir, `${arch}-splash-adv.safetensors`));
+    for (const layer of Object.keys(std)) {
+      for (const [label, c] of [['standard', std[layer]], ['adversarial', adv[layer]]]) {
+        if (!c) continue;
+        say(`| ${title} | ${layer} | ${label} | ${slopes(c.aPlus, c.aMinus).map((v) => v.toFixed(2)).join(' | ')} |`);
+      }
+    }
+  }
   say();
 }
 const text = `${lines.join('\n')}\n`;

@@ -1,17 +1,21 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { Engine } from './client.js';
-import { FIELD_BOUNDS, readState, writeState } from './state.js';
+import { FIELD_BOUNDS, modelSet, readState, writeState } from './state.js';
+import { VARIANTS, modelFiles } from './models.js';
 import { argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
 import { createGallery, loadHeldout } from './panels/gallery.js';
 import { renderAttack } from './panels/attack.js';
-import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, verdict, verdictTable } from './panels/robustness.js';
+import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, trainingComparison, verdict, verdictTable } from './panels/robustness.js';
 import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
+import { createStrip } from './panels/strip.js';
 
 const $ = (id) => document.getElementById(id);
 const state = readState();
+const ARCH_NAMES = { lenet5: 'LeNet5', allcnn: 'All-CNN' };
+const TRAINING_NAMES = { standard: 'standard training', adv: 'adversarial training' };
 const debug = (globalThis.__splash = { ready: false, errors: [] }); // read by the browser tests
 
 // ---- status and errors --------------------------------------------------------------------
@@ -45,6 +49,7 @@ const save = () => writeState(state);
 let predictions;
 let robustness;
 let curves;
+const strip = createStrip($('strip'), [$('predict-panel'), $('attack-results')]);
 try {
   predictions = createPredictions();
   robustness = createRobustness($('curve-chart'));
@@ -75,6 +80,7 @@ function clearInput() {
   drawDigit($('preview'), new Float32Array(784));
   $('digit-source').textContent = '—';
   predictions?.clear();
+  strip.clear();
   curves?.setPreActivations(null);
   $('attack-results').replaceChildren(Object.assign(document.createElement('p'), { className: 'placeholder', textContent: 'Draw or pick a digit, then attack.' }));
   updateLabelChoices();
@@ -137,12 +143,14 @@ const refresh = coalesce(async () => {
   if (!input || !info) return;
   const current = input;
   try {
-    const out = await engine.call('predict', { arch: state.arch, pixels: current.pixels });
+    const out = await engine.call('predict', { arch: modelSet(state), pixels: current.pixels });
     if (current !== input) return;
     lastPrediction = out;
     debug.input = Array.from(current.pixels);
     debug.predictions = { splash: Array.from(out.splash), relu: Array.from(out.relu) };
     predictions.update(out);
+    strip.setAnswers(current.pixels, out);
+    strip.setAttack('');
     curves.setPreActivations(out.preActivations);
     updateLabelChoices();
     await runAttack();
@@ -201,6 +209,7 @@ function syncControls() {
   $('steps-label').classList.toggle('hidden', !['bim', 'pgd'].includes(state.method));
   $('target-label').classList.toggle('hidden', state.goal !== 'targeted');
   for (const r of document.querySelectorAll('input[name=arch]')) r.checked = r.value === state.arch;
+  for (const r of document.querySelectorAll('input[name=training]')) r.checked = r.value === state.training;
 }
 
 /** The attack panel's AttackSpec (bounds, defaults and the step-size rule are the core's). */
@@ -233,7 +242,7 @@ const runAttack = coalesce(async () => {
   $('attack-busy').hidden = false;
   try {
     const result = await engine.call('attack', {
-      arch: state.arch,
+      arch: modelSet(state),
       pixels: current.pixels,
       label: label ?? 0,
       targeted,
@@ -250,6 +259,14 @@ const runAttack = coalesce(async () => {
     $('attack-summary').textContent = [...document.querySelectorAll('#attack-results .attack-row')]
       .map((card) => `${card.querySelector('h3').textContent}: ${card.querySelector('.verdict').firstChild.textContent}`)
       .join('. ');
+    const short = { splash: 'SPLASH', relu: 'ReLU' };
+    strip.setAttack(`${result.about.name} at ε = ${state.eps.toFixed(2)}: ${result.rows
+      .map((r) => {
+        const now = argmax(r.probs);
+        const fooled = targeted ? now === state.target : now !== label;
+        return `${short[r.victim]} ${fooled ? `fooled → ${now}` : `holds (${now})`}`;
+      })
+      .join(' · ')}`);
   } catch (e) {
     showError(e);
   } finally {
@@ -277,16 +294,17 @@ const updateBreaking = coalesce(async () => {
   const spec = { ...attackSpec(1), early_stop: true };
   delete spec.epsilon;
   const name = JSON.stringify(spec);
-  if (breakFor?.input === input && breakFor.name === name && breakFor.arch === state.arch) return;
+  if (breakFor?.input === input && breakFor.name === name && breakFor.set === modelSet(state)) return;
   const current = input;
   $('breaking-now').textContent = 'searching…';
   try {
-    const b = await engine.call('breakingPoints', { arch: state.arch, pixels: current.pixels, label, spec, maxEpsilon: BREAK_MAX, tolerance: BREAK_TOL });
-    if (current !== input) return;
-    breakFor = { input: current, name, arch: state.arch };
-    tally.set(`${state.arch}|${current.key}|${name}`, { splash: b.splash.breaks_at, relu: b.relu.breaks_at, attack: name });
+    const set = modelSet(state);
+    const b = await engine.call('breakingPoints', { arch: set, pixels: current.pixels, label, spec, maxEpsilon: BREAK_MAX, tolerance: BREAK_TOL });
+    if (current !== input || set !== modelSet(state)) return;
+    breakFor = { input: current, name, set };
+    tally.set(`${set}|${current.key}|${name}`, { splash: b.splash.breaks_at, relu: b.relu.breaks_at, attack: name, set });
     $('breaking-now').textContent = `SPLASH: ${fmtEps(b.splash)} · ReLU: ${fmtEps(b.relu)}`;
-    const same = [...tally.values()].filter((t) => t.attack === name);
+    const same = [...tally.values()].filter((t) => t.attack === name && t.set === set);
     const later = (a, c) => same.filter((t) => (t[a] ?? Infinity) > (t[c] ?? Infinity)).length;
     const mean = (v) => {
       const xs = same.map((t) => t[v] ?? BREAK_MAX);
@@ -356,10 +374,13 @@ function showReference() {
 
 function showVerdict() {
   const v = info && verdict(info);
-  for (const id of ['verdict', 'verdict-panel']) {
-    $(id).textContent = v ? v.text : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
-  }
-  debug.verdict = v;
+  const t = twin && verdict(twin.info);
+  const adv = state.training === 'adv';
+  const compared = adv ? trainingComparison(t, v) : trainingComparison(v, t);
+  const head = adv ? `Adversarially trained ${ARCH_NAMES[state.arch]} (${trainingAttack(info.splash)}): ` : `${ARCH_NAMES[state.arch]}, standard training: `;
+  const text = v ? `${head}${v.text}${compared ? ` ${compared}` : ''}` : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
+  for (const id of ['verdict', 'verdict-panel']) $(id).textContent = text;
+  debug.verdict = v && { ...v, text, compared };
 }
 
 /** Stops a running curve (its live line no longer matches what the page shows). */
@@ -383,9 +404,9 @@ $('curve-attack').addEventListener('change', (e) => {
 $('curve-run').addEventListener('click', async () => {
   if (!info || curveRun || !heldout) return;
   const n = Math.min(state.n, heldout.count);
-  const arch = state.arch;
+  const arch = modelSet(state);
   const attacks = attacksFor(state.curve, info);
-  const chunk = arch === 'allcnn' ? 8 : 20;
+  const chunk = state.arch === 'allcnn' ? 8 : 20;
   const jobs = [];
   for (let start = 0; start < n; start += chunk) {
     const end = Math.min(n, start + chunk);
@@ -435,16 +456,27 @@ $('curve-run').addEventListener('click', async () => {
 $('curve-cancel').addEventListener('click', () => stopCurve('cancelled'));
 
 // ---- model loading --------------------------------------------------------------------------
-async function loadArch(arch) {
-  setStatus(`Loading ${arch === 'lenet5' ? 'LeNet5' : 'All-CNN'}…`, true);
-  for (const r of document.querySelectorAll('input[name=arch]')) r.disabled = true;
+const switches = () => document.querySelectorAll('input[name=arch], input[name=training]');
+let twin = null; // the other training's SPLASH description and eval reports, once loaded
+
+/** The other training of the current architecture ('standard' ↔ 'adv'). */
+const otherTraining = () => (state.training === 'adv' ? 'standard' : 'adv');
+
+/** Loads `arch` trained as `training` ('standard' or 'adv') into every panel; on failure
+ * the pair shown before stays. */
+async function loadModels(arch, training) {
+  const next = { arch, training };
+  setStatus(`Loading ${ARCH_NAMES[arch]}, ${TRAINING_NAMES[training]}…`, true);
+  for (const r of switches()) r.disabled = true;
   try {
-    info = await engine.call('load', { arch });
-    state.arch = arch;
+    info = await engine.call('load', { arch: modelSet(next) });
+    Object.assign(state, next);
     save();
-    for (const v of ['splash', 'relu']) document.querySelector(`[data-role=${v}-name]`).textContent = info[v].name;
+    twin = null;
+    const adv = training === 'adv';
+    for (const v of VARIANTS) document.querySelector(`[data-role=${v}-name]`).textContent = `${info[v].name}${adv ? ' (adv.)' : ''}`;
     const acc = (v) => (info[v].config.test_accuracy ? pct(info[v].config.test_accuracy, 2) : 'n/a');
-    $('accuracy-note').textContent = `Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
+    $('accuracy-note').textContent = `${adv ? `Adversarially trained (${trainingAttack(info.splash)}). ` : ''}Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
     curves.render(info.splash);
     showReference();
     showVerdict();
@@ -453,22 +485,57 @@ async function loadArch(arch) {
     setStatus('Ready');
     debug.ready = true;
     debug.arch = arch;
+    debug.training = training;
     if (input) await refresh();
+    loadTwin();
   } catch (e) {
-    info = null;
     showError(e);
-    setStatus('Models not loaded');
-    predictions?.clear('model not loaded');
+    if (info) {
+      setStatus(`Still showing ${ARCH_NAMES[state.arch]}, ${TRAINING_NAMES[state.training]}`);
+      debug.ready = true;
+    } else {
+      setStatus('Models not loaded');
+      predictions?.clear('model not loaded');
+    }
   } finally {
-    for (const r of document.querySelectorAll('input[name=arch]')) r.disabled = false;
+    for (const r of switches()) r.disabled = false;
     syncControls();
   }
 }
-for (const r of document.querySelectorAll('input[name=arch]')) {
+
+/** How the adversarially trained SPLASH network was trained, from its recipe. */
+function trainingAttack(d) {
+  const adv = d.config.recipe?.adversarial;
+  if (!adv) return 'recipe not recorded';
+  const a = adv.attack;
+  const how = a.steps === 1 && a.step_size ? 'FGSM from a random start' : `PGD-${a.steps}`;
+  return `${how} at ε = ${a.epsilon}`;
+}
+
+/** The same architecture trained the other way: its SPLASH curves are drawn thin beside the
+ * current ones and its reports feed the verdict. Optional: a missing twin changes nothing. */
+async function loadTwin() {
+  const shown = modelSet(state);
+  const other = { arch: state.arch, training: otherTraining() };
+  try {
+    const t = await engine.call('load', { arch: modelSet(other) });
+    if (modelSet(state) !== shown) return;
+    twin = { training: other.training, info: t };
+    curves.render(info.splash, { info: t.splash, label: `SPLASH, ${TRAINING_NAMES[other.training]}` });
+    if (lastPrediction) curves.setPreActivations(lastPrediction.preActivations);
+    showVerdict();
+    debug.twin = other.training;
+  } catch {
+    debug.twin = null;
+  }
+}
+
+for (const r of switches()) {
   r.addEventListener('change', () => {
     debug.ready = false;
-    stopCurve('the architecture changed');
-    loadArch(r.value);
+    stopCurve(r.name === 'arch' ? 'the architecture changed' : 'the training changed');
+    const next = { arch: state.arch, training: state.training, [r.name]: r.value };
+    loadModels(next.arch, next.training);
   });
 }
 
@@ -506,6 +573,6 @@ const digitsLoaded = loadHeldout()
     gallery = createGallery($('gallery'), $('gallery-filter'), $('gallery-more'), data, { onPick: pickDigit });
   })
   .catch(showError);
-Promise.all([digitsLoaded, loadArch(state.arch)]).then(() => {
+Promise.all([digitsLoaded, loadModels(state.arch, state.training)]).then(() => {
   if (state.digit !== null && heldout) pickDigit(state.digit);
 });

@@ -3,6 +3,7 @@ import { CURVE_ATTACKS } from './panels/robustness.js';
 
 const DEFAULTS = {
   arch: 'lenet5',
+  training: 'standard', // or 'adv': the adversarially trained twins
   eps: 0.1,
   method: 'fgsm',
   steps: 10,
@@ -26,6 +27,7 @@ export const FIELD_BOUNDS = { steps: [1, 100], restarts: [1, 10], queries: [10, 
 
 const CHOICES = {
   arch: ['lenet5', 'allcnn'],
+  training: ['standard', 'adv'],
   method: ['fgsm', 'bim', 'pgd', 'square'],
   loss: ['ce', 'margin'],
   curve: CURVE_ATTACKS.map(([name]) => name),
@@ -62,4 +64,10 @@ export function writeState(s) {
   }
   const query = q.toString();
   history.replaceState(null, '', query ? `?${query}` : location.pathname);
+}
+
+/** The pair of networks the page shows: 'lenet5', 'allcnn', or either with '-adv' for the
+ * adversarially trained twins (the worker's name for it). */
+export function modelSet(s) {
+  return s.training === 'adv' ? `${s.arch}-adv` : s.arch;
 }

@@ -1,7 +1,9 @@
 // Offline support: every same-origin GET goes to the network first and is cached; when the
 // network fails, the cached copy answers. The page's files are cached on install, so after
-// one visit the whole demo (both architectures) works offline.
-const CACHE = 'splash-v1';
+// one visit the whole demo (both architectures, both trainings) works offline.
+// Bump CACHE when the page's files change, so an offline visitor never mixes versions.
+const CACHE = 'splash-v2';
+// The page itself: install fails (and the old worker stays) if any is missing.
 const FILES = [
   './',
   'index.html',
@@ -13,25 +15,35 @@ const FILES = [
   'util.js',
   'worker.js',
   'pool.js',
+  'models.js',
   'panels/draw.js',
   'panels/predictions.js',
   'panels/gallery.js',
   'panels/attack.js',
   'panels/robustness.js',
   'panels/curves.js',
+  'panels/strip.js',
   'vendor/chart.umd.js',
   'pkg/splash.js',
   'pkg/splash_bg.wasm',
   'data/heldout-images.bin',
   'data/heldout-labels.bin',
-  ...['lenet5', 'allcnn'].flatMap((a) => ['relu', 'splash'].flatMap((v) => [`models/${a}-${v}.safetensors`, `models/${a}-${v}.eval.json`])),
 ];
+// The model files (the same list as ALL_MODEL_FILES in models.js, which a test checks; a
+// classic service worker cannot import an ES module). Cached if present.
+const MODEL_FILES = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv'].flatMap((set) => {
+  const [arch, training] = set.split('-');
+  return ['splash', 'relu'].flatMap((v) => {
+    const stem = `models/${arch}-${v}${training ? `-${training}` : ''}`;
+    return [`${stem}.safetensors`, `${stem}.eval.json`];
+  });
+});
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => Promise.all(FILES.map((f) => cache.add(f).catch(() => undefined))))
+      .then((cache) => Promise.all([cache.addAll(FILES), ...MODEL_FILES.map((f) => cache.add(f).catch(() => undefined))]))
       .then(() => self.skipWaiting()),
   );
 });
@@ -53,8 +65,11 @@ self.addEventListener('fetch', (event) => {
       try {
         const res = await fetch(req);
         if (res.ok) {
+          // One entry per file: the page's query string (its view state) is not part of it.
+          const key = new URL(req.url);
+          key.search = '';
           const copy = res.clone();
-          caches.open(CACHE).then((cache) => cache.put(req, copy));
+          caches.open(CACHE).then((cache) => cache.put(key.href, copy));
         }
         return res;
       } catch (err) {

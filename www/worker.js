@@ -3,14 +3,14 @@
 // each with its own wasm instance. Attacks are described by the core's AttackSpec (sent as
 // a plain object); its defaults, bounds and step-size rule live in Rust, not here.
 // Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
+import { VARIANTS, modelFiles } from './models.js';
 import init, { Network, attackLimits, describeAttack, parseAttack, preprocessCanvas } from './pkg/splash.js';
 
 const wasmReady = init().catch((e) => {
   throw new Error(`the WebAssembly module failed to load (${e.message || e}); rebuild it with scripts/serve.sh`);
 });
 
-const VARIANTS = ['splash', 'relu'];
-const nets = new Map(); // arch -> {splash: Network, relu: Network, info}
+const nets = new Map(); // model set (models.js) -> {splash: Network, relu: Network, info}
 const PIXELS = 784;
 
 async function fetchBytes(path) {
@@ -52,16 +52,17 @@ async function load({ arch }) {
   if (!nets.has(arch)) {
     const entry = { info: {} };
     for (const v of VARIANTS) {
-      const bytes = await fetchBytes(`models/${arch}-${v}.safetensors`);
+      const f = modelFiles(arch, v);
+      const bytes = await fetchBytes(f.weights);
       let net;
       try {
         net = new Network(bytes);
       } catch (e) {
-        throw new Error(`models/${arch}-${v}.safetensors: ${e.message}`);
+        throw new Error(`${f.weights}: ${e.message}`);
       }
-      if (net.name() !== `${arch}-${v}`) throw new Error(`models/${arch}-${v}.safetensors holds ${net.name()}`);
+      if (net.name() !== f.name) throw new Error(`${f.weights} holds ${net.name()}, not ${f.name}`);
       entry[v] = net;
-      entry.info[v] = describe(net, await fetchJson(`models/${arch}-${v}.eval.json`));
+      entry.info[v] = describe(net, await fetchJson(f.report));
     }
     nets.set(arch, entry);
   }

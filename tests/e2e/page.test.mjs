@@ -313,6 +313,36 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('the training switch swaps both networks for their adversarially trained twins in every panel', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?training=adv&digit=3`);
+    await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.training === 'adv', null, { timeout: 60000 });
+    assert.ok(await page.isChecked('input[name=training][value=adv]'));
+    assert.match(await page.locator('[data-role=splash-name]').first().textContent(), /lenet5-splash \(adv\.\)/);
+    assert.match(await page.locator('#accuracy-note').textContent(), /Adversarially trained \((PGD-\d+|FGSM from a random start) at ε = 0\.1\)/);
+    // Predictions come from the adversarially trained pair: compare with the core natively.
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    // The verdict speaks of both trainings once the standard twin is loaded, and the curves
+    // panel draws the standard SPLASH curve beside the adversarially trained one.
+    await page.waitForFunction(() => globalThis.__splash.twin === 'standard', null, { timeout: 60000 });
+    const top = await page.locator('#verdict').textContent();
+    assert.match(top, /^Adversarially trained LeNet5/);
+    assert.match(top, /Adversarial training changes what survives .* from SPLASH [\d.]+%, ReLU [\d.]+% to SPLASH [\d.]+%, ReLU [\d.]+%/);
+    const labels = await page.evaluate(() => Chart.getChart(document.querySelector('.curve-card canvas')).data.datasets.map((d) => d.label));
+    assert.ok(labels.includes('SPLASH, standard training'), labels.join(', '));
+    // The reference curves are the adversarially trained models' own reports.
+    const v = await page.evaluate(() => globalThis.__splash.verdict);
+    const report = await page.evaluate(async () => (await fetch('models/lenet5-relu-adv.eval.json')).json());
+    const pgd = report.attacks.find((a) => a.name === 'pgd-40');
+    assert.equal(v.numbers.rp, pgd.white_box_accuracy[pgd.epsilons.indexOf(0.1)]);
+    // Back to standard training: the choice leaves the URL.
+    await page.check('input[name=training][value=standard]');
+    await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.training === 'standard', null, { timeout: 60000 });
+    assert.doesNotMatch(page.url(), /training=/);
+    assert.match(await page.locator('#verdict').textContent(), /^LeNet5, standard training/);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('a corrupt weights file shows a clear error and the rest of the page keeps working', async () => {
     const page = await browser.context.newPage();
     await page.route('**/models/lenet5-splash.safetensors', (route) => route.fulfill({ status: 200, body: 'not a safetensors file' }));
@@ -395,6 +425,38 @@ describe('splash demo page', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
     await screenshot(page, 'phone');
+    await page.close();
+  });
+
+  test('on a phone, drawing shows both answers and the attack in the result strip beside the pad', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(server.url);
+    await waitReady(page);
+    assert.ok(await page.locator('#strip').isHidden(), 'the strip shows before there is a digit');
+    await page.locator('#pad').scrollIntoViewIfNeeded();
+    await drawStroke(page, SEVEN, 'touch');
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await page.waitForSelector('#strip:not([hidden])');
+    // The pad and the strip are on screen together, and the strip agrees with panel 2.
+    const inView = (sel) => page.locator(sel).evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.bottom > 0 && r.top < window.innerHeight;
+    });
+    assert.ok(await inView('#pad'));
+    assert.ok(await inView('#strip'));
+    const strip = await page.locator('#strip [data-role=answers]').textContent();
+    for (const v of ['splash', 'relu']) {
+      const top = await page.locator(`#top-${v}`).getAttribute('data-prediction');
+      assert.match(strip, new RegExp(`${v === 'splash' ? 'SPLASH' : 'ReLU'} ${top}`));
+    }
+    // A drawn digit needs its true label before an untargeted attack runs.
+    await page.selectOption('#label', '7');
+    await page.waitForFunction(() => /SPLASH (fooled|holds).*ReLU (fooled|holds)/.test(document.querySelector('#strip [data-role=attack]').textContent));
+    // With panels 2 and 3 in view it steps aside.
+    await page.setViewportSize({ width: 1280, height: 2400 });
+    await page.locator('#predict-panel').scrollIntoViewIfNeeded();
+    await page.waitForSelector('#strip[hidden]', { state: 'attached' });
     await page.close();
   });
 });

@@ -30,7 +30,9 @@ export function createCurves(root, table) {
   let charts = [];
   let notes = [];
 
-  function render(info) {
+  /** Draws each layer of `info` (the SPLASH network's description); `twin`, if given, is
+   * the same network trained the other way ({info, label}), drawn thin for comparison. */
+  function render(info, twin = null) {
     for (const c of charts) c.destroy();
     charts = [];
     notes = [];
@@ -65,6 +67,9 @@ export function createCurves(root, table) {
               { type: 'line', label: 'ReLU', data: xs.map((x) => ({ x, y: Math.max(0, x) })), borderColor: COLORS.grey, borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5, yAxisID: 'y' },
               { type: 'scatter', label: 'hinges', data: hingeXs.map((x) => ({ x, y: at(x) })), backgroundColor: '#111827', pointRadius: 3.5, yAxisID: 'y' },
               { type: 'bar', label: 'this digit', data: [], backgroundColor: 'rgba(107,114,128,0.25)', yAxisID: 'y2', barPercentage: 1, categoryPercentage: 1 },
+              ...(twin && twin.info.layers[i] === name
+                ? [{ type: 'line', label: twin.label, data: twin.info.curveX.map((x, k) => ({ x, y: twin.info.curves[i][k] })), borderColor: COLORS.splash, borderDash: [2, 3], pointRadius: 0, borderWidth: 1.5, yAxisID: 'y' }]
+                : []),
             ],
           },
           options: {

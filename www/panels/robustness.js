@@ -143,14 +143,38 @@ export function verdict(info, eps = 0.1) {
     const [ss, rs] = [at(referenceOf(s, 'worst'), small), at(referenceOf(r, 'worst'), small)];
     parts.push(`At ε = ${small} the worst case leaves ${both(ss, rs)}.`);
   }
+  // Networks that hold at ε (adversarially trained ones): how they fare at twice the budget.
+  const big = Math.round(2 * eps * 1000) / 1000;
+  const worstS = referenceOf(s, 'worst');
+  if (Math.min(...strong) > 0.5 && worstS && at(worstS, big) !== undefined) {
+    parts.push(`At ε = ${big} the worst case leaves ${both(at(worstS, big), at(referenceOf(r, 'worst'), big))}.`);
+  }
   const failing = [];
   for (const [v, ev] of [['SPLASH', s], ['ReLU', r]]) {
-    for (const d of ev.diagnostics ?? []) if (d.holds === false) failing.push(`${v}: ${d.check}`);
+    for (const d of ev.diagnostics ?? []) {
+      if (d.holds !== false) continue;
+      // The budgets where it fails, as the report's detail lists them.
+      const at = [...new Set([...(d.detail ?? '').matchAll(/ε = ([\d.]+)/g)].map((m) => m[1]))];
+      failing.push(`${v}: the check “${d.check}” fails${at.length ? ` at ε = ${at.join(', ')}` : ''}`);
+    }
   }
   const diagnostics = failing.length
-    ? `Signs of gradient masking: ${failing.join('; ')}.`
+    ? `Signs of gradient masking: ${failing.join('; ')}. Where a check fails, the gradient attacks understate what an attacker can do; the worst case, which includes the gradient-free Square Attack, is the figure to trust.`
     : 'No sign of gradient masking: for both networks iterative attacks beat FGSM, white-box beats transfer, the gradient-free Square Attack is not stronger than PGD, and accuracy falls to about zero at the largest ε measured.';
   return { text: `${parts.join(' ')} ${diagnostics}`, numbers: { sf, rf, sp, rp, sw, rw } };
+}
+
+/**
+ * What adversarial training changed, from the verdicts of the standard and the
+ * adversarially trained pair (either may be null): one sentence, or null.
+ */
+export function trainingComparison(standard, adversarial, eps = 0.1) {
+  if (!standard || !adversarial) return null;
+  const strong = (v) => (v.numbers.sw !== undefined ? [v.numbers.sw, v.numbers.rw] : [v.numbers.sp, v.numbers.rp]);
+  const [s0, r0] = strong(standard);
+  const [s1, r1] = strong(adversarial);
+  const what = standard.numbers.sw !== undefined && adversarial.numbers.sw !== undefined ? 'the worst case of the strong attacks' : 'PGD-40';
+  return `Adversarial training changes what survives ${what} at ε = ${eps} from SPLASH ${pct(s0)}, ReLU ${pct(r0)} to SPLASH ${pct(s1)}, ReLU ${pct(r1)}.`;
 }
 
 /** A table of both networks' robust accuracy per attack at a few ε (from the reports). */

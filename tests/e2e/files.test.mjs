@@ -1,0 +1,34 @@
+// The service worker's offline list and the page's modules agree (no browser needed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import vm from 'node:vm';
+import { ALL_MODEL_FILES, SETS, VARIANTS, modelFiles } from '../../www/models.js';
+
+const WWW = new URL('../../www/', import.meta.url);
+
+/** FILES and MODEL_FILES as sw.js computes them, run in a sandbox with a stub `self`. */
+function serviceWorkerLists() {
+  const code = readFileSync(new URL('sw.js', WWW), 'utf8') + '\n;({ FILES, MODEL_FILES, CACHE });';
+  const sandbox = { self: { addEventListener() {}, location: { origin: 'http://x' } }, URL };
+  return vm.runInNewContext(code, sandbox);
+}
+
+test('the service worker caches every model file the page can load', () => {
+  const { MODEL_FILES } = serviceWorkerLists();
+  assert.deepEqual([...MODEL_FILES].sort(), [...ALL_MODEL_FILES].sort());
+});
+
+test('the service worker caches every module of the page', () => {
+  const { FILES } = serviceWorkerLists();
+  const modules = readdirSync(WWW).filter((f) => f.endsWith('.js') && !['sw.js', 'bench.js'].includes(f));
+  const panels = readdirSync(new URL('panels/', WWW)).map((f) => `panels/${f}`);
+  for (const f of [...modules, ...panels]) assert.ok(FILES.includes(f), `${f} is not in sw.js's FILES`);
+});
+
+test('model sets name their files and networks', () => {
+  assert.deepEqual(modelFiles('lenet5', 'splash'), { weights: 'models/lenet5-splash.safetensors', report: 'models/lenet5-splash.eval.json', name: 'lenet5-splash' });
+  assert.deepEqual(modelFiles('allcnn-adv', 'relu'), { weights: 'models/allcnn-relu-adv.safetensors', report: 'models/allcnn-relu-adv.eval.json', name: 'allcnn-relu' });
+  assert.throws(() => modelFiles('../secret', 'relu'), /unknown model set/);
+  assert.equal(ALL_MODEL_FILES.length, SETS.length * VARIANTS.length * 2);
+});

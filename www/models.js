@@ -1,0 +1,21 @@
+// The page's model sets and their files: the one place that names them.
+
+/** Model sets: an architecture, and its adversarially trained twins ('-adv'). */
+export const SETS = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv'];
+
+/** The networks of every set. */
+export const VARIANTS = ['splash', 'relu'];
+
+/** The files of variant `v` of model set `set`, and the network they must hold. */
+export function modelFiles(set, v) {
+  if (!SETS.includes(set)) throw new Error(`unknown model set '${set}' (expected one of ${SETS.join(', ')})`);
+  const [arch, training] = set.split('-');
+  const stem = `models/${arch}-${v}${training ? `-${training}` : ''}`;
+  return { weights: `${stem}.safetensors`, report: `${stem}.eval.json`, name: `${arch}-${v}` };
+}
+
+/** Every model file the page may fetch (for the offline cache). */
+export const ALL_MODEL_FILES = SETS.flatMap((set) => VARIANTS.flatMap((v) => {
+  const f = modelFiles(set, v);
+  return [f.weights, f.report];
+}));
