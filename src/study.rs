@@ -214,7 +214,12 @@ impl Runner<'_> {
             let secs = config
                 .recipe
                 .as_ref()
-                .and_then(|r| r["train_seconds"].as_f64())
+                // `splash study` records train_seconds; `splash train` train_seconds_this_run.
+                .and_then(|r| {
+                    r["train_seconds"]
+                        .as_f64()
+                        .or_else(|| r["train_seconds_this_run"].as_f64())
+                })
                 .unwrap_or(0.0);
             return Ok((model, secs));
         }
