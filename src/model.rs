@@ -25,6 +25,10 @@ pub const CLASSES: usize = 10;
 /// ReLU, 23.9 s with SPLASH).
 pub const ALLCNN_DEFAULT_WIDTH: usize = 16;
 
+/// The widest All-CNN a weights file, the CLI or the study may ask for (about 2.5 million
+/// parameters, 10 MB), so that a file's metadata cannot make the loader allocate gigabytes.
+pub const ALLCNN_MAX_WIDTH: usize = 128;
+
 /// Which network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -67,7 +67,11 @@ impl Adversarial {
     /// A short description such as "PGD-7 (step 2.5·ε/7) at ε = 0.1".
     pub fn describe(&self) -> String {
         let warm = if self.epsilon_warmup_epochs > 0.0 {
-            format!(", ε ramped up over {} epochs", self.epsilon_warmup_epochs)
+            let w = self.epsilon_warmup_epochs;
+            format!(
+                ", ε ramped up over {w} epoch{}",
+                if w == 1.0 { "" } else { "s" }
+            )
         } else {
             String::new()
         };

