@@ -58,17 +58,37 @@ pub struct Dataset {
     pub labels: Vec<u8>,
 }
 
+/// The largest IDX file read (uncompressed): 300,000 images of 28×28, several times MNIST.
+pub const MAX_IDX_BYTES: u64 = 16 + 300_000 * PIXELS as u64;
+
+fn too_big(path: &Path) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        kind: "file",
+        reason: format!("larger than {MAX_IDX_BYTES} bytes uncompressed; not an MNIST IDX file"),
+    }
+}
+
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
     let raw = std::fs::read(path).map_err(io)?;
+    if raw.len() as u64 > MAX_IDX_BYTES {
+        return Err(too_big(path));
+    }
     if raw.starts_with(&[0x1f, 0x8b]) {
+        // Every member of the stream (some tools write several), and no more than an IDX
+        // file can hold, so a gzip bomb stops early.
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(io)?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(too_big(path));
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -93,14 +113,18 @@ pub fn parse_idx_images(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError>
         return Err(err(format!("magic {} instead of 2051", be_u32(bytes, 0))));
     }
     let (n, rows, cols) = (be_u32(bytes, 4), be_u32(bytes, 8), be_u32(bytes, 12));
+    if n == 0 {
+        return Err(err("it holds no images".into()));
+    }
     if rows != IMAGE_SIDE || cols != IMAGE_SIDE {
         return Err(err(format!("images are {rows}×{cols}, expected 28×28")));
     }
-    let want = 16 + n * PIXELS;
-    if bytes.len() != want {
+    let want = n.checked_mul(PIXELS).and_then(|v| v.checked_add(16));
+    if Some(bytes.len()) != want {
         return Err(err(format!(
-            "{} bytes for {n} images, expected {want}",
-            bytes.len()
+            "{} bytes for {n} images, expected {}",
+            bytes.len(),
+            16 + n as u64 * PIXELS as u64
         )));
     }
     Ok(bytes[16..].to_vec())
@@ -120,6 +144,9 @@ pub fn parse_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError>
         return Err(err(format!("magic {} instead of 2049", be_u32(bytes, 0))));
     }
     let n = be_u32(bytes, 4);
+    if n == 0 {
+        return Err(err("it holds no labels".into()));
+    }
     if bytes.len() != 8 + n {
         return Err(err(format!("{} bytes for {n} labels", bytes.len())));
     }

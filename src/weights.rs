@@ -122,7 +122,14 @@ impl ModelConfig {
                 .transpose()
         }
         let seed = optional(m, "seed", "an integer")?;
-        let test_accuracy = optional(m, "test_accuracy", "a number")?;
+        let test_accuracy: Option<f32> = optional(m, "test_accuracy", "a number")?;
+        if let Some(a) = test_accuracy.filter(|a| !(0.0..=1.0).contains(a)) {
+            return Err(bad(
+                "test_accuracy",
+                &a.to_string(),
+                "an accuracy is a fraction in [0, 1]".into(),
+            ));
+        }
         let excluded_training_digits = optional(m, "excluded_training_digits", "a count")?;
         let recipe = m
             .get("recipe")
@@ -197,6 +204,14 @@ pub enum WeightsError {
     /// A tensor holds NaN or infinity.
     #[error("tensor '{0}' contains NaN or infinite values")]
     NotFinite(String),
+    /// A tensor holds a value no trained network has.
+    #[error("tensor '{name}' {reason}")]
+    BadValue {
+        /// Tensor name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Reading or writing the file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -255,6 +270,21 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, WeightsError> {
         if data.iter().any(|v| !v.is_finite()) {
             return Err(WeightsError::NotFinite(name));
         }
+        // A trained network's values are small; huge ones overflow to garbage predictions.
+        if let Some(v) = data.iter().find(|v| v.abs() > MAX_ABS_VALUE) {
+            return Err(WeightsError::BadValue {
+                name,
+                reason: format!("holds {v:e}, beyond ±{MAX_ABS_VALUE:e}"),
+            });
+        }
+        if name.ends_with("running_var") {
+            if let Some(v) = data.iter().find(|&&v| v < 0.0) {
+                return Err(WeightsError::BadValue {
+                    name,
+                    reason: format!("a variance of {v} (variances are ≥ 0)"),
+                });
+            }
+        }
         let arr = ArrayD::from_shape_vec(view.shape().to_vec(), data)
             .map_err(|e| WeightsError::Corrupt(format!("{name}: {e}")))?;
         tensors.insert(name, arr);
@@ -270,6 +300,9 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
+
+/// The largest magnitude a stored value may have (trained weights are far below it).
+pub const MAX_ABS_VALUE: f32 = 1e6;
 
 /// Serialises a model and its configuration as safetensors bytes.
 pub fn save(model: &Model, config: &ModelConfig) -> Vec<u8> {

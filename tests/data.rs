@@ -86,3 +86,67 @@ fn augmentation_keeps_pixels_in_range_and_ink_in_the_field() {
         );
     }
 }
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes a test split (images and labels, both gzipped as given) to a fresh directory.
+fn split_dir(name: &str, images_gz: &[u8], labels: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("splash-data-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), images_gz).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gz(labels)).unwrap();
+    dir
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(2049u32.to_be_bytes());
+    b.extend((labels.len() as u32).to_be_bytes());
+    b.extend(labels);
+    b
+}
+
+#[test]
+fn gzip_with_several_members_is_read_whole() {
+    // Some tools write a gzip file as several members; all of them are the file.
+    let images = idx_images(3, 28);
+    let mut two = gz(&images[..100]);
+    two.extend(gz(&images[100..]));
+    let dir = split_dir("members", &two, &idx_labels(&[1, 2, 3]));
+    let d = Dataset::load_mnist(&dir, Split::Test).unwrap();
+    assert_eq!(d.len(), 3);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_gzip_bomb_and_empty_files_are_refused() {
+    // 300 MB of zeros in well under a megabyte: stopped at the IDX size limit.
+    let mut header = Vec::new();
+    for v in [2051u32, 400_000, 28, 28] {
+        header.extend(v.to_be_bytes());
+    }
+    let mut bomb = header.clone();
+    bomb.resize(16 + 400_000 * PIXELS, 0);
+    let dir = split_dir("bomb", &gz(&bomb), &idx_labels(&[1]));
+    let err = Dataset::load_mnist(&dir, Split::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("larger than"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let p = Path::new("x");
+    let err = parse_idx_images(&idx_images(0, 28), p)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no images"), "{err}");
+    let err = parse_idx_labels(&idx_labels(&[]), p)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no labels"), "{err}");
+}

@@ -172,6 +172,38 @@ fn mismatched_files_give_clear_errors() {
         );
     }
 
+    // Values no trained network has: a negative variance, a huge weight, an accuracy of NaN.
+    for (name, value) in [("bn1.running_var", -0.5f32), ("conv1.weight", 1e30)] {
+        let mut tensors = decoded.tensors.clone();
+        tensors.get_mut(name).unwrap().as_slice_mut().unwrap()[0] = value;
+        let bytes = weights::encode(
+            tensors.iter().map(|(k, v)| (k.clone(), v)),
+            decoded.metadata.clone(),
+        );
+        let err = weights::load(&bytes).unwrap_err();
+        assert!(
+            matches!(err, WeightsError::BadValue { .. }),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    for accuracy in ["NaN", "1.5", "-0.1"] {
+        let mut meta = decoded.metadata.clone();
+        meta.insert("test_accuracy".into(), accuracy.into());
+        let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
+        let err = weights::load(&bytes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WeightsError::BadMetadata {
+                    key: "test_accuracy",
+                    ..
+                }
+            ),
+            "{accuracy}: {err}"
+        );
+    }
+
     // NaN in a tensor.
     let mut tensors = decoded.tensors.clone();
     tensors.get_mut("conv1.weight").unwrap()[[0, 0, 0, 0]] = f32::NAN;
