@@ -1,11 +1,12 @@
 // A small static server for www/ on 127.0.0.1, with the page's security headers.
 // Usage: node scripts/serve.mjs [--port N]   (0 picks a free port; the URL is printed)
 import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'www');
+const root = await realpath(join(dirname(fileURLToPath(import.meta.url)), '..', 'www'));
 const args = process.argv.slice(2);
 const port = Number(args[args.indexOf('--port') + 1] ?? 8080) || (args.includes('--port') ? 0 : 8080);
 const TYPES = {
@@ -26,26 +27,74 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-sr
 // against) needs 'unsafe-eval'; the demo itself does not.
 const BENCH_CSP = CSP.replace("'wasm-unsafe-eval'", "'wasm-unsafe-eval' 'unsafe-eval'");
 
+const SECURITY = { 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': CSP, 'Referrer-Policy': 'no-referrer' };
+// Worth compressing: text, WebAssembly and the weights (f32 tensors shrink by ~10 %).
+const COMPRESS = new Set(['.html', '.js', '.mjs', '.css', '.json', '.wasm', '.svg', '.bin', '.safetensors']);
+const gzCache = new Map(); // file -> {mtimeMs, body}
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** The file under www/ that a URL path names (symlinks resolved and kept inside www/). */
+async function resolve(pathname) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    throw new HttpError(400, 'bad request: malformed URL\n');
+  }
+  if (decoded.includes('\0')) throw new HttpError(400, 'bad request\n');
+  let path = normalize(decoded).replace(/^([/\\])+/, '');
+  if (path === '' || path.endsWith(sep)) path = join(path, 'index.html');
+  let file;
+  try {
+    file = await realpath(join(root, path));
+  } catch {
+    throw new HttpError(404, 'not found\n');
+  }
+  if (file !== root && !file.startsWith(root + sep)) throw new HttpError(404, 'not found\n');
+  const info = await stat(file);
+  if (!info.isFile()) throw new HttpError(404, 'not found\n');
+  return { file, path, info };
+}
+
 const server = createServer(async (req, res) => {
   try {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...SECURITY, Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('method not allowed\n');
+      return;
+    }
     const url = new URL(req.url, 'http://127.0.0.1');
-    let path = normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, '');
-    if (path === '' || path.endsWith(sep)) path = join(path, 'index.html');
-    const file = join(root, path);
-    if (!file.startsWith(root)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
-    const info = await stat(file);
-    if (!info.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-    const body = await readFile(file);
-    res.writeHead(200, {
+    const { file, path, info } = await resolve(url.pathname);
+    let body = await readFile(file);
+    const headers = {
+      ...SECURITY,
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
       'Content-Security-Policy': path === 'bench.html' ? BENCH_CSP : CSP,
-      'X-Content-Type-Options': 'nosniff',
       'Cache-Control': 'no-cache',
-    });
+      Vary: 'Accept-Encoding',
+    };
+    if (COMPRESS.has(extname(file)) && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+      let hit = gzCache.get(file);
+      if (!hit || hit.mtimeMs !== info.mtimeMs) {
+        hit = { mtimeMs: info.mtimeMs, body: gzipSync(body, { level: 6 }) };
+        gzCache.set(file, hit);
+      }
+      body = hit.body;
+      headers['Content-Encoding'] = 'gzip';
+    }
+    headers['Content-Length'] = String(body.length);
+    res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
   } catch (e) {
-    res.writeHead(e.code === 'ENOENT' ? 404 : 500, { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end(e.code === 'ENOENT' ? 'not found\n' : 'server error\n');
+    const status = e instanceof HttpError ? e.status : e.code === 'ENOENT' || e.code === 'ENOTDIR' ? 404 : e.code === 'ENAMETOOLONG' ? 414 : 500;
+    res.writeHead(status, { ...SECURITY, 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(req.method === 'HEAD' ? undefined : e instanceof HttpError ? e.message : status === 404 ? 'not found\n' : status === 414 ? 'URL too long\n' : 'server error\n');
   }
 });
 server.listen(port, '127.0.0.1', () => {
