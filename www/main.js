@@ -1,6 +1,6 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { Engine } from './client.js';
-import { FIELD_BOUNDS, modelSet, readState, writeState } from './state.js';
+import { FIELD_BOUNDS, decodePixels, encodePixels, modelSet, readState, writeState } from './state.js';
 import { VARIANTS, modelFiles } from './models.js';
 import { argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
@@ -75,6 +75,8 @@ function clearInput() {
   $('pad-hint').hidden = false;
   input = null;
   state.digit = null;
+  state.drawn = null;
+  state.truth = null;
   save();
   gallery?.select(null);
   drawDigit($('preview'), new Float32Array(784));
@@ -102,13 +104,15 @@ const classifyDrawing = coalesce(async () => {
   }
   if (state.digit !== null) {
     state.digit = null;
-    save();
     gallery?.select(null);
   }
   if (input?.source !== 'drawn') {
     drawnLabel = null;
     drawingSerial++;
   }
+  state.drawn = encodePixels(pixels);
+  state.truth = drawnLabel;
+  save();
   input = { pixels, label: null, source: 'drawn', key: `drawn-${drawingSerial}` };
   $('digit-source').textContent = 'your drawing';
   drawDigit($('preview'), pixels);
@@ -128,6 +132,8 @@ function pickDigit(i) {
   const pixels = Float32Array.from(bytes, (v) => v / 255);
   input = { pixels, label: heldout.labels[i], source: 'gallery', key: `digit-${i}` };
   state.digit = i;
+  state.drawn = null;
+  state.truth = null;
   save();
   gallery.select(i);
   drawDigit($('preview'), pixels);
@@ -186,6 +192,10 @@ function updateLabelChoices() {
 }
 $('label').addEventListener('change', (e) => {
   drawnLabel = e.target.value === '' ? null : Number(e.target.value);
+  if (input?.source === 'drawn') {
+    state.truth = drawnLabel;
+    save();
+  }
   runAttack();
 });
 
@@ -573,6 +583,21 @@ const digitsLoaded = loadHeldout()
     gallery = createGallery($('gallery'), $('gallery-filter'), $('gallery-more'), data, { onPick: pickDigit });
   })
   .catch(showError);
+/** A drawing shared in the URL: shown as if just drawn, with the visitor's label. */
+function showSharedDrawing() {
+  const pixels = decodePixels(state.drawn);
+  if (!pixels) return;
+  drawingSerial++;
+  drawnLabel = state.truth;
+  input = { pixels, label: null, source: 'drawn', key: `drawn-${drawingSerial}` };
+  drawDigit($('preview'), pixels);
+  pad.show($('preview'));
+  $('pad-hint').hidden = true;
+  $('digit-source').textContent = 'a shared drawing';
+  updateLabelChoices();
+  refresh();
+}
 Promise.all([digitsLoaded, loadModels(state.arch, state.training)]).then(() => {
   if (state.digit !== null && heldout) pickDigit(state.digit);
+  else if (state.drawn) showSharedDrawing();
 });

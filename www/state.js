@@ -1,5 +1,26 @@
 // The view's state, mirrored in the URL so that a view can be shared.
 import { CURVE_ATTACKS } from './panels/robustness.js';
+import { PIXELS } from './util.js';
+
+/** A 28×28 image in [0, 1] as URL-safe base64 of one byte per pixel (1,045 characters). */
+export function encodePixels(pixels) {
+  let bin = '';
+  for (const v of pixels) bin += String.fromCharCode(Math.round(Math.min(1, Math.max(0, v)) * 255));
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The pixels of encodePixels' text, or null if it is not a 28×28 image. */
+export function decodePixels(text) {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
+  let bin;
+  try {
+    bin = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  } catch {
+    return null;
+  }
+  if (bin.length !== PIXELS) return null;
+  return Float32Array.from(bin, (c) => c.charCodeAt(0) / 255);
+}
 
 const DEFAULTS = {
   arch: 'lenet5',
@@ -14,6 +35,8 @@ const DEFAULTS = {
   target: 3,
   source: 'white',
   digit: null, // index of a held-out digit, or null for a drawn one
+  drawn: null, // a drawn digit's 28×28 pixels (encodePixels), so a drawing can be shared
+  truth: null, // the visitor's label for the drawn digit
   n: 250,
   curve: 'fgsm', // the robustness curve's attack
   workers: null, // workers for the curve (default: one per core); for benchmarks
@@ -53,6 +76,11 @@ export function readState(search = location.search) {
   // The digits selector offers these counts; another value snaps to the nearest one.
   s.n = N_CHOICES.reduce((best, c) => (Math.abs(c - s.n) < Math.abs(best - s.n) ? c : best));
   num('workers', 1, 8, true);
+  num('truth', 0, 9, true);
+  const drawn = q.get('drawn');
+  if (drawn && decodePixels(drawn)) s.drawn = drawn;
+  if (s.digit !== null || s.drawn === null) s.truth = null;
+  if (s.digit !== null) s.drawn = null;
   return s;
 }
 

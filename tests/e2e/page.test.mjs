@@ -417,6 +417,34 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('a drawing and its label travel in the URL, and the shared link shows the same digit', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await drawStroke(page, SEVEN);
+    await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    await page.waitForTimeout(300);
+    await page.selectOption('#label', '7');
+    await page.waitForFunction(() => /truth=7/.test(location.search) && /drawn=/.test(location.search));
+    const shared = page.url();
+    const mine = await page.evaluate(() => ({ input: globalThis.__splash.input, predictions: globalThis.__splash.predictions }));
+    const drawn = new URL(shared).searchParams.get('drawn');
+    assert.ok(drawn.length <= 1100, `the drawing takes ${drawn.length} characters`);
+    const other = await openPage(browser.context, shared);
+    await waitReady(other.page);
+    await other.page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
+    const theirs = await other.page.evaluate(() => ({ input: globalThis.__splash.input, predictions: globalThis.__splash.predictions }));
+    for (let i = 0; i < 784; i++) assert.ok(Math.abs(theirs.input[i] - mine.input[i]) <= 0.5 / 255 + 1e-6, `pixel ${i}`);
+    for (const v of ['splash', 'relu']) assert.equal(argmax(theirs.predictions[v]), argmax(mine.predictions[v]));
+    assert.equal(await other.page.locator('#label').inputValue(), '7');
+    assert.match(await other.page.locator('#digit-source').textContent(), /shared drawing/);
+    // A damaged drawing parameter is ignored, not shown as a broken digit.
+    const broken = await openPage(browser.context, `${server.url}?drawn=abc&truth=3`);
+    await waitReady(broken.page);
+    assert.equal(await broken.page.evaluate(() => globalThis.__splash.input ?? null), null);
+    assert.deepEqual([...problems, ...other.problems, ...broken.problems], []);
+    for (const p of [page, other.page, broken.page]) await p.close();
+  });
+
   test('usable on a phone-sized screen', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
