@@ -15,7 +15,8 @@ mkdir -p www/vendor/tfjs
 cp node_modules/@tensorflow/tfjs/dist/tf.min.js node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js \
    node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm www/vendor/tfjs/
 node scripts/build-heldout.mjs
-for m in lenet5-relu lenet5-splash allcnn-relu allcnn-splash; do
-  [ -f "www/models/$m.safetensors" ] || echo "warning: www/models/$m.safetensors is missing; the page will say so" >&2
+# The model files the page may load, as www/models.js names them.
+for f in $(node --input-type=module -e "import('./www/models.js').then((m) => console.log(m.ALL_MODEL_FILES.join(' ')))"); do
+  [ -f "www/$f" ] || echo "warning: www/$f is missing; the page will say so" >&2
 done
 echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gzip -c www/pkg/splash_bg.wasm | wc -c | awk '{printf "%.0f KB gzipped", $1/1024}')"

@@ -391,6 +391,31 @@ impl Model {
             .collect()
     }
 
+    /// Where each activation layer sits: the layers since the previous weight layer, such
+    /// as `conv2 (16 channels, 5×5) → bn2 → act2`, one per activation layer, in order.
+    pub fn activation_sites(&self) -> Vec<String> {
+        let mut sites = Vec::new();
+        let mut path: Vec<String> = Vec::new();
+        for (name, layer) in &self.layers {
+            let weight = layer
+                .state()
+                .into_iter()
+                .find(|(n, _)| *n == "weight")
+                .map(|(_, w)| w.shape().to_vec());
+            match (layer.kind(), weight) {
+                ("conv2d", Some(w)) => {
+                    path = vec![format!("{name} ({} channels, {}×{})", w[0], w[2], w[3])];
+                }
+                ("linear", Some(w)) => path = vec![format!("{name} ({} units)", w[0])],
+                _ => path.push(name.clone()),
+            }
+            if layer.as_activation().is_some() {
+                sites.push(path.join(" → "));
+            }
+        }
+        sites
+    }
+
     /// Number of learnable scalars.
     pub fn parameter_count(&mut self) -> usize {
         self.params_mut().iter().map(|(_, p)| p.value.len()).sum()

@@ -182,6 +182,12 @@ impl Network {
     }
 
     /// Names of the activation layers (`act1`, `act2`, ...).
+    /// Where each activation layer sits, e.g. `conv2 (16 channels, 5×5) → bn2 → act2`.
+    #[wasm_bindgen(js_name = activationSites)]
+    pub fn activation_sites(&self) -> Vec<String> {
+        self.model.activation_sites()
+    }
+
     #[wasm_bindgen(js_name = activationLayerNames)]
     pub fn activation_layer_names(&self) -> Vec<String> {
         self.model

@@ -258,3 +258,16 @@ fn training_checkpoint_resumes_exactly() {
         .a_plus();
     assert_ne!(s, [1.0, 0.0, 0.0, 0.0]);
 }
+
+#[test]
+fn activation_sites_name_the_layers_before_each_activation() {
+    let lenet = Model::new(ModelSpec::lenet5(ActivationKind::Splash), 1);
+    let sites = lenet.activation_sites();
+    assert_eq!(sites.len(), lenet.activation_layers().len());
+    assert_eq!(sites[0], "conv1 (6 channels, 5×5) → bn1 → act1");
+    assert!(sites[2].starts_with("fc1 (120 units)"), "{}", sites[2]);
+    let allcnn = Model::new(ModelSpec::allcnn(16, ActivationKind::Relu), 1);
+    let sites = allcnn.activation_sites();
+    assert_eq!(sites.len(), 8);
+    assert!(sites.iter().all(|s| s.starts_with("conv")), "{sites:?}");
+}

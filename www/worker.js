@@ -40,6 +40,7 @@ function describe(net, evalReport) {
     name: net.name(),
     config: JSON.parse(net.configJson()),
     layers,
+    sites: net.activationSites(),
     curveX: Array.from(xs),
     curves: layers.map((_, i) => Array.from(net.curve(i, xs))),
     coefficients: layers.map((_, i) => Array.from(net.coefficients(i))),

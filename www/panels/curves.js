@@ -37,6 +37,17 @@ export function createCurves(root, table) {
     charts = [];
     notes = [];
     root.replaceChildren();
+    // One legend for every card (a legend inside the first chart would make it smaller).
+    const key = (cls, text) => el('span', { class: 'key' }, [el('span', { class: `swatch ${cls}` }), text]);
+    root.append(
+      el('p', { class: 'curve-legend' }, [
+        key('splash', 'SPLASH h(x)'),
+        key('relu', 'ReLU'),
+        key('hinge', 'hinges'),
+        key('hist', 'where this digit’s pre-activations fall (right axis)'),
+        twin ? key('twin', twin.label) : null,
+      ]),
+    );
     const Chart = chartLib();
     const xs = info.curveX;
     info.layers.forEach((name, i) => {
@@ -48,11 +59,14 @@ export function createCurves(root, table) {
       const note = el('p', { class: 'slopes' });
       const s = slopes(aPlus, aMinus);
       const pieces = ['x<−2.5', '−2.5…−2', '−2…−1', '−1…0', '0…1', '1…2', '2…2.5', 'x>2.5'];
-      note.textContent = `slopes: ${pieces.map((p, k) => `${p} ${s[k].toFixed(2)}`).join(' · ')}`;
+      // One unbreakable item per piece, with true minus signs throughout.
+      const num = (v) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2).replace('-', '−');
+      note.append('slopes: ', ...pieces.flatMap((p, k) => [k ? ' · ' : '', el('span', { class: 'piece', text: `${p} ${num(s[k])}` })]));
       const hingeXs = HINGES.flatMap((b) => (b === 0 ? [0] : [-b, b]));
       const at = (x) => ys[Math.round((x + 4) / 0.05)];
       const card = el('div', { class: 'curve-card', 'data-layer': name }, [
         el('h3', { text: name }),
+        el('p', { class: 'site', text: info.sites?.[i] ? `after ${info.sites[i].split(' → ').slice(0, -1).join(' → ')}` : '' }),
         el('div', { class: 'chart-box act' }, [canvas]),
         note,
         el('p', { class: 'slopes', 'data-role': 'outside' }),
@@ -82,7 +96,7 @@ export function createCurves(root, table) {
               y: { title: { display: true, text: 'h(x)' } },
               y2: { position: 'right', min: 0, grid: { display: false }, ticks: { callback: (v) => `${Math.round(v * 100)}%` } },
             },
-            plugins: { legend: { display: i === 0, labels: { boxWidth: 12, font: { size: 10 } } } },
+            plugins: { legend: { display: false } },
           },
         }),
       );
