@@ -445,6 +445,30 @@ describe('splash demo page', () => {
     for (const p of [page, other.page, broken.page]) await p.close();
   });
 
+  test('the gallery is one tab stop; arrow keys move between digits and Enter picks one', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await page.waitForSelector('#gallery button');
+    const stops = await page.locator('#gallery button[tabindex="0"]').count();
+    assert.equal(stops, 1);
+    await page.locator('#gallery button[tabindex="0"]').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowDown');
+    const focused = await page.evaluate(() => Number(document.activeElement.dataset.index));
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((i) => new URLSearchParams(location.search).get('digit') === String(i), focused);
+    const columns = await page.evaluate(() => {
+      const b = [...document.querySelectorAll('#gallery button')];
+      return b.filter((x) => x.offsetTop === b[0].offsetTop).length;
+    });
+    assert.equal(focused, 2 + columns, 'right, right, down lands two along and one row below');
+    await page.keyboard.press('End');
+    assert.equal(await page.evaluate(() => document.activeElement === [...document.querySelectorAll('#gallery button')].at(-1)), true);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('usable on a phone-sized screen', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });

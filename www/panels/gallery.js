@@ -40,7 +40,28 @@ export function createGallery(root, filterRoot, moreButton, data, { onPick }) {
       b.addEventListener('click', () => onPick(i));
       root.append(b);
     }
+    roving();
   };
+
+  // Keyboard: one tab stop for the whole grid (the selected digit, else the first); arrow
+  // keys, Home and End move between digits, Enter or Space picks one.
+  const buttons = () => [...root.querySelectorAll('button')];
+  const roving = (focus = null) => {
+    const all = buttons();
+    const current = focus ?? all.find((b) => b.getAttribute('aria-selected') === 'true') ?? all[0];
+    for (const b of all) b.tabIndex = b === current ? 0 : -1;
+    if (focus) focus.focus();
+  };
+  root.addEventListener('keydown', (e) => {
+    const all = buttons();
+    const k = all.indexOf(document.activeElement);
+    if (k < 0) return;
+    const columns = Math.max(1, all.filter((b) => b.offsetTop === all[0].offsetTop).length);
+    const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -k, End: all.length - 1 - k }[e.key];
+    if (step === undefined) return;
+    e.preventDefault();
+    roving(all[Math.min(all.length - 1, Math.max(0, k + step))]);
+  });
 
   const filters = [null, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((f) => {
     const b = el('button', { type: 'button', text: f === null ? 'all' : String(f), 'aria-pressed': String(f === null) });
@@ -63,6 +84,7 @@ export function createGallery(root, filterRoot, moreButton, data, { onPick }) {
     select(i) {
       selected = i;
       for (const b of root.querySelectorAll('button')) b.setAttribute('aria-selected', String(Number(b.dataset.index) === i));
+      if (!root.contains(document.activeElement)) roving();
     },
   };
 }
