@@ -42,6 +42,9 @@ export function createPredictions() {
         tops[v].dataset.prediction = String(top);
         // Read as "3, 100.0 %", not "3100.0%".
         tops[v].setAttribute('aria-label', `${v === 'splash' ? 'SPLASH' : 'ReLU'} says ${top}, ${pct(p[top])}`);
+        // The chart's text alternative: the three most likely classes.
+        const best = p.map((q, k) => [q, k]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+        charts[v].canvas.setAttribute('aria-label', `${v === 'splash' ? 'SPLASH' : 'ReLU'} class probabilities: ${best.map(([q, k]) => `${k} ${pct(q)}`).join(', ')}`);
       }
     },
     clear(message = 'draw a digit') {
