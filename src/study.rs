@@ -114,6 +114,49 @@ pub struct StudyResults {
     pub runs: Vec<RunResult>,
 }
 
+impl StudyResults {
+    /// Checks that every run has one accuracy per ε, each a fraction in [0, 1], so a
+    /// report never indexes past a list or prints a number that is not an accuracy.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.epsilons.len();
+        let check = |run: &RunResult, what: &str, v: &[f32], may_be_empty: bool| {
+            let who = format!("{}-s{}", run.activation.name(), run.seed);
+            if !(v.len() == n || (may_be_empty && v.is_empty())) {
+                return Err(format!(
+                    "{who}: {what} has {} values for {n} budgets",
+                    v.len()
+                ));
+            }
+            match v.iter().find(|a| !(0.0..=1.0).contains(*a)) {
+                Some(a) => Err(format!("{who}: {what} holds {a}, not an accuracy")),
+                None => Ok(()),
+            }
+        };
+        for run in &self.runs {
+            if !(0.0..=1.0).contains(&run.clean_accuracy) {
+                return Err(format!(
+                    "{}-s{}: clean accuracy {} is not an accuracy",
+                    run.activation.name(),
+                    run.seed,
+                    run.clean_accuracy
+                ));
+            }
+            check(run, "white-box accuracy", &run.white_box_accuracy, false)?;
+            check(run, "transfer accuracy", &run.transfer_accuracy, true)?;
+            for st in &run.strong {
+                check(run, &st.attack, &st.white_box_accuracy, false)?;
+                if let Some(t) = &st.transfer_accuracy {
+                    check(run, &format!("{} transfer", st.attack), t, true)?;
+                }
+            }
+            if let Some(w) = &run.worst_case_accuracy {
+                check(run, "worst case", w, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Errors of the study.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
@@ -276,6 +319,10 @@ pub fn run_study(
                 path: cfg.results.clone(),
                 reason: e.to_string(),
             })?;
+        old.validate().map_err(|reason| StudyError::BadResults {
+            path: cfg.results.clone(),
+            reason,
+        })?;
         let same = StudyResults {
             runs: Vec::new(),
             ..old.clone()

@@ -214,3 +214,25 @@ fn adversarial_study_records_its_recipe_and_never_reuses_clean_models() {
     assert_eq!(back.recipe.adversarial, adv.recipe.adversarial);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_results_file_with_short_or_impossible_lists_is_refused() {
+    let (train, test) = (bars(60, 8), bars(20, 9));
+    let dir = tmp("validate");
+    let mut cfg = config(&dir, None);
+    cfg.activations = vec![ActivationKind::Relu];
+    cfg.recipe.epochs = 1;
+    let results = run_study(&cfg, &train, &test, &mut |_| {}).unwrap();
+    assert!(results.validate().is_ok());
+    let mut short = results.clone();
+    short.runs[0].white_box_accuracy.pop();
+    assert!(short.validate().unwrap_err().contains("values for 2 budgets"));
+    let mut impossible = results.clone();
+    impossible.runs[0].strong[0].white_box_accuracy[0] = f32::NAN;
+    assert!(impossible.validate().unwrap_err().contains("not an accuracy"));
+    // run_study refuses to resume from such a file instead of reporting from it.
+    std::fs::write(&cfg.results, serde_json::to_string(&short).unwrap()).unwrap();
+    let err = run_study(&cfg, &train, &test, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, StudyError::BadResults { .. }), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -733,7 +733,11 @@ fn study(a: StudyArgs) -> Res {
 fn report_cmd(results: &Path, out: &Path) -> Res {
     let text = std::fs::read_to_string(results)
         .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
-    let parsed: splash::study::StudyResults = serde_json::from_str(&text)?;
+    let parsed: splash::study::StudyResults =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", results.display()))?;
+    parsed
+        .validate()
+        .map_err(|e| format!("{}: {e}", results.display()))?;
     report::write_report(&parsed, results, out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
