@@ -5,7 +5,7 @@ use crate::loss::{cross_entropy, softmax};
 use crate::nn::{
     BatchNorm, Conv2d, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize, Param,
 };
-use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
+use ndarray::{Array2, Array4, ArrayD, Axis, Ix2, Ix4};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -329,6 +329,41 @@ impl Model {
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;
         Ok(softmax(self.forward(x, Mode::Eval).view()))
+    }
+
+    /// How a change of the input travels through the network: for each activation layer,
+    /// the relative change ‖z(x′) − z(x)‖ / ‖z(x)‖ of its input z (the BatchNorm output),
+    /// and last the same for the logits. `x` and `x_changed` are one image each.
+    pub fn perturbation_trace(
+        &mut self,
+        x: &Array4<f32>,
+        x_changed: &Array4<f32>,
+    ) -> Result<Vec<f32>, ModelError> {
+        for image in [x, x_changed] {
+            validate_images(image)?;
+            if image.shape()[0] != 1 {
+                return Err(ModelError::BadShape(image.shape().to_vec()));
+            }
+        }
+        let both = ndarray::concatenate(Axis(0), &[x.view(), x_changed.view()])
+            .expect("two (1, 1, 28, 28) images");
+        let logits = self.forward(&both, Mode::Eval).into_dyn();
+        let relative = |z: &ndarray::ArrayD<f32>| {
+            let (a, b) = (z.index_axis(Axis(0), 0), z.index_axis(Axis(0), 1));
+            let (mut diff, mut base) = (0.0f64, 0.0f64);
+            ndarray::Zip::from(&a).and(&b).for_each(|&p, &q| {
+                diff += ((q - p) as f64).powi(2);
+                base += (p as f64).powi(2);
+            });
+            (diff.sqrt() / base.sqrt().max(1e-12)) as f32
+        };
+        let mut out: Vec<f32> = self
+            .activation_layers()
+            .iter()
+            .map(|(_, l)| relative(l.last_input().expect("just ran forward")))
+            .collect();
+        out.push(relative(&logits));
+        Ok(out)
     }
 
     /// Evaluation-mode logits and dL/dx of the summed cross-entropy against `labels`.

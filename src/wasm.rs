@@ -91,6 +91,20 @@ impl Network {
         Ok(p.iter().copied().collect())
     }
 
+    /// How far the change from `clean` to `changed` (one image each) travels: the relative
+    /// change of each activation layer's input, then of the logits.
+    #[wasm_bindgen(js_name = perturbationTrace)]
+    pub fn perturbation_trace(
+        &mut self,
+        clean: &[f32],
+        changed: &[f32],
+    ) -> Result<Vec<f32>, JsError> {
+        let (x, y) = (images(clean)?, images(changed)?);
+        self.model
+            .perturbation_trace(&x, &y)
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
     /// Attacks N images (784 pixels each in [0, 1]) with the attack described by
     /// `spec_json` (an [`AttackSpec`] as JSON): untargeted against `classes` = true labels,
     /// or targeted towards `classes` = targets.

@@ -653,3 +653,27 @@ fn the_breaking_point_is_bracketed_by_two_direct_checks() {
     let two = ndarray::concatenate(ndarray::Axis(0), &[x.view(), x.view()]).unwrap();
     assert!(breaking_point(&mut m, &two, 1, &AttackSpec::fgsm(0.0), 0.5, 0.01).is_err());
 }
+
+#[test]
+fn perturbation_trace_is_zero_for_no_change_and_grows_with_the_change() {
+    use splash::model::{Model, ModelSpec};
+    use splash::ActivationKind;
+    let mut m = Model::new(ModelSpec::lenet5(ActivationKind::Splash), 3);
+    let x = ndarray::Array4::from_shape_fn((1, 1, 28, 28), |(_, _, r, c)| {
+        ((r * 3 + c) % 11) as f32 / 10.0
+    });
+    let same = m.perturbation_trace(&x, &x).unwrap();
+    assert_eq!(same.len(), m.activation_layers().len() + 1);
+    assert!(same.iter().all(|&v| v == 0.0), "{same:?}");
+    let nudge = |d: f32| x.mapv(|v| (v + d).clamp(0.0, 1.0));
+    let small = m.perturbation_trace(&x, &nudge(0.01)).unwrap();
+    let large = m.perturbation_trace(&x, &nudge(0.2)).unwrap();
+    assert!(
+        small.iter().zip(&large).all(|(s, l)| l > s && *s > 0.0),
+        "{small:?} {large:?}"
+    );
+    // Two images, or a bad one, are errors.
+    let two = ndarray::Array4::zeros((2, 1, 28, 28));
+    assert!(m.perturbation_trace(&x, &two).is_err());
+    assert!(m.perturbation_trace(&x, &x.mapv(|_| f32::NAN)).is_err());
+}

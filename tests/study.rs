@@ -226,10 +226,16 @@ fn a_results_file_with_short_or_impossible_lists_is_refused() {
     assert!(results.validate().is_ok());
     let mut short = results.clone();
     short.runs[0].white_box_accuracy.pop();
-    assert!(short.validate().unwrap_err().contains("values for 2 budgets"));
+    assert!(short
+        .validate()
+        .unwrap_err()
+        .contains("values for 2 budgets"));
     let mut impossible = results.clone();
     impossible.runs[0].strong[0].white_box_accuracy[0] = f32::NAN;
-    assert!(impossible.validate().unwrap_err().contains("not an accuracy"));
+    assert!(impossible
+        .validate()
+        .unwrap_err()
+        .contains("not an accuracy"));
     // run_study refuses to resume from such a file instead of reporting from it.
     std::fs::write(&cfg.results, serde_json::to_string(&short).unwrap()).unwrap();
     let err = run_study(&cfg, &train, &test, &mut |_| {}).unwrap_err();

@@ -11,6 +11,7 @@ import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, trainingCo
 import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
 import { createStrip } from './panels/strip.js';
+import { createTravel } from './panels/travel.js';
 
 const $ = (id) => document.getElementById(id);
 const state = readState();
@@ -49,11 +50,13 @@ const save = () => writeState(state);
 let predictions;
 let robustness;
 let curves;
+let travel;
 const strip = createStrip($('strip'), [$('predict-panel'), $('attack-results')]);
 try {
   predictions = createPredictions();
   robustness = createRobustness($('curve-chart'));
   curves = createCurves($('curves'), $('coeffs'));
+  travel = createTravel($('travel-chart'));
   predictions.clear();
 } catch (e) {
   showError(e);
@@ -83,6 +86,7 @@ function clearInput() {
   $('digit-source').textContent = '—';
   predictions?.clear();
   strip.clear();
+  travel?.clear();
   curves?.setPreActivations(null);
   $('attack-results').replaceChildren(Object.assign(document.createElement('p'), { className: 'placeholder', textContent: 'Draw or pick a digit, then attack.' }));
   updateLabelChoices();
@@ -261,8 +265,9 @@ const runAttack = coalesce(async () => {
       source: state.source,
     });
     if (current !== input) return;
-    debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries })) };
+    debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries, trace: Array.from(r.trace) })) };
     renderAttack($('attack-results'), { result, input: current, settings });
+    travel.update(result.rows, info.splash.layers);
     if (targeted) $('breaking-now').textContent = 'The breaking point is measured for untargeted attacks.';
     else updateBreaking();
     // One short sentence for screen readers instead of the whole panel.

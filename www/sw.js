@@ -23,6 +23,7 @@ const FILES = [
   'panels/robustness.js',
   'panels/curves.js',
   'panels/strip.js',
+  'panels/travel.js',
   'vendor/chart.umd.js',
   'pkg/splash.js',
   'pkg/splash_bg.wasm',

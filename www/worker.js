@@ -109,7 +109,8 @@ function attack({ arch, pixels, label, targeted, target, spec, source }) {
     const adv = r.adversarial;
     const queries = r.queries[0];
     r.free();
-    rows.push({ victim, crafter, adv, queries, clean: p[victim].predict(pixels), probs: p[victim].predict(adv) });
+    const trace = p[victim].perturbationTrace(pixels, adv);
+    rows.push({ victim, crafter, adv, queries, trace, clean: p[victim].predict(pixels), probs: p[victim].predict(adv) });
   }
   return { rows, about: describe_({ spec }) };
 }

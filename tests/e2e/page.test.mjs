@@ -38,6 +38,9 @@ function checkAttack(attack, input, eps) {
     }
     assert.ok(max <= eps + 1e-6, `${row.victim}: max |x' - x| = ${max} > ${eps}`);
     assert.ok(max > 0 || eps === 0, `${row.victim}: the attack changed nothing`);
+    // How far the perturbation travelled: one value per activation layer, then the logits.
+    assert.ok(row.trace.length >= 5 && row.trace.every((v) => Number.isFinite(v) && v >= 0), `${row.victim}: trace ${row.trace}`);
+    assert.equal(row.trace.at(-1) > 0, max > 0, `${row.victim}: logits trace ${row.trace.at(-1)} for a change of ${max}`);
   }
 }
 
