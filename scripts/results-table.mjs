@@ -135,7 +135,7 @@ if (adversarial.length) {
     for (const layer of Object.keys(std)) {
       for (const [label, c] of [['standard', std[layer]], ['adversarial', adv[layer]]]) {
         if (!c) continue;
-        say(`| ${title} | ${layer} | ${label} | ${slopes(c.aPlus, c.aMinus).map((v) => v.toFixed(2)).join(' | ')} |`);
+        say(`| ${title} | ${layer} | ${label} | ${slopes(c.aPlus, c.aMinus).map((v) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2).replace('-', '−')).join(' | ')} |`);
       }
     }
   }
