@@ -134,7 +134,7 @@ export function verdict(info, eps = 0.1) {
   } else if (Math.abs(strongGap) < 0.02) {
     conclusion = 'Under strong attacks the two networks are about equally robust.';
   } else {
-    conclusion = `Under strong attacks ${strongGap > 0 ? 'SPLASH' : 'ReLU'} keeps ${pct(Math.abs(strongGap))} more of the digits.`;
+    conclusion = `Under strong attacks ${strongGap > 0 ? 'SPLASH' : 'ReLU'} keeps ${(100 * Math.abs(strongGap)).toFixed(1)} percentage points more of the digits (one trained network each).`;
   }
   parts.push(conclusion);
   // The smallest budget measured, where clean-trained networks still hold some digits.
