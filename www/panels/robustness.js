@@ -137,6 +137,12 @@ export function verdict(info, eps = 0.1) {
     conclusion = `Under strong attacks ${strongGap > 0 ? 'SPLASH' : 'ReLU'} keeps ${(100 * Math.abs(strongGap)).toFixed(1)} percentage points more of the digits (one trained network each).`;
   }
   parts.push(conclusion);
+  // A gap can come from training rather than the activation: say so when the clean
+  // accuracies differ clearly.
+  const [cs, cr] = [s.clean_accuracy, r.clean_accuracy];
+  if (Number.isFinite(cs) && Number.isFinite(cr) && Math.abs(cs - cr) > 0.01) {
+    parts.push(`Their clean accuracies differ by ${(100 * Math.abs(cs - cr)).toFixed(1)} points (SPLASH ${pct(cs, 2)}, ReLU ${pct(cr, 2)}), so part of any gap may come from how well each trained, not from the activation.`);
+  }
   // The smallest budget measured, where clean-trained networks still hold some digits.
   const small = referenceOf(s, 'worst')?.epsilons?.[0];
   if (small !== undefined && small < eps) {
