@@ -29,6 +29,9 @@ pub const ALLCNN_DEFAULT_WIDTH: usize = 16;
 /// parameters, 10 MB), so that a file's metadata cannot make the loader allocate gigabytes.
 pub const ALLCNN_MAX_WIDTH: usize = 128;
 
+/// The largest SPLASH coefficient [`Model::set_splash_coefficients`] accepts.
+pub const MAX_BENT_COEFFICIENT: f32 = 10.0;
+
 /// Which network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -329,6 +332,48 @@ impl Model {
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;
         Ok(softmax(self.forward(x, Mode::Eval).view()))
+    }
+
+    /// Replaces the SPLASH coefficients a⁺ and a⁻ of activation layer `layer` (0-based), for
+    /// exploring what a curve does ("bend the curve"). Errors if the layer is not SPLASH or
+    /// a coefficient is not a finite number within ±[`MAX_BENT_COEFFICIENT`].
+    pub fn set_splash_coefficients(
+        &mut self,
+        layer: usize,
+        a_plus: [f32; 4],
+        a_minus: [f32; 4],
+    ) -> Result<(), String> {
+        let names: Vec<String> = self
+            .activation_layers()
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let name = names
+            .get(layer)
+            .ok_or_else(|| format!("no activation layer {layer} (there are {})", names.len()))?;
+        if let Some(v) = a_plus
+            .iter()
+            .chain(&a_minus)
+            .find(|v| !(v.is_finite() && v.abs() <= MAX_BENT_COEFFICIENT))
+        {
+            return Err(format!(
+                "a coefficient must be a number within ±{MAX_BENT_COEFFICIENT}, got {v}"
+            ));
+        }
+        let mut found = 0;
+        for (n, t) in self.state_mut() {
+            if n == format!("{name}.a_plus") {
+                t.assign(&ndarray::arr1(&a_plus).into_dyn());
+                found += 1;
+            } else if n == format!("{name}.a_minus") {
+                t.assign(&ndarray::arr1(&a_minus).into_dyn());
+                found += 1;
+            }
+        }
+        if found != 2 {
+            return Err(format!("{name} is not a SPLASH layer"));
+        }
+        Ok(())
     }
 
     /// How a change of the input travels through the network: for each activation layer,

@@ -195,13 +195,13 @@ impl Network {
         self.model.activation_layers().len()
     }
 
-    /// Names of the activation layers (`act1`, `act2`, ...).
     /// Where each activation layer sits, e.g. `conv2 (16 channels, 5×5) → bn2 → act2`.
     #[wasm_bindgen(js_name = activationSites)]
     pub fn activation_sites(&self) -> Vec<String> {
         self.model.activation_sites()
     }
 
+    /// Names of the activation layers (`act1`, `act2`, ...).
     #[wasm_bindgen(js_name = activationLayerNames)]
     pub fn activation_layer_names(&self) -> Vec<String> {
         self.model
@@ -215,6 +215,20 @@ impl Network {
     pub fn curve(&self, layer: usize, xs: &[f32]) -> Result<Vec<f32>, JsError> {
         let l = self.activation_layer(layer)?;
         Ok(xs.iter().map(|&x| l.activation().value(x)).collect())
+    }
+
+    /// Sets a⁺ then a⁻ (8 values) of SPLASH layer `layer`.
+    #[wasm_bindgen(js_name = setCoefficients)]
+    pub fn set_coefficients(&mut self, layer: usize, coefficients: &[f32]) -> Result<(), JsError> {
+        let c: [f32; 8] = coefficients.try_into().map_err(|_| {
+            JsError::new(&format!(
+                "expected 8 coefficients (a⁺ then a⁻), got {}",
+                coefficients.len()
+            ))
+        })?;
+        self.model
+            .set_splash_coefficients(layer, [c[0], c[1], c[2], c[3]], [c[4], c[5], c[6], c[7]])
+            .map_err(|e| JsError::new(&e))
     }
 
     /// a⁺ then a⁻ (8 values) of SPLASH layer `layer`; empty for a ReLU network.

@@ -677,3 +677,42 @@ fn perturbation_trace_is_zero_for_no_change_and_grows_with_the_change() {
     assert!(m.perturbation_trace(&x, &two).is_err());
     assert!(m.perturbation_trace(&x, &x.mapv(|_| f32::NAN)).is_err());
 }
+
+#[test]
+fn splash_coefficients_can_be_bent_within_bounds_and_change_the_curve() {
+    use splash::model::{Model, ModelSpec};
+    use splash::ActivationKind;
+    let mut m = Model::new(ModelSpec::lenet5(ActivationKind::Splash), 3);
+    m.set_splash_coefficients(1, [0.5, 0.1, 0.0, 0.0], [1.0, 0.0, 0.0, -0.2])
+        .unwrap();
+    let s = m.activation_layers()[1]
+        .1
+        .activation()
+        .as_splash()
+        .unwrap()
+        .clone();
+    assert_eq!(s.a_plus(), [0.5, 0.1, 0.0, 0.0]);
+    assert_eq!(s.a_minus(), [1.0, 0.0, 0.0, -0.2]);
+    // h(−1.5) = a⁻₀·1.5 + a⁻₁·0.5 = 1.5
+    assert!((m.activation_layers()[1].1.activation().value(-1.5) - 1.5).abs() < 1e-6);
+    // Other layers are untouched.
+    let other = m.activation_layers()[0]
+        .1
+        .activation()
+        .as_splash()
+        .unwrap()
+        .clone();
+    assert_eq!(other.a_plus(), [1.0, 0.0, 0.0, 0.0]);
+    assert!(m.set_splash_coefficients(9, [0.0; 4], [0.0; 4]).is_err());
+    assert!(m
+        .set_splash_coefficients(0, [f32::NAN, 0.0, 0.0, 0.0], [0.0; 4])
+        .is_err());
+    assert!(m
+        .set_splash_coefficients(0, [11.0, 0.0, 0.0, 0.0], [0.0; 4])
+        .is_err());
+    let mut relu = Model::new(ModelSpec::lenet5(ActivationKind::Relu), 3);
+    assert!(relu
+        .set_splash_coefficients(0, [1.0, 0.0, 0.0, 0.0], [0.0; 4])
+        .unwrap_err()
+        .contains("not a SPLASH layer"));
+}

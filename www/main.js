@@ -12,6 +12,7 @@ import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
 import { createStrip } from './panels/strip.js';
 import { createTravel } from './panels/travel.js';
+import { createBend } from './panels/bend.js';
 
 const $ = (id) => document.getElementById(id);
 const state = readState();
@@ -51,12 +52,14 @@ let predictions;
 let robustness;
 let curves;
 let travel;
+let bend;
 const strip = createStrip($('strip'), [$('predict-panel'), $('attack-results')]);
 try {
   predictions = createPredictions();
   robustness = createRobustness($('curve-chart'));
   curves = createCurves($('curves'), $('coeffs'));
   travel = createTravel($('travel-chart'));
+  bend = createBend($('bend'), { onChange: () => bendSoon() });
   predictions.clear();
 } catch (e) {
   showError(e);
@@ -87,6 +90,7 @@ function clearInput() {
   predictions?.clear();
   strip.clear();
   travel?.clear();
+  runBend();
   curves?.setPreActivations(null);
   $('attack-results').replaceChildren(Object.assign(document.createElement('p'), { className: 'placeholder', textContent: 'Draw or pick a digit, then attack.' }));
   updateLabelChoices();
@@ -164,6 +168,7 @@ const refresh = coalesce(async () => {
     curves.setPreActivations(out.preActivations);
     updateLabelChoices();
     await runAttack();
+    runBend();
   } catch (e) {
     showError(e);
   }
@@ -268,6 +273,7 @@ const runAttack = coalesce(async () => {
     debug.attack = { settings, about: result.about, rows: result.rows.map((r) => ({ victim: r.victim, crafter: r.crafter, adv: Array.from(r.adv), probs: Array.from(r.probs), queries: r.queries, trace: Array.from(r.trace) })) };
     renderAttack($('attack-results'), { result, input: current, settings });
     travel.update(result.rows, info.splash.layers);
+    runBend();
     if (targeted) $('breaking-now').textContent = 'The breaking point is measured for untargeted attacks.';
     else updateBreaking();
     // One short sentence for screen readers instead of the whole panel.
@@ -290,6 +296,40 @@ const runAttack = coalesce(async () => {
   }
 });
 const attackSoon = throttle(() => runAttack(), 60);
+
+// ---- bend a curve ---------------------------------------------------------------------------
+const runBend = coalesce(async () => {
+  if (!bend || !info) return;
+  const { layer, coefficients } = bend.current();
+  if (!bend.bent()) curves.setBent(layer, null);
+  if (!input) {
+    bend.say('Draw or pick a digit to try a curve.', true);
+    return;
+  }
+  const current = input;
+  const label = trueLabel();
+  const targeted = state.goal === 'targeted';
+  try {
+    const r = await engine.call('bend', { arch: modelSet(state), layer, coefficients, pixels: current.pixels, label, targeted, target: state.target, spec: attackSpec(attackSeed) });
+    if (current !== input) return;
+    if (bend.bent()) curves.setBent(layer, r.curve);
+    const top = argmax(r.probs);
+    const learnedTop = lastPrediction ? argmax(lastPrediction.splash) : null;
+    const parts = [`With ${bend.bent() ? 'this bent' : 'the learned'} curve in ${info.splash.layers[layer]}, SPLASH says ${top} (${pct(r.probs[top])})${bend.bent() && learnedTop !== null ? `; with the learned one it says ${learnedTop}` : ''}.`];
+    if (r.advProbs) {
+      const now = argmax(r.advProbs);
+      const fooled = targeted ? now === state.target : now !== label;
+      parts.push(`Under the attack above (${state.method}, ε = ${state.eps.toFixed(2)}, white-box on this network) it is ${fooled ? `fooled: ${now}` : `not fooled: ${now}`} (${pct(r.advProbs[now])}).`);
+    } else {
+      parts.push('Choose the true label above to see the attack on it.');
+    }
+    bend.say(parts.join(' '));
+    debug.bend = { layer, coefficients, probs: Array.from(r.probs), advProbs: r.advProbs ? Array.from(r.advProbs) : null, curve: r.curve };
+  } catch (e) {
+    showError(e);
+  }
+});
+const bendSoon = throttle(() => runBend(), 60);
 
 // ---- breaking point -------------------------------------------------------------------------
 // Per digit and attack, each network's smallest fooling ε; a tally over the visitor's digits.
@@ -493,6 +533,7 @@ async function loadModels(arch, training) {
     const acc = (v) => (info[v].config.test_accuracy ? pct(info[v].config.test_accuracy, 2) : 'n/a');
     $('accuracy-note').textContent = `${adv ? `Adversarially trained (${trainingAttack(info.splash)}). ` : ''}Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
     curves.render(info.splash);
+    bend.setModel(info.splash);
     showReference();
     showVerdict();
     robustness.setLive(null, 0);
@@ -538,6 +579,7 @@ async function loadTwin() {
     twin = { training: other.training, info: t };
     curves.render(info.splash, { info: t.splash, label: `SPLASH, ${TRAINING_NAMES[other.training]}` });
     if (lastPrediction) curves.setPreActivations(lastPrediction.preActivations);
+    runBend();
     showVerdict();
     debug.twin = other.training;
   } catch {

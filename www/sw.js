@@ -24,6 +24,7 @@ const FILES = [
   'panels/curves.js',
   'panels/strip.js',
   'panels/travel.js',
+  'panels/bend.js',
   'vendor/chart.umd.js',
   'pkg/splash.js',
   'pkg/splash_bg.wasm',

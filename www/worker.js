@@ -63,6 +63,7 @@ async function load({ arch }) {
       }
       if (net.name() !== f.name) throw new Error(`${f.weights} holds ${net.name()}, not ${f.name}`);
       entry[v] = net;
+      (entry.bytes ??= {})[v] = bytes;
       entry.info[v] = describe(net, await fetchJson(f.report));
     }
     nets.set(arch, entry);
@@ -167,13 +168,34 @@ function robustChunk({ arch, pixels, labels, specs, epsilons, source }) {
   return out;
 }
 
+/**
+ * "Bend a curve": a copy of the SPLASH network with one layer's coefficients replaced; its
+ * curve for that layer, its answer on the digit and, given an attack, the attacked answer.
+ */
+function bend({ arch, layer, coefficients, pixels, label, targeted, target, spec }) {
+  checkPixels(pixels);
+  const p = pair(arch);
+  p.bent ??= new Network(p.bytes.splash);
+  // Every layer back to its learned curve, then the one being bent.
+  p.info.splash.coefficients.forEach((c, i) => p.bent.setCoefficients(i, Float32Array.from(c)));
+  p.bent.setCoefficients(layer, Float32Array.from(coefficients));
+  const out = { curve: Array.from(p.bent.curve(layer, Float32Array.from(p.info.splash.curveX))), probs: p.bent.predict(pixels) };
+  if (spec && (targeted || label !== null)) {
+    const r = p.bent.attack(pixels, Uint32Array.of(targeted ? target : label), targeted, JSON.stringify(spec));
+    const adv = r.adversarial;
+    r.free();
+    out.advProbs = p.bent.predict(adv);
+  }
+  return out;
+}
+
 function preprocess({ rgba, width, height }) {
   return preprocessCanvas(rgba, width, height);
 }
 
 const limits = () => JSON.parse(attackLimits());
 
-const handlers = { load, predict, attack, breakingPoints, robustChunk, preprocess, describe: describe_, limits };
+const handlers = { load, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;

@@ -472,6 +472,33 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('bending a SPLASH curve runs a copy of the network; back to the learned curve gives the learned answer', async () => {
+    const { page, problems } = await openPage(browser.context, `${server.url}?digit=3`);
+    await waitReady(page);
+    await page.waitForFunction(() => globalThis.__splash.bend && globalThis.__splash.predictions);
+    // Unbent: the copy answers exactly as the network the page shows.
+    const learned = await page.evaluate(() => ({ bend: globalThis.__splash.bend, predictions: globalThis.__splash.predictions }));
+    learned.bend.probs.forEach((p, k) => assert.ok(Math.abs(p - learned.predictions.splash[k]) < 1e-6, `class ${k}`));
+    // Make act2 a ReLU: the curve is max(0, x), drawn dotted on act2's chart only.
+    await page.selectOption('#bend-layer', '1');
+    await page.click('#bend-relu');
+    await page.waitForFunction(() => globalThis.__splash.bend.layer === 1 && globalThis.__splash.bend.coefficients.join() === '1,0,0,0,0,0,0,0');
+    const bent = await page.evaluate(() => globalThis.__splash.bend);
+    const xs = await page.evaluate(() => Chart.getChart(document.querySelectorAll('.curve-card canvas')[1]).data.datasets.find((d) => d.label === 'bent curve').data);
+    xs.forEach(({ x, y }) => assert.ok(Math.abs(y - Math.max(0, x)) < 1e-5, `h(${x}) = ${y}`));
+    assert.equal(await page.evaluate(() => Chart.getChart(document.querySelectorAll('.curve-card canvas')[0]).data.datasets.some((d) => d.label === 'bent curve')), false);
+    assert.match(await page.locator('#bend-result').textContent(), /With this bent curve in act2, SPLASH says \d/);
+    assert.ok(bent.advProbs, 'the attack ran on the bent network');
+    // The page's own networks are untouched.
+    const after = await page.evaluate(() => globalThis.__splash.predictions.splash);
+    assert.deepEqual(after, learned.predictions.splash);
+    await page.click('#bend-reset');
+    await page.waitForFunction(() => globalThis.__splash.bend.coefficients.join() !== '1,0,0,0,0,0,0,0');
+    assert.match(await page.locator('#bend-result').textContent(), /With the learned curve/);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('usable on a phone-sized screen', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });

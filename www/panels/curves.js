@@ -29,6 +29,7 @@ function histogram(values) {
 export function createCurves(root, table) {
   let charts = [];
   let notes = [];
+  let xs = [];
 
   /** Draws each layer of `info` (the SPLASH network's description); `twin`, if given, is
    * the same network trained the other way ({info, label}), drawn thin for comparison. */
@@ -49,7 +50,7 @@ export function createCurves(root, table) {
       ]),
     );
     const Chart = chartLib();
-    const xs = info.curveX;
+    xs = info.curveX;
     info.layers.forEach((name, i) => {
       const ys = info.curves[i];
       const coef = info.coefficients[i];
@@ -119,5 +120,14 @@ export function createCurves(root, table) {
       });
     },
     count: () => charts.length,
+    /** Draws `ys` dotted on layer `layer`'s chart as the bent curve (none: `ys` null). */
+    setBent(layer, ys) {
+      charts.forEach((chart, i) => {
+        const sets = chart.data.datasets.filter((d) => d.label !== 'bent curve');
+        if (i === layer && ys) sets.push({ type: 'line', label: 'bent curve', data: xs.map((x, k) => ({ x, y: ys[k] })), borderColor: '#111827', borderDash: [2, 3], pointRadius: 0, borderWidth: 2, yAxisID: 'y' });
+        chart.data.datasets = sets;
+        chart.update();
+      });
+    },
   };
 }
