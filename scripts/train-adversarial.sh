@@ -40,11 +40,11 @@ pair() { # model epochs [extra args]: ReLU and SPLASH at once, one core each
   wait $splash
 }
 
-evaluate() { # name transfer-source attacks
+evaluate() { # name transfer-source attacks transfer-digits
   if [ -f "$OUT/$1.eval.json" ] && [ "${REEVALUATE:-0}" != 1 ]; then echo "$1: already evaluated"; return; fi
   $BIN eval --weights "$OUT/$1.safetensors" --transfer-from "$OUT/$2.safetensors" \
     --data "$DATA" --attacks "$3" --epsilons 0.05,0.1,0.15,0.2,0.25,0.3 \
-    --transfer-digits 500 --out "$OUT/$1.eval.json" 2>&1 | tee -a "runs/$1.eval.log"
+    --transfer-digits "$4" --out "$OUT/$1.eval.json" 2>&1 | tee -a "runs/$1.eval.log"
 }
 
 pair lenet5 12 --adversarial pgd --adv-steps 5 --adv-eps 0.1 --adv-warmup-epochs 1
@@ -52,9 +52,9 @@ pair allcnn 8 --width 16 --adversarial fgsm-rs --adv-eps 0.1 --adv-warmup-epochs
 
 # A robust model makes every attack run its whole budget, so these use fewer digits than
 # the clean models' reports; each report says how many.
-LENET_ATTACKS=fgsm,pgd-40@2000,pgd-40-r5-margin@1000,square-1000@1000
+LENET_ATTACKS=fgsm,pgd-40,pgd-40-r5-margin@1000,square-1000@1000
 ALLCNN_ATTACKS=fgsm@2000,pgd-40@1000,pgd-40-r5-margin@500,square-1000@500
-evaluate lenet5-relu-adv lenet5-splash-adv "$LENET_ATTACKS"
-evaluate lenet5-splash-adv lenet5-relu-adv "$LENET_ATTACKS"
-evaluate allcnn-relu-adv allcnn-splash-adv "$ALLCNN_ATTACKS"
-evaluate allcnn-splash-adv allcnn-relu-adv "$ALLCNN_ATTACKS"
+evaluate lenet5-relu-adv lenet5-splash-adv "$LENET_ATTACKS" 1000
+evaluate lenet5-splash-adv lenet5-relu-adv "$LENET_ATTACKS" 1000
+evaluate allcnn-relu-adv allcnn-splash-adv "$ALLCNN_ATTACKS" 500
+evaluate allcnn-splash-adv allcnn-relu-adv "$ALLCNN_ATTACKS" 500
