@@ -22,7 +22,6 @@ const COMMITTED: [(&str, usize, usize); 8] = [
     ("allcnn-splash-adv", 1_000, 500),
 ];
 
-
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models")
 }
