@@ -22,6 +22,16 @@ fn adversarial_recipe(epochs: usize) -> Recipe {
     }
 }
 
+/// A clean recipe for the tiny bars data: `epochs` epochs of batch 10, no augmentation.
+fn small_recipe(epochs: usize) -> Recipe {
+    Recipe {
+        epochs,
+        batch_size: 10,
+        augment: None,
+        ..Recipe::default()
+    }
+}
+
 fn no_progress() -> impl FnMut(usize, usize, f32) + Send {
     |_, _, _| {}
 }
@@ -140,12 +150,7 @@ fn open_resumes_only_a_matching_checkpoint_and_writes_atomically() {
     let _ = std::fs::remove_file(&ckpt);
     let data = common::bars(20);
     let spec = ModelSpec::lenet5(ActivationKind::Relu);
-    let recipe = Recipe {
-        epochs: 2,
-        batch_size: 10,
-        augment: None,
-        ..Recipe::default()
-    };
+    let recipe = small_recipe(2);
     let config = ModelConfig::new(spec);
     let mut t = Trainer::open(spec, recipe.clone(), &ckpt).unwrap();
     assert_eq!(t.epochs_done, 0);
@@ -174,12 +179,7 @@ fn open_resumes_only_a_matching_checkpoint_and_writes_atomically() {
 fn checkpoints_with_missing_or_misshapen_momentum_are_rejected() {
     let data = common::bars(20);
     let spec = ModelSpec::lenet5(ActivationKind::Relu);
-    let recipe = Recipe {
-        epochs: 2,
-        batch_size: 10,
-        augment: None,
-        ..Recipe::default()
-    };
+    let recipe = small_recipe(2);
     let mut t = Trainer::new(spec, recipe);
     t.train_epoch(&data, &mut no_progress()).unwrap();
     let bytes = t.checkpoint(&ModelConfig::new(spec));
@@ -224,12 +224,7 @@ fn checkpoints_with_missing_or_misshapen_momentum_are_rejected() {
 fn bad_recipes_and_divergence_are_errors_not_panics() {
     let data = common::bars(20);
     let spec = ModelSpec::lenet5(ActivationKind::Relu);
-    let base = Recipe {
-        epochs: 1,
-        batch_size: 10,
-        augment: None,
-        ..Recipe::default()
-    };
+    let base = small_recipe(1);
     let bad = [
         Recipe {
             batch_size: 0,
