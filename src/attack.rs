@@ -437,7 +437,7 @@ fn objective(logits: &Array2<f32>, classes: &[usize], targeted: bool, loss: Loss
         match &probs {
             Some(p) => {
                 // Untargeted: CE(y) = −log p_y, gradient p − onehot(y); targeted: the negative.
-                value.push(sign * -p[[i, c]].max(1e-30).ln());
+                value.push(sign * -libm::logf(p[[i, c]].max(1e-30)));
                 for j in 0..CLASSES {
                     let onehot = if j == c { 1.0 } else { 0.0 };
                     grad[[i, j]] = sign * (p[[i, j]] - onehot);

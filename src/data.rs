@@ -189,6 +189,22 @@ impl Dataset {
         Ok(Dataset { images, labels })
     }
 
+    /// Digits from raw bytes: `images` holds 784 bytes per digit (0 = background,
+    /// 255 = ink), `labels` one digit 0–9 per image.
+    pub fn from_parts(images: Vec<u8>, labels: Vec<u8>) -> Result<Self, DataError> {
+        if images.len() != labels.len() * PIXELS {
+            return Err(DataError::Mismatch(format!(
+                "{} image bytes are not 784 per label for {} labels",
+                images.len(),
+                labels.len()
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+            return Err(DataError::Mismatch(format!("label {bad} is not a digit")));
+        }
+        Ok(Dataset { images, labels })
+    }
+
     /// Number of digits.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -290,7 +306,7 @@ impl Augment {
             rng.gen_range(-1.0f32..=1.0) * self.shift_px,
             rng.gen_range(-1.0f32..=1.0) * self.shift_px,
         );
-        let (c, s) = (angle.cos() / scale, angle.sin() / scale);
+        let (c, s) = (libm::cosf(angle) / scale, libm::sinf(angle) / scale);
         let centre = (n as f32 - 1.0) / 2.0;
         let mut out = vec![0.0f32; PIXELS];
         for i in 0..n {

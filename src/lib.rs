@@ -21,7 +21,7 @@
 //! - [`data`]: MNIST IDX files and training augmentation.
 //! - [`digit`]: canvas pixels to a centred 28×28 MNIST-like image.
 //! - [`train`]: SGD with momentum, the training loop and evaluation.
-//! - [`study`]: the paper's comparison of ten activations over several seeds.
+//! - `study` (native only): the paper's comparison of ten activations over several seeds.
 //! - [`parallel`]: deterministic batch parallelism (fixed chunks, ordered results).
 //! - `wasm` (wasm32 only): the thin `#[wasm_bindgen]` surface the page uses.
 
@@ -36,6 +36,7 @@ pub mod model;
 pub mod nn;
 pub mod parallel;
 pub mod robustness;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod study;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

@@ -7,7 +7,7 @@ pub fn softmax(logits: ArrayView2<f32>) -> Array2<f32> {
     let mut p = logits.to_owned();
     for mut row in p.axis_iter_mut(Axis(0)) {
         let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        row.mapv_inplace(|v| (v - max).exp());
+        row.mapv_inplace(|v| libm::expf(v - max));
         let sum = row.sum();
         row /= sum;
     }
@@ -48,7 +48,7 @@ pub fn cross_entropy(logits: ArrayView2<f32>, labels: &[usize]) -> CrossEntropy 
         probabilities
             .axis_iter(Axis(0))
             .zip(labels)
-            .map(|(row, &y)| -row[y].max(1e-30).ln()),
+            .map(|(row, &y)| -libm::logf(row[y].max(1e-30))),
     );
     CrossEntropy {
         per_sample,

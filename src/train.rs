@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Adversarial training (Madry et al. 2018): every step trains on the digits the inner
 /// attack makes from the batch, not on the batch itself. With a one-step inner attack from
@@ -36,6 +36,9 @@ pub struct Adversarial {
     /// attack's ε; 0 trains at full ε from the first step.
     pub epsilon_warmup_epochs: f32,
 }
+
+/// How the trainer optimises, as stated in the weights' recipe.
+pub const OPTIMIZER: &str = "SGD, Nesterov momentum, warm-up then cosine learning rate";
 
 /// The step size of "fast" adversarial training, as a multiple of ε (Wong et al. 2020).
 pub const FGSM_RS_STEP_FACTOR: f32 = 1.25;
@@ -121,6 +124,99 @@ impl Adversarial {
                 .wrapping_add(step),
             ..a.clone()
         }
+    }
+}
+
+/// The inner attacks adversarial training offers by name (the CLI's `--adversarial`, the
+/// page's menu).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum AdversarialKind {
+    /// PGD-K from a random start ([`Adversarial::pgd`]).
+    Pgd,
+    /// FGSM from a random start, one step of 1.25·ε ([`Adversarial::fgsm_rs`]; Wong, Rice
+    /// & Kolter 2020).
+    FgsmRs,
+}
+
+/// Adversarial training as a user states it: which attack, ε, PGD steps and ε warm-up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversarialOptions {
+    /// The inner attack.
+    pub kind: AdversarialKind,
+    /// ε of the inner attack.
+    pub epsilon: f32,
+    /// Steps of PGD (ignored for FGSM-RS).
+    #[serde(default = "default_adv_steps")]
+    pub steps: usize,
+    /// Epochs over which ε grows from 0.
+    #[serde(default = "default_adv_warmup")]
+    pub warmup_epochs: f32,
+}
+
+fn default_adv_steps() -> usize {
+    7
+}
+fn default_adv_warmup() -> f32 {
+    1.0
+}
+
+impl AdversarialOptions {
+    /// The recipe's adversarial part.
+    pub fn adversarial(&self) -> Adversarial {
+        let adv = match self.kind {
+            AdversarialKind::Pgd => Adversarial::pgd(self.epsilon, self.steps),
+            AdversarialKind::FgsmRs => Adversarial::fgsm_rs(self.epsilon),
+        };
+        Adversarial {
+            epsilon_warmup_epochs: self.warmup_epochs,
+            ..adv
+        }
+    }
+}
+
+/// A training run as a caller states it (the page's training panel): the knobs a visitor
+/// turns; everything else is [`Recipe::default`], except that the learning rate warms up
+/// over the first quarter of the run (at most one epoch), so that a run of an epoch or two
+/// still reaches its peak and decays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunOptions {
+    /// Passes over the training digits.
+    pub epochs: usize,
+    /// Digits per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub learning_rate: f32,
+    /// Seed for initialisation, order, augmentation and the inner attack.
+    pub seed: u64,
+    /// Random distortions of the training digits ([`Augment::default`]).
+    pub augment: bool,
+    /// Adversarial training, if any.
+    #[serde(default)]
+    pub adversarial: Option<AdversarialOptions>,
+}
+
+impl RunOptions {
+    /// The full recipe, validated.
+    pub fn recipe(&self) -> Result<Recipe, TrainError> {
+        let recipe = Recipe {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            seed: self.seed,
+            augment: self.augment.then(Augment::default),
+            adversarial: self
+                .adversarial
+                .as_ref()
+                .map(AdversarialOptions::adversarial),
+            warmup_epochs: (self.epochs as f32 / 4.0).min(1.0),
+            ..Recipe::default()
+        };
+        recipe.validate()?;
+        Ok(recipe)
     }
 }
 
@@ -253,7 +349,7 @@ impl Recipe {
         } else {
             let span = (self.epochs as f32 - warm).max(1e-6);
             let p = ((t - warm) / span).clamp(0.0, 1.0);
-            peak * 0.5 * (1.0 + (std::f32::consts::PI * p).cos())
+            peak * 0.5 * (1.0 + libm::cosf(std::f32::consts::PI * p))
         }
     }
 }
@@ -269,6 +365,39 @@ pub struct EpochStats {
     pub accuracy: f32,
     /// Wall-clock seconds of the training steps alone (no evaluation, no checkpoint).
     pub seconds: f64,
+}
+
+/// An epoch in progress (see [`Trainer::start_epoch`]): its shuffled order, the augmentation
+/// generator and the running sums.
+pub struct EpochRun {
+    epoch: usize,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    steps: usize,
+    step: usize,
+    digits: usize,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+}
+
+impl EpochRun {
+    /// The epoch, from 0.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+    /// Steps done.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+    /// Steps in the epoch.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+    /// Whether every step is done.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.steps
+    }
 }
 
 /// A model, its optimiser state and its progress.
@@ -296,28 +425,55 @@ impl Trainer {
         }
     }
 
+    /// A trainer that goes on from `model` (fine-tuning a trained network: fresh momentum,
+    /// the recipe's schedule from its start).
+    pub fn from_model(model: Model, recipe: Recipe) -> Self {
+        Trainer {
+            model,
+            recipe,
+            epochs_done: 0,
+            seconds_trained: 0.0,
+            velocity: HashMap::new(),
+        }
+    }
+
     /// One pass over `data` (shuffled by a generator seeded from the recipe seed and the
     /// epoch, so a resumed run repeats the same epochs). `progress(done, total, loss)` is
     /// called after every step. A NaN or infinite loss stops the epoch with
-    /// [`TrainError::Diverged`].
+    /// [`TrainError::Diverged`]. Native only: in WebAssembly the caller drives
+    /// [`Trainer::start_epoch`], [`Trainer::train_step`] and [`Trainer::finish_epoch`] and
+    /// measures the time itself.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn train_epoch(
         &mut self,
         data: &Dataset,
         progress: &mut (dyn FnMut(usize, usize, f32) + Send),
     ) -> Result<EpochStats, TrainError> {
+        let started = std::time::Instant::now();
+        let mut run = self.start_epoch(data)?;
+        on_pool(|| {
+            while !run.is_done() {
+                let loss = self.train_step(data, &mut run)?;
+                progress(run.step, run.steps, loss);
+            }
+            Ok::<(), TrainError>(())
+        })?;
+        self.finish_epoch(run, started.elapsed().as_secs_f64())
+    }
+
+    /// Starts the next epoch over `data`: its shuffled order (from the recipe seed and the
+    /// epoch number) and empty running sums.
+    pub fn start_epoch(&self, data: &Dataset) -> Result<EpochRun, TrainError> {
         self.recipe.validate()?;
         if data.is_empty() {
             return Err(TrainError::NoData);
         }
-        on_pool(|| self.train_epoch_here(data, progress))
-    }
-
-    fn train_epoch_here(
-        &mut self,
-        data: &Dataset,
-        progress: &mut (dyn FnMut(usize, usize, f32) + Send),
-    ) -> Result<EpochStats, TrainError> {
-        let started = std::time::Instant::now();
+        if self.finished() {
+            return Err(TrainError::Recipe(format!(
+                "all {} epochs are done",
+                self.recipe.epochs
+            )));
+        }
         let epoch = self.epochs_done;
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.recipe
@@ -327,40 +483,74 @@ impl Trainer {
         );
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(&mut rng);
+        let steps = order.len().div_ceil(self.recipe.batch_size);
+        Ok(EpochRun {
+            epoch,
+            rng,
+            order,
+            steps,
+            step: 0,
+            digits: data.len(),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+        })
+    }
+
+    /// One training step of `run` (the next batch of `data`, attacked first if the recipe
+    /// is adversarial); returns the batch's mean loss.
+    pub fn train_step(&mut self, data: &Dataset, run: &mut EpochRun) -> Result<f32, TrainError> {
+        if run.is_done() {
+            return Err(TrainError::Recipe("the epoch has no steps left".into()));
+        }
+        if run.digits != data.len() || run.epoch != self.epochs_done {
+            return Err(TrainError::Recipe(
+                "this epoch was started on other digits or at another epoch".into(),
+            ));
+        }
+        let (epoch, step, steps) = (run.epoch, run.step, run.steps);
         let bs = self.recipe.batch_size;
-        let steps = order.len().div_ceil(bs);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, idx) in order.chunks(bs).enumerate() {
-            let aug = self.recipe.augment.clone();
-            let (mut x, y) = match &aug {
-                Some(a) => data.batch(idx, Some((a, &mut rng))),
-                None => data.batch(idx, None),
-            };
-            let t = epoch as f32 + step as f32 / steps as f32;
-            if let Some(adv) = &self.recipe.adversarial {
-                let spec = adv.at(t, self.recipe.seed, (epoch * steps + step) as u64);
-                x = attack(&mut self.model, &x, Goal::Untargeted(&y), &spec)
-                    .map_err(TrainError::Attack)?
-                    .adversarial;
-            }
-            self.model.zero_grad();
-            let logits = self.model.forward(&x, Mode::Train);
-            let ce = cross_entropy(logits.view(), &y);
-            let loss = ce.mean();
-            if !loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    what: format!("the loss is {loss}"),
-                });
-            }
-            let grad = ce.grad_sum(&y) / idx.len() as f32;
-            self.model.backward_params(&grad);
-            self.sgd_step(self.recipe.learning_rate_at(t));
-            loss_sum += ce.per_sample.sum() as f64;
-            correct += count_correct(&logits, &y);
-            seen += idx.len();
-            progress(step + 1, steps, loss);
+        let idx = &run.order[step * bs..((step + 1) * bs).min(run.order.len())];
+        let (mut x, y) = match &self.recipe.augment {
+            Some(a) => data.batch(idx, Some((a, &mut run.rng))),
+            None => data.batch(idx, None),
+        };
+        let t = epoch as f32 + step as f32 / steps as f32;
+        if let Some(adv) = &self.recipe.adversarial {
+            let spec = adv.at(t, self.recipe.seed, (epoch * steps + step) as u64);
+            x = attack(&mut self.model, &x, Goal::Untargeted(&y), &spec)
+                .map_err(TrainError::Attack)?
+                .adversarial;
+        }
+        self.model.zero_grad();
+        let logits = self.model.forward(&x, Mode::Train);
+        let ce = cross_entropy(logits.view(), &y);
+        let loss = ce.mean();
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: epoch + 1,
+                step: step + 1,
+                what: format!("the loss is {loss}"),
+            });
+        }
+        let grad = ce.grad_sum(&y) / idx.len() as f32;
+        self.model.backward_params(&grad);
+        self.sgd_step(self.recipe.learning_rate_at(t));
+        run.loss_sum += ce.per_sample.sum() as f64;
+        run.correct += count_correct(&logits, &y);
+        run.seen += idx.len();
+        run.step += 1;
+        Ok(loss)
+    }
+
+    /// Ends `run` (all its steps done): checks that every weight is still finite, counts
+    /// the epoch and adds `seconds` (measured by the caller) to the time trained.
+    pub fn finish_epoch(&mut self, run: EpochRun, seconds: f64) -> Result<EpochStats, TrainError> {
+        if !run.is_done() || run.epoch != self.epochs_done {
+            return Err(TrainError::Recipe(format!(
+                "the epoch is not finished ({} of {} steps)",
+                run.step, run.steps
+            )));
         }
         if let Some((name, _)) = self
             .model
@@ -369,19 +559,23 @@ impl Trainer {
             .find(|(_, t)| t.iter().any(|v| !v.is_finite()))
         {
             return Err(TrainError::Diverged {
-                epoch: epoch + 1,
-                step: steps,
+                epoch: run.epoch + 1,
+                step: run.steps,
                 what: format!("{name} is no longer finite"),
             });
         }
         self.epochs_done += 1;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
         self.seconds_trained += seconds;
         Ok(EpochStats {
             seconds,
             epoch: self.epochs_done,
-            loss: (loss_sum / seen.max(1) as f64) as f32,
-            accuracy: correct as f32 / seen.max(1) as f32,
+            loss: (run.loss_sum / run.seen.max(1) as f64) as f32,
+            accuracy: run.correct as f32 / run.seen.max(1) as f32,
         })
     }
 
@@ -507,10 +701,11 @@ impl Trainer {
 impl Trainer {
     /// The trainer for `spec` and `recipe` whose checkpoint is `checkpoint`: resumed from
     /// it if it exists (it must hold the same model and recipe), fresh otherwise.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(
         spec: crate::model::ModelSpec,
         recipe: Recipe,
-        checkpoint: &Path,
+        checkpoint: &std::path::Path,
     ) -> Result<Self, TrainError> {
         recipe.validate()?;
         if !checkpoint.exists() {
@@ -526,16 +721,45 @@ impl Trainer {
     }
 
     /// One epoch ([`Trainer::train_epoch`]), then the checkpoint written atomically.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn epoch_with_checkpoint(
         &mut self,
         data: &Dataset,
-        checkpoint: &Path,
+        checkpoint: &std::path::Path,
         config: &ModelConfig,
         progress: &mut (dyn FnMut(usize, usize, f32) + Send),
     ) -> Result<EpochStats, TrainError> {
         let stats = self.train_epoch(data, progress)?;
         weights::write_atomic(checkpoint, &self.checkpoint(config))?;
         Ok(stats)
+    }
+
+    /// The configuration to save with the trained weights: `base` with the seed, the test
+    /// accuracy (if measured) and the recipe, annotated with the optimiser, the number of
+    /// training digits and the seconds this run trained.
+    pub fn final_config(
+        &self,
+        base: &ModelConfig,
+        test_accuracy: Option<f32>,
+        training_digits: usize,
+        seconds_this_run: f32,
+    ) -> ModelConfig {
+        // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
+        let mut recipe: serde_json::Value = serde_json::to_string(&self.recipe)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if let Some(r) = recipe.as_object_mut() {
+            r.insert("optimizer".into(), OPTIMIZER.into());
+            r.insert("training_digits".into(), training_digits.into());
+            r.insert("train_seconds_this_run".into(), seconds_this_run.into());
+        }
+        ModelConfig {
+            seed: Some(self.recipe.seed),
+            test_accuracy,
+            recipe: Some(recipe),
+            ..base.clone()
+        }
     }
 
     /// Whether every epoch of the recipe is done.

@@ -8,9 +8,11 @@ use crate::activation::ActivationLayer;
 use crate::attack::{
     attack, AttackSpec, Goal, MAX_EPSILON, MAX_QUERIES, MAX_RESTARTS, MAX_STEPS, STEP_SIZE_FACTOR,
 };
+use crate::data::Dataset;
 use crate::digit::preprocess_rgba;
 use crate::model::{Model, CLASSES, IMAGE_SIDE};
 use crate::robustness::{breaking_point, robust_batch, BatchResult, MAX_EPSILONS};
+use crate::train::{accuracy, EpochRun, RunOptions, Trainer};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
 use wasm_bindgen::prelude::*;
@@ -79,6 +81,19 @@ impl Network {
     #[wasm_bindgen(js_name = configJson)]
     pub fn config_json(&self) -> String {
         serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Accuracy on digits given as bytes (784 per digit, 0 = background, 255 = ink) with
+    /// their labels.
+    pub fn accuracy(&mut self, images: &[u8], labels: &[u8]) -> Result<f32, JsError> {
+        let data = digits(images, labels)?;
+        Ok(accuracy(&mut self.model, &data))
+    }
+
+    /// The network as `.safetensors` bytes (weights and configuration).
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        weights::save(&self.model, &self.config)
     }
 
     /// Class probabilities, N·10 values, for N images of 784 pixels in [0, 1].
@@ -260,6 +275,153 @@ impl Network {
         layers.get(layer).map(|(_, l)| *l).ok_or_else(|| {
             JsError::new(&format!("no activation layer {layer} (there are {count})"))
         })
+    }
+}
+
+/// Digits as bytes (784 per digit) and labels, as a [`Dataset`].
+fn digits(images: &[u8], labels: &[u8]) -> Result<Dataset, JsError> {
+    if labels.is_empty() {
+        return Err(JsError::new("no digits given"));
+    }
+    if labels.len() > MAX_TRAINING_DIGITS {
+        return Err(JsError::new(&format!(
+            "at most {MAX_TRAINING_DIGITS} digits, got {}",
+            labels.len()
+        )));
+    }
+    Dataset::from_parts(images.to_vec(), labels.to_vec()).map_err(js)
+}
+
+/// Most digits a [`Training`] holds (MNIST's training set).
+pub const MAX_TRAINING_DIGITS: usize = 60_000;
+
+/// A network being trained in the page on digits it was given, driven step by step by the
+/// caller (who measures the time: the core reads no clock in WebAssembly).
+#[wasm_bindgen]
+pub struct Training {
+    trainer: Trainer,
+    base: ModelConfig,
+    data: Dataset,
+    run: Option<EpochRun>,
+}
+
+#[wasm_bindgen]
+impl Training {
+    /// A run described by `options_json` (a [`RunOptions`]: `{epochs, batch_size,
+    /// learning_rate, seed, augment, adversarial: null | {kind: "pgd" | "fgsm-rs", epsilon,
+    /// steps, warmup_epochs}}`) on `images` (784 bytes per digit) and `labels`. The network
+    /// is `start` (a `.safetensors` file, to fine-tune it) or, if `start` is empty, a fresh
+    /// LeNet5 with `activation` ("splash", "relu", …) initialised from the seed.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        options_json: &str,
+        activation: &str,
+        start: &[u8],
+        images: &[u8],
+        labels: &[u8],
+    ) -> Result<Training, JsError> {
+        let options: RunOptions = serde_json::from_str(options_json)
+            .map_err(|e| js(format!("training settings: {e}")))?;
+        let recipe = options.recipe().map_err(js)?;
+        let data = digits(images, labels)?;
+        let (trainer, base) = if start.is_empty() {
+            let kind = activation.parse().map_err(js)?;
+            let spec = crate::model::ModelSpec::lenet5(kind);
+            (Trainer::new(spec, recipe), ModelConfig::new(spec))
+        } else {
+            let (model, config) = weights::load(start).map_err(js)?;
+            (
+                Trainer::from_model(model, recipe),
+                ModelConfig::new(config.spec),
+            )
+        };
+        Ok(Training {
+            trainer,
+            base,
+            data,
+            run: None,
+        })
+    }
+
+    /// Runs up to `max_steps` training steps (never past the end of an epoch) and reports
+    /// `{epoch, step, steps, loss, epoch_end}` as JSON: the epoch (from 1), the steps done
+    /// of it, its steps, the mean loss of the steps just run, and whether the epoch's last
+    /// step is done (then call `finishEpoch`).
+    pub fn step(&mut self, max_steps: usize) -> Result<String, JsError> {
+        if self.run.is_none() {
+            self.run = Some(self.trainer.start_epoch(&self.data).map_err(js)?);
+        }
+        let run = self.run.as_mut().expect("just started");
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        while n < max_steps.max(1) && !run.is_done() {
+            sum += self.trainer.train_step(&self.data, run).map_err(js)? as f64;
+            n += 1;
+        }
+        Ok(serde_json::json!({
+            "epoch": run.epoch() + 1,
+            "step": run.step(),
+            "steps": run.steps(),
+            "loss": sum / n as f64,
+            "epoch_end": run.is_done(),
+        })
+        .to_string())
+    }
+
+    /// Ends the epoch whose last step is done: `{epoch, loss, accuracy, seconds}` as JSON
+    /// (training loss and accuracy over the epoch); `seconds` is the time the caller
+    /// measured for the epoch's steps.
+    #[wasm_bindgen(js_name = finishEpoch)]
+    pub fn finish_epoch(&mut self, seconds: f64) -> Result<String, JsError> {
+        let run = self
+            .run
+            .take()
+            .ok_or_else(|| JsError::new("no epoch is running"))?;
+        if !run.is_done() {
+            let msg = format!("the epoch has {} steps left", run.steps() - run.step());
+            self.run = Some(run);
+            return Err(JsError::new(&msg));
+        }
+        let stats = self.trainer.finish_epoch(run, seconds).map_err(js)?;
+        serde_json::to_string(&stats).map_err(js)
+    }
+
+    /// Epochs completed.
+    #[wasm_bindgen(js_name = epochsDone)]
+    pub fn epochs_done(&self) -> usize {
+        self.trainer.epochs_done
+    }
+
+    /// Whether every epoch is done.
+    pub fn finished(&self) -> bool {
+        self.trainer.finished()
+    }
+
+    /// The network as it is now, as a [`Network`] (for predictions, attacks and curves).
+    pub fn network(&self) -> Result<Network, JsError> {
+        Network::new(&self.weights())
+    }
+
+    /// h(x) of every activation layer at each x, layer after layer (|layers|·|xs| values).
+    pub fn curves(&self, xs: &[f32]) -> Vec<f32> {
+        self.trainer
+            .model
+            .activation_layers()
+            .iter()
+            .flat_map(|(_, l)| xs.iter().map(|&x| l.activation().value(x)))
+            .collect()
+    }
+
+    /// The trained network as `.safetensors` bytes in the project's format, with the
+    /// recipe and the number of training digits in its metadata (no MNIST test accuracy:
+    /// the page does not have the test set).
+    pub fn weights(&self) -> Vec<u8> {
+        let config = self.trainer.final_config(
+            &self.base,
+            None,
+            self.data.len(),
+            self.trainer.seconds_trained as f32,
+        );
+        weights::save(&self.trainer.model, &config)
     }
 }
 

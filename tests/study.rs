@@ -1,5 +1,6 @@
 //! The study's resume logic on a tiny configuration: a run killed halfway is picked up on
 //! the next call, finished runs are not redone, and the results equal an uninterrupted run.
+#![cfg(not(target_arch = "wasm32"))] // native: files, threads and the clock
 
 use splash::activation::ActivationKind;
 use splash::data::Dataset;

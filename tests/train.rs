@@ -1,5 +1,6 @@
 //! Training: clean and adversarial steps, determinism, resume, and clear errors for recipes
 //! that cannot train and for training that diverges.
+#![cfg(not(target_arch = "wasm32"))] // native: files, threads and the clock
 
 mod common;
 
@@ -290,4 +291,154 @@ fn bad_recipes_and_divergence_are_errors_not_panics() {
     assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
     assert!(err.to_string().contains("diverged"), "{err}");
     assert_eq!(t.epochs_done, 0, "a diverged epoch does not count");
+}
+
+/// The page drives training step by step (the core reads no clock in WebAssembly); that
+/// path must train exactly as `train_epoch` does.
+#[test]
+fn stepwise_training_equals_train_epoch_bit_for_bit() {
+    let data = common::bars(40);
+    let recipe = Recipe {
+        augment: Some(splash::data::Augment::default()),
+        ..small_recipe(2)
+    };
+    let spec = ModelSpec::lenet5(ActivationKind::Splash);
+    let mut whole = Trainer::new(spec, recipe.clone());
+    let mut stepped = Trainer::new(spec, recipe);
+    for _ in 0..2 {
+        let a = whole.train_epoch(&data, &mut no_progress()).unwrap();
+        let mut run = stepped.start_epoch(&data).unwrap();
+        assert_eq!(run.steps(), 4);
+        while !run.is_done() {
+            stepped.train_step(&data, &mut run).unwrap();
+        }
+        // Training past the end of the epoch is an error, not a silent extra step.
+        assert!(stepped.train_step(&data, &mut run).is_err());
+        let b = stepped.finish_epoch(run, 1.5).unwrap();
+        assert_eq!((a.epoch, a.loss, a.accuracy), (b.epoch, b.loss, b.accuracy));
+        assert_eq!(b.seconds, 1.5);
+    }
+    for ((n, a), (_, b)) in whole.model.state().into_iter().zip(stepped.model.state()) {
+        assert_eq!(a, b, "{n} differs");
+    }
+    assert!(whole.finished() && stepped.finished());
+    assert!(matches!(
+        stepped.start_epoch(&data),
+        Err(TrainError::Recipe(m)) if m.contains("epochs are done")
+    ));
+}
+
+#[test]
+fn an_epoch_cannot_be_finished_early_or_fed_other_digits() {
+    let data = common::bars(40);
+    let mut t = Trainer::new(ModelSpec::lenet5(ActivationKind::Relu), small_recipe(1));
+    let mut run = t.start_epoch(&data).unwrap();
+    t.train_step(&data, &mut run).unwrap();
+    let other = common::bars(30);
+    assert!(t.train_step(&other, &mut run).is_err());
+    let err = t.finish_epoch(run, 0.0).unwrap_err();
+    assert!(err.to_string().contains("1 of 4 steps"), "{err}");
+    assert_eq!(t.epochs_done, 0);
+    let empty = splash::data::Dataset::from_parts(Vec::new(), Vec::new()).unwrap();
+    assert!(matches!(t.start_epoch(&empty), Err(TrainError::NoData)));
+}
+
+#[test]
+fn run_options_are_the_recipe_a_visitor_states() {
+    use splash::train::{AdversarialKind, RunOptions};
+    let o: RunOptions = serde_json::from_str(
+        r#"{"epochs":3,"batch_size":32,"learning_rate":0.02,"seed":9,"augment":true,
+            "adversarial":{"kind":"pgd","epsilon":0.1,"steps":4}}"#,
+    )
+    .unwrap();
+    let r = o.recipe().unwrap();
+    assert_eq!((r.epochs, r.batch_size, r.seed), (3, 32, 9));
+    assert_eq!(r.learning_rate, 0.02);
+    assert_eq!(r.warmup_epochs, 0.75);
+    assert_eq!(r.augment, Some(splash::data::Augment::default()));
+    let adv = r.adversarial.unwrap();
+    assert_eq!(adv, {
+        let mut a = Adversarial::pgd(0.1, 4);
+        a.epsilon_warmup_epochs = 1.0;
+        a
+    });
+    let fgsm = splash::train::AdversarialOptions {
+        kind: AdversarialKind::FgsmRs,
+        epsilon: 0.2,
+        steps: 7,
+        warmup_epochs: 0.0,
+    };
+    assert_eq!(fgsm.adversarial(), Adversarial::fgsm_rs(0.2));
+    // Values that cannot train are refused with the recipe's own messages.
+    for (json, says) in [
+        (
+            r#"{"epochs":0,"batch_size":32,"learning_rate":0.02,"seed":1,"augment":false}"#,
+            "epochs",
+        ),
+        (
+            r#"{"epochs":1,"batch_size":0,"learning_rate":0.02,"seed":1,"augment":false}"#,
+            "batch size",
+        ),
+        (
+            r#"{"epochs":1,"batch_size":8,"learning_rate":-1,"seed":1,"augment":false}"#,
+            "learning rate",
+        ),
+        (
+            r#"{"epochs":1,"batch_size":8,"learning_rate":0.1,"seed":1,"augment":false,
+                "adversarial":{"kind":"pgd","epsilon":2,"steps":3}}"#,
+            "epsilon",
+        ),
+    ] {
+        let o: RunOptions = serde_json::from_str(json).unwrap();
+        let err = o.recipe().unwrap_err().to_string();
+        assert!(err.contains(says), "{json}: {err}");
+    }
+    for bad in [
+        r#"{"epochs":1,"batch_size":8,"learning_rate":0.1,"seed":1,"augment":false,"lr":1}"#,
+        r#"{"epochs":1,"batch_size":8,"learning_rate":0.1,"seed":1,"augment":false,
+            "adversarial":{"kind":"cw","epsilon":0.1}}"#,
+    ] {
+        assert!(serde_json::from_str::<RunOptions>(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn fine_tuning_starts_from_the_given_weights_and_records_the_recipe() {
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("www/models/lenet5-splash.safetensors"),
+    )
+    .unwrap();
+    let (model, config) = weights::load(&bytes).unwrap();
+    let before: Vec<f32> = model.state()[0].1.iter().copied().collect();
+    let data = common::bars(20);
+    let mut t = Trainer::from_model(model, small_recipe(1));
+    assert_eq!(
+        t.model.state()[0].1.iter().copied().collect::<Vec<_>>(),
+        before
+    );
+    t.train_epoch(&data, &mut no_progress()).unwrap();
+    assert_ne!(
+        t.model.state()[0].1.iter().copied().collect::<Vec<_>>(),
+        before
+    );
+    let saved = t.final_config(&ModelConfig::new(config.spec), None, data.len(), 2.0);
+    let recipe = saved.recipe.as_ref().unwrap();
+    assert_eq!(recipe["training_digits"], 20);
+    assert_eq!(recipe["optimizer"], splash::train::OPTIMIZER);
+    assert_eq!(recipe["batch_size"], 10);
+    assert_eq!(saved.test_accuracy, None);
+    let (reloaded, c) = weights::load(&weights::save(&t.model, &saved)).unwrap();
+    assert_eq!(c, saved);
+    assert_eq!(reloaded.spec(), config.spec);
+}
+
+#[test]
+fn digits_from_raw_bytes_are_checked() {
+    use splash::data::Dataset;
+    assert!(Dataset::from_parts(vec![0; 784 * 2], vec![1, 2]).is_ok());
+    let e = Dataset::from_parts(vec![0; 783], vec![1]).unwrap_err();
+    assert!(e.to_string().contains("784"), "{e}");
+    let e = Dataset::from_parts(vec![0; 784], vec![10]).unwrap_err();
+    assert!(e.to_string().contains("label 10"), "{e}");
 }

@@ -2,7 +2,10 @@
 //! `wasm-pack test --node -- --no-default-features`). They load the committed weights.
 #![cfg(target_arch = "wasm32")]
 
-use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network};
+#[path = "common/tiny_run.rs"]
+mod tiny_run;
+
+use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network, Training};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -236,4 +239,65 @@ fn evaluation_paths_agree_with_the_training_path() {
             );
         }
     }
+}
+
+#[wasm_bindgen_test]
+fn training_in_wasm_repeats_the_native_run_bit_for_bit() {
+    let (images, labels) = tiny_run::digits();
+    let mut t = Training::new(tiny_run::OPTIONS, "splash", &[], &images, &labels).unwrap();
+    let mut epochs = 0;
+    while !t.finished() {
+        // Uneven chunks: how the page's worker calls it.
+        let r: serde_json::Value = serde_json::from_str(&t.step(2).unwrap()).unwrap();
+        if r["epoch_end"] == true {
+            let stats: serde_json::Value =
+                serde_json::from_str(&t.finish_epoch(0.25).unwrap()).unwrap();
+            epochs += 1;
+            assert_eq!(stats["epoch"], epochs);
+            assert_eq!(stats["seconds"], 0.25);
+        }
+    }
+    assert_eq!(t.epochs_done(), 2);
+    let (model, config) = splash::weights::load(&t.weights()).unwrap();
+    let recipe = config.recipe.unwrap();
+    assert_eq!(recipe["training_digits"], 80);
+    assert_eq!(recipe["adversarial"]["attack"]["steps"], 2);
+    let got = tiny_run::digest(&model.state());
+    assert_eq!(
+        got,
+        tiny_run::EXPECTED,
+        "wasm weights digest {got:#018x} differs from the native run's"
+    );
+    // The trained network is usable at once, and measures its own accuracy.
+    let mut net = t.network().unwrap();
+    let acc = net.accuracy(&images, &labels).unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+}
+
+#[wasm_bindgen_test]
+fn bad_training_requests_are_errors_not_panics() {
+    let (images, labels) = tiny_run::digits();
+    let ok = r#"{"epochs":1,"batch_size":16,"learning_rate":0.05,"seed":1,"augment":false}"#;
+    let err = |r: Result<Training, wasm_bindgen::JsError>| message(r.err().unwrap());
+    assert!(err(Training::new("{", "splash", &[], &images, &labels)).contains("training settings"));
+    let zero = ok.replace("\"epochs\":1", "\"epochs\":0");
+    assert!(err(Training::new(&zero, "splash", &[], &images, &labels)).contains("epochs"));
+    assert!(err(Training::new(ok, "swish2", &[], &images, &labels)).contains("swish2"));
+    assert!(err(Training::new(ok, "splash", b"garbage", &images, &labels)).contains("corrupt"));
+    assert!(err(Training::new(ok, "splash", &[], &images[..700], &labels)).contains("784"));
+    assert!(err(Training::new(ok, "splash", &[], &[], &[])).contains("no digits"));
+    let mut bad_labels = labels.clone();
+    bad_labels[3] = 12;
+    assert!(err(Training::new(ok, "splash", &[], &images, &bad_labels)).contains("label 12"));
+    // Finishing an epoch that is not done is refused, and training goes on afterwards.
+    let mut t = Training::new(ok, "relu", LENET5_RELU, &images, &labels).unwrap();
+    assert!(message(t.finish_epoch(1.0).unwrap_err()).contains("no epoch"));
+    t.step(1).unwrap();
+    assert!(message(t.finish_epoch(1.0).unwrap_err()).contains("steps left"));
+    while !t.finished() {
+        if t.step(10).unwrap().contains("\"epoch_end\":true") {
+            t.finish_epoch(1.0).unwrap();
+        }
+    }
+    assert!(t.step(1).is_err());
 }

@@ -222,6 +222,7 @@ fn mismatched_files_give_clear_errors() {
 }
 
 #[test]
+#[cfg(not(target_arch = "wasm32"))] // train_epoch reads the clock
 fn training_checkpoint_resumes_exactly() {
     use splash::train::{Recipe, Trainer};
     let data = common::bars(60);

@@ -13,6 +13,7 @@ import { createCurves } from './panels/curves.js';
 import { createStrip } from './panels/strip.js';
 import { createTravel } from './panels/travel.js';
 import { createBend } from './panels/bend.js';
+import { createTrainPanel } from './panels/train.js';
 
 const $ = (id) => document.getElementById(id);
 const state = readState();
@@ -42,6 +43,14 @@ const engine = new Engine((err) => {
 
 // ---- state ----------------------------------------------------------------------------------
 let info = null; // per-variant descriptions of the loaded pair
+// A pair that is not one of the page's model sets: trained in the page or loaded from a
+// visitor's file ({key, bytes: {splash, relu}, names, how: {splash, relu}}), or null.
+let custom = null;
+let customSerial = 0;
+/** The key of the pair every panel uses (a model set, or the custom pair's key). */
+const currentSet = () => custom?.key ?? modelSet(state);
+/** The worker request that loads the current pair. */
+const loadRequest = () => (custom ? { arch: custom.key, custom: { ...custom.bytes, names: custom.names } } : { arch: modelSet(state) });
 let input = null; // {pixels: Float32Array, label: number|null, source: 'drawn'|'gallery'}
 let heldout = null;
 let gallery = null;
@@ -157,7 +166,7 @@ const refresh = coalesce(async () => {
   if (!input || !info) return;
   const current = input;
   try {
-    const out = await engine.call('predict', { arch: modelSet(state), pixels: current.pixels });
+    const out = await engine.call('predict', { arch: currentSet(), pixels: current.pixels });
     if (current !== input) return;
     lastPrediction = out;
     debug.input = Array.from(current.pixels);
@@ -261,7 +270,7 @@ const runAttack = coalesce(async () => {
   $('attack-busy').hidden = false;
   try {
     const result = await engine.call('attack', {
-      arch: modelSet(state),
+      arch: currentSet(),
       pixels: current.pixels,
       label: label ?? 0,
       targeted,
@@ -310,7 +319,7 @@ const runBend = coalesce(async () => {
   const label = trueLabel();
   const targeted = state.goal === 'targeted';
   try {
-    const r = await engine.call('bend', { arch: modelSet(state), layer, coefficients, pixels: current.pixels, label, targeted, target: state.target, spec: attackSpec(attackSeed) });
+    const r = await engine.call('bend', { arch: currentSet(), layer, coefficients, pixels: current.pixels, label, targeted, target: state.target, spec: attackSpec(attackSeed) });
     if (current !== input) return;
     if (bend.bent()) curves.setBent(layer, r.curve);
     const top = argmax(r.probs);
@@ -349,13 +358,13 @@ const updateBreaking = coalesce(async () => {
   const spec = { ...attackSpec(1), early_stop: true };
   delete spec.epsilon;
   const name = JSON.stringify(spec);
-  if (breakFor?.input === input && breakFor.name === name && breakFor.set === modelSet(state)) return;
+  if (breakFor?.input === input && breakFor.name === name && breakFor.set === currentSet()) return;
   const current = input;
   $('breaking-now').textContent = 'searching…';
   try {
-    const set = modelSet(state);
+    const set = currentSet();
     const b = await engine.call('breakingPoints', { arch: set, pixels: current.pixels, label, spec, maxEpsilon: BREAK_MAX, tolerance: BREAK_TOL });
-    if (current !== input || set !== modelSet(state)) return;
+    if (current !== input || set !== currentSet()) return;
     breakFor = { input: current, name, set };
     tally.set(`${set}|${current.key}|${name}`, { splash: b.splash.breaks_at, relu: b.relu.breaks_at, attack: name, set });
     $('breaking-now').textContent = `SPLASH: ${fmtEps(b.splash)} · ReLU: ${fmtEps(b.relu)}`;
@@ -428,6 +437,12 @@ function showReference() {
 }
 
 function showVerdict() {
+  if (custom) {
+    const text = `Now showing ${custom.how.splash} (left) and ${custom.how.relu} (right). No evaluation report comes with them: measure them with the robustness curve (panel 4), then compare with the pretrained models.`;
+    for (const id of ['verdict', 'verdict-panel']) $(id).textContent = text;
+    debug.verdict = { text };
+    return;
+  }
   const v = info && verdict(info);
   const t = twin && verdict(twin.info);
   const adv = state.training === 'adv';
@@ -459,7 +474,7 @@ $('curve-attack').addEventListener('change', (e) => {
 $('curve-run').addEventListener('click', async () => {
   if (!info || curveRun || !heldout) return;
   const n = Math.min(state.n, heldout.count);
-  const arch = modelSet(state);
+  const load = loadRequest();
   const attacks = attacksFor(state.curve, info);
   const chunk = state.arch === 'allcnn' ? 8 : 20;
   const jobs = [];
@@ -477,7 +492,7 @@ $('curve-run').addEventListener('click', async () => {
   robustness.setLive(null, 0);
   const started = performance.now();
   const run = pool.run({
-    arch,
+    load,
     jobs,
     size: state.workers ?? poolSize(),
     onResult: (job, r) => {
@@ -498,7 +513,7 @@ $('curve-run').addEventListener('click', async () => {
     } else {
       $('curve-status').textContent = `${done} digits in ${secs} s on ${run.workers} workers · clean: SPLASH ${pct(counts.splash[0] / done)}, ReLU ${pct(counts.relu[0] / done)}`;
     }
-    debug.curve = { cancelled: r.cancelled, why: handle.why, done, total: n, counts, attacks, arch, seconds: Number(secs), workers: run.workers };
+    debug.curve = { cancelled: r.cancelled, why: handle.why, done, total: n, counts, attacks, arch: load.arch, seconds: Number(secs), workers: run.workers };
   } catch (e) {
     showError(e);
     $('curve-status').textContent = 'failed';
@@ -519,19 +534,24 @@ const otherTraining = () => (state.training === 'adv' ? 'standard' : 'adv');
 
 /** Loads `arch` trained as `training` ('standard' or 'adv') into every panel; on failure
  * the pair shown before stays. */
-async function loadModels(arch, training) {
+async function loadModels(arch, training, pair = null) {
   const next = { arch, training };
-  setStatus(`Loading ${ARCH_NAMES[arch]}, ${TRAINING_NAMES[training]}…`, true);
+  setStatus(pair ? 'Loading your networks…' : `Loading ${ARCH_NAMES[arch]}, ${TRAINING_NAMES[training]}…`, true);
   for (const r of switches()) r.disabled = true;
   try {
-    info = await engine.call('load', { arch: modelSet(next) });
-    Object.assign(state, next);
+    info = await engine.call('load', pair ? { arch: pair.key, custom: { ...pair.bytes, names: pair.names } } : { arch: modelSet(next) });
+    custom = pair;
+    if (!pair) Object.assign(state, next);
     save();
     twin = null;
     const adv = training === 'adv';
-    for (const v of VARIANTS) document.querySelector(`[data-role=${v}-name]`).textContent = `${info[v].name}${adv ? ' (adv.)' : ''}`;
+    const tag = (v) => (pair ? ` (${pair.tag[v]})` : adv ? ' (adv.)' : '');
+    for (const v of VARIANTS) document.querySelector(`[data-role=${v}-name]`).textContent = `${info[v].name}${tag(v)}`;
     const acc = (v) => (info[v].config.test_accuracy ? pct(info[v].config.test_accuracy, 2) : 'n/a');
-    $('accuracy-note').textContent = `${adv ? `Adversarially trained (${trainingAttack(info.splash)}). ` : ''}Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
+    $('accuracy-note').textContent = pair
+      ? `Showing ${pair.how.splash} and ${pair.how.relu}. ${$('train-result-splash').textContent} ${$('train-result-relu').textContent}`.trim()
+      : `${adv ? `Adversarially trained (${trainingAttack(info.splash)}). ` : ''}Test accuracy on the 10,000 MNIST test digits: SPLASH ${acc('splash')}, ReLU ${acc('relu')}.`;
+    $('custom-note').hidden = !pair;
     curves.render(info.splash);
     bend.setModel(info.splash);
     showReference();
@@ -542,9 +562,15 @@ async function loadModels(arch, training) {
     debug.ready = true;
     debug.arch = arch;
     debug.training = training;
+    debug.custom = pair ? { key: pair.key, how: pair.how } : null;
     if (input) await refresh();
-    loadTwin();
+    if (!pair) loadTwin();
+    return true;
   } catch (e) {
+    if (pair) {
+      setStatus(custom ? 'Still showing your networks' : `Still showing ${ARCH_NAMES[state.arch]}, ${TRAINING_NAMES[state.training]}`);
+      throw e;
+    }
     showError(e);
     if (info) {
       setStatus(`Still showing ${ARCH_NAMES[state.arch]}, ${TRAINING_NAMES[state.training]}`);
@@ -571,11 +597,11 @@ function trainingAttack(d) {
 /** The same architecture trained the other way: its SPLASH curves are drawn thin beside the
  * current ones and its reports feed the verdict. Optional: a missing twin changes nothing. */
 async function loadTwin() {
-  const shown = modelSet(state);
+  const shown = currentSet();
   const other = { arch: state.arch, training: otherTraining() };
   try {
     const t = await engine.call('load', { arch: modelSet(other) });
-    if (modelSet(state) !== shown) return;
+    if (currentSet() !== shown) return;
     twin = { training: other.training, info: t };
     curves.render(info.splash, { info: t.splash, label: `SPLASH, ${TRAINING_NAMES[other.training]}` });
     if (lastPrediction) curves.setPreActivations(lastPrediction.preActivations);
@@ -594,6 +620,37 @@ for (const r of switches()) {
     const next = { arch: state.arch, training: state.training, [r.name]: r.value };
     loadModels(next.arch, next.training);
   });
+}
+
+// ---- networks trained here or brought by the visitor ---------------------------------------
+/** Shows `bytes` ({splash, relu}) in every panel; `how` says where each came from. */
+async function useCustom(bytes, how, tag, names) {
+  stopCurve('the networks changed');
+  const pair = { key: `custom-${++customSerial}`, bytes, how, tag, names };
+  const ok = await loadModels(state.arch, state.training, pair);
+  if (ok) setStatus(`Showing ${how.splash} and ${how.relu}`);
+}
+$('use-pretrained').addEventListener('click', () => {
+  stopCurve('the networks changed');
+  loadModels(state.arch, state.training);
+});
+try {
+  createTrainPanel($('train-panel'), {
+    pretrained: () => engine.call('bytes', { arch: 'lenet5' }),
+    onError: showError,
+    onUse: async ({ splash, relu }) => {
+      await useCustom({ splash, relu }, { splash: 'the SPLASH network trained here', relu: 'the ReLU network trained here' }, { splash: 'trained here', relu: 'trained here' }, { splash: 'SPLASH trained here', relu: 'ReLU trained here' });
+      $('predict-panel').scrollIntoView({ block: 'start' });
+    },
+    onUpload: async (bytes, side, fileName) => {
+      const base = custom ?? { bytes: await engine.call('bytes', { arch: modelSet(state) }), how: { splash: 'the pretrained SPLASH network', relu: 'the pretrained ReLU network' }, tag: { splash: '', relu: '' }, names: { splash: 'pretrained SPLASH', relu: 'pretrained ReLU' } };
+      // Checked by the core before anything changes: a bad file leaves the page as it was.
+      await useCustom({ ...base.bytes, [side]: bytes }, { ...base.how, [side]: `your file ${fileName}` }, { ...base.tag, [side]: 'your file' }, { ...base.names, [side]: fileName });
+      return info[side].name;
+    },
+  });
+} catch (e) {
+  showError(e);
 }
 
 // ---- start ----------------------------------------------------------------------------------

@@ -15,16 +15,18 @@ export class Pool {
   }
 
   /**
-   * Runs `robustChunk` for every job (its arguments without `arch`) on `size` workers and
+   * Runs `robustChunk` for every job (its arguments without `arch`) on `size` workers, each
+   * given the models by the `load` request `load` (the worker's load arguments), and
    * calls `onResult(job, result)` as each returns. Resolves when all are done or, after
    * `run.cancel()`, when the chunks in flight have returned; says which.
    */
-  run({ arch, jobs, size = poolSize(), onResult }) {
+  run({ load, jobs, size = poolSize(), onResult }) {
+    const { arch } = load;
     while (this.engines.length < size) this.engines.push(new Engine(this.onFatal));
     let next = 0;
     let cancelled = false;
     const worker = async (engine) => {
-      await engine.call('load', { arch });
+      await engine.call('load', load);
       while (!cancelled && next < jobs.length) {
         const job = jobs[next++];
         const result = await engine.call('robustChunk', { arch, ...job });

@@ -48,27 +48,53 @@ function describe(net, evalReport) {
   };
 }
 
-async function load({ arch }) {
+/**
+ * Loads the model set `arch` (models.js) from its files, or, given `custom` ({splash, relu}:
+ * .safetensors bytes, trained in the page or a visitor's file), from those bytes under the
+ * key `arch`. The core validates every file; a bad one is an error naming it.
+ */
+async function load({ arch, custom }) {
   await wasmReady;
-  if (!nets.has(arch)) {
-    const entry = { info: {} };
+  if (nets.has(arch)) return nets.get(arch).info;
+  const entry = { info: {}, bytes: {} };
+  try {
     for (const v of VARIANTS) {
-      const f = modelFiles(arch, v);
-      const bytes = await fetchBytes(f.weights);
+      const f = custom ? { weights: custom.names?.[v] ?? `the ${v} file` } : modelFiles(arch, v);
+      const bytes = custom ? custom[v] : await fetchBytes(f.weights);
       let net;
       try {
         net = new Network(bytes);
       } catch (e) {
         throw new Error(`${f.weights}: ${e.message}`);
       }
-      if (net.name() !== f.name) throw new Error(`${f.weights} holds ${net.name()}, not ${f.name}`);
       entry[v] = net;
-      (entry.bytes ??= {})[v] = bytes;
-      entry.info[v] = describe(net, await fetchJson(f.report));
+      if (!custom && net.name() !== f.name) throw new Error(`${f.weights} holds ${net.name()}, not ${f.name}`);
+      entry.bytes[v] = bytes;
+      entry.info[v] = describe(net, custom ? { error: 'no evaluation report (trained here or loaded from a file)' } : await fetchJson(f.report));
     }
-    nets.set(arch, entry);
+  } catch (e) {
+    for (const v of VARIANTS) entry[v]?.free();
+    throw e;
   }
-  return nets.get(arch).info;
+  if (custom) {
+    // One custom pair at a time: free the one it replaces.
+    for (const [key, old] of nets) {
+      if (key.startsWith('custom-')) {
+        for (const v of VARIANTS) old[v].free();
+        old.bent?.free();
+        nets.delete(key);
+      }
+    }
+  }
+  nets.set(arch, entry);
+  return entry.info;
+}
+
+/** The .safetensors bytes of both networks of a loaded (or loadable) set. */
+async function bytes({ arch }) {
+  await load({ arch });
+  const { bytes: b } = pair(arch);
+  return { splash: b.splash.slice(), relu: b.relu.slice() };
 }
 
 function pair(arch) {
@@ -195,7 +221,7 @@ function preprocess({ rgba, width, height }) {
 
 const limits = () => JSON.parse(attackLimits());
 
-const handlers = { load, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits };
+const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;

@@ -1,6 +1,6 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
-use super::gemm::{matmul_acc, matmul_nt_acc};
+use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels};
 use super::winograd::conv3x3_same;
 use super::{add_into, Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
@@ -173,12 +173,6 @@ enum Cache {
     /// unfolded once per step.
     Columns((usize, usize, usize, usize)),
 }
-
-/// Whether evaluation-mode 3×3 stride-1 padding-1 convolutions use Winograd's F(2×2, 3×3)
-/// ([`conv3x3_same`]). Only in WebAssembly, whose SIMD has no fused multiply-add, so the
-/// plain GEMM is bound by its multiplications; natively im2col feeds matrixmultiply's
-/// AVX2/FMA kernels, and training keeps its columns for the backward pass anyway.
-const WINOGRAD: bool = cfg!(target_arch = "wasm32");
 
 /// 2-D convolution, y = W ⋆ x + b, with a square kernel, stride and zero padding.
 ///
@@ -394,7 +388,12 @@ impl Layer for Conv2d {
             .collect();
         let xs = x.as_slice().expect("standard layout");
         let per = c * h * w;
-        let winograd = !keep && WINOGRAD && g.kernel == 3 && g.stride == 1 && g.padding == 1;
+        // Winograd's F(2×2, 3×3) ([`conv3x3_same`]) for evaluation-mode 3×3 stride-1 padding-1
+        // convolutions with the WebAssembly kernels only: wasm SIMD has no fused multiply-add, so
+        // the plain GEMM is bound by its multiplications; natively im2col feeds matrixmultiply's
+        // AVX2/FMA kernels, and training keeps its columns for the backward pass anyway.
+        let winograd =
+            !keep && portable_kernels() && g.kernel == 3 && g.stride == 1 && g.padding == 1;
         let weights = w2.as_slice().expect("contiguous weight");
         map_ordered(work, |ci, (mut ych, mut kept)| {
             let mut scratch = if kept.is_some() || winograd {

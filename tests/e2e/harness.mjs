@@ -2,7 +2,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -67,12 +67,13 @@ export async function screenshot(page, name) {
 }
 
 /** Class probabilities from the native core (`splash predict`) for 784-pixel images. */
+/** The native CLI's probabilities for `images`; `weights` is a file in www/models or a path. */
 export function nativePredict(weights, images) {
   const dir = mkdtempSync(join(tmpdir(), 'splash-native-'));
   const file = join(dir, 'pixels.json');
   writeFileSync(file, JSON.stringify(images));
   const bin = join(ROOT, 'target', 'release', 'splash');
-  const out = execFileSync(bin, ['predict', '--weights', join(ROOT, 'www', 'models', weights), '--pixels', file], { encoding: 'utf8' });
+  const out = execFileSync(bin, ['predict', '--weights', isAbsolute(weights) ? weights : join(ROOT, 'www', 'models', weights), '--pixels', file], { encoding: 'utf8' });
   rmSync(dir, { recursive: true, force: true });
   return JSON.parse(out);
 }

@@ -12,7 +12,7 @@ use splash::robustness::{
     diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
     EvalReport, Transfer,
 };
-use splash::train::{accuracy, Adversarial, Recipe, Trainer};
+use splash::train::{accuracy, Adversarial, AdversarialKind, AdversarialOptions, Recipe, Trainer};
 use splash::weights::{self, ModelConfig};
 use splash::ActivationKind;
 use std::path::{Path, PathBuf};
@@ -149,14 +149,13 @@ impl AdversarialArgs {
     /// The adversarial part of the recipe, if any.
     fn recipe(&self) -> Option<Adversarial> {
         self.adversarial.map(|kind| {
-            let adv = match kind {
-                AdversarialKind::Pgd => Adversarial::pgd(self.adv_eps, self.adv_steps),
-                AdversarialKind::FgsmRs => Adversarial::fgsm_rs(self.adv_eps),
-            };
-            Adversarial {
-                epsilon_warmup_epochs: self.adv_warmup_epochs,
-                ..adv
+            AdversarialOptions {
+                kind,
+                epsilon: self.adv_eps,
+                steps: self.adv_steps,
+                warmup_epochs: self.adv_warmup_epochs,
             }
+            .adversarial()
         })
     }
 }
@@ -173,15 +172,6 @@ fn parse_width(text: &str) -> Result<usize, String> {
 
 /// Test digits on which `train` watches an adversarially trained model's robustness.
 const WATCH_DIGITS: usize = 500;
-
-/// The inner attack of adversarial training.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum AdversarialKind {
-    /// PGD from a random start.
-    Pgd,
-    /// FGSM from a random start (Wong, Rice & Kolter 2020).
-    FgsmRs,
-}
 
 #[derive(clap::Args)]
 struct StudyArgs {
@@ -426,14 +416,12 @@ fn train(a: TrainArgs) -> Res {
         println!("{line}");
     }
     let test_acc = accuracy(&mut trainer.model, &test);
-    config.test_accuracy = Some(test_acc);
-    // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
-    let mut recipe_json: serde_json::Value =
-        serde_json::from_str(&serde_json::to_string(&trainer.recipe)?)?;
-    recipe_json["optimizer"] = json!("SGD, Nesterov momentum, warm-up then cosine learning rate");
-    recipe_json["training_digits"] = json!(train.len());
-    recipe_json["train_seconds_this_run"] = json!(start.elapsed().as_secs_f32());
-    config.recipe = Some(recipe_json);
+    let config = trainer.final_config(
+        &config,
+        Some(test_acc),
+        train.len(),
+        start.elapsed().as_secs_f32(),
+    );
     weights::write_atomic(&a.out, &weights::save(&trainer.model, &config))?;
     // The run is complete; its checkpoint would only be served and copied around.
     if ckpt.exists() {
