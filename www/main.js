@@ -646,7 +646,11 @@ try {
       const base = custom ?? { bytes: await engine.call('bytes', { arch: modelSet(state) }), how: { splash: 'the pretrained SPLASH network', relu: 'the pretrained ReLU network' }, tag: { splash: '', relu: '' }, names: { splash: 'pretrained SPLASH', relu: 'pretrained ReLU' } };
       // Checked by the core before anything changes: a bad file leaves the page as it was.
       await useCustom({ ...base.bytes, [side]: bytes }, { ...base.how, [side]: `your file ${fileName}` }, { ...base.tag, [side]: 'your file' }, { ...base.names, [side]: fileName });
-      return info[side].name;
+      const arch = (v) => info[v].config.spec.architecture;
+      const notes = [];
+      if (arch('splash') !== arch('relu')) notes.push(`The two sides now differ in architecture (${info.splash.name} against ${info.relu.name}), so a difference between them is not SPLASH's alone.`);
+      if (side === 'splash' && info.splash.config.spec.activation !== 'splash') notes.push(`Its activation is ${info.splash.config.spec.activation}, not SPLASH; panel 5 shows that activation.`);
+      return { name: info[side].name, notes };
     },
   });
 } catch (e) {

@@ -159,6 +159,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
         $('train-replay').value = String(run.snapshots.length - 1);
         $('train-replay').disabled = false;
         showSnapshot(run.snapshots.length - 1);
+        debug.trainingCurves = { first: run.snapshots[0].curves, last: msg.curves, xs: XS };
         break;
       case 'eval':
         addPoint(charts.acc, v, msg.epoch, msg.accuracy);
@@ -313,8 +314,8 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
     msg.textContent = `checking ${file.name}…`;
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      const name = await onUpload(bytes, side, file.name);
-      msg.textContent = `${file.name} (${name}) is now the ${side === 'splash' ? 'left' : 'right'} network in every panel.`;
+      const { name, notes } = await onUpload(bytes, side, file.name);
+      msg.textContent = [`${file.name} (${name}) is now the ${side === 'splash' ? 'left' : 'right'} network in every panel.`, ...notes].join(' ');
     } catch (e) {
       msg.textContent = `${file.name} was not loaded: ${e.message}`;
       msg.classList.add('error');
