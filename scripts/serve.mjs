@@ -21,11 +21,18 @@ const TYPES = {
   '.bin': 'application/octet-stream',
   '.safetensors': 'application/octet-stream',
 };
-const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-// TF.js evaluates strings as code, so the benchmark page (which loads it as a peer to measure
-// against) needs 'unsafe-eval'; the demo itself does not.
-const BENCH_CSP = CSP.replace("'wasm-unsafe-eval'", "'wasm-unsafe-eval' 'unsafe-eval'");
+// Each page's Content-Security-Policy is written once, in its <meta> tag (all a static host
+// serves); the server sends the same policy as a header, plus frame-ancestors, which a <meta>
+// cannot set. (The benchmark page's policy allows 'unsafe-eval': TF.js, the peer it measures
+// against, evaluates strings as code; the demo's does not.)
+async function pageCsp(name) {
+  const html = await readFile(join(root, name), 'utf8');
+  const m = html.match(/http-equiv="Content-Security-Policy" content="([^"]+)"/);
+  if (!m) throw new Error(`www/${name} has no Content-Security-Policy <meta> tag`);
+  return `${m[1]}; frame-ancestors 'none'`;
+}
+const CSP = await pageCsp('index.html');
+const BENCH_CSP = await pageCsp('bench.html');
 
 const SECURITY = { 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': CSP, 'Referrer-Policy': 'no-referrer' };
 // Worth compressing: text, WebAssembly and the weights (f32 tensors shrink by ~10 %).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy (native and wasm32), the native tests, the
-# wasm binding's tests in Node, then builds the site and runs the browser tests in headless
-# Debian Chromium. Installs what is missing first (see scripts/setup.sh).
+# wasm binding's tests in Node, then builds the site, checks the PyTorch module against the
+# CLI (where torch is installed) and runs the browser tests in headless Debian Chromium. Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -19,5 +19,9 @@ wasm-pack test --node --release -- --no-default-features --test web
 echo "== build the site and the native CLI the browser tests compare against"
 scripts/build.sh
 cargo build --release --features cli
+echo "== PyTorch module against the CLI (skipped, and says so, where torch is not installed)"
+PYTHON=python3
+[ -x .venv-bench/bin/python ] && PYTHON=.venv-bench/bin/python
+"$PYTHON" python/test_splash_torch.py
 echo "== browser tests (headless Chromium; screenshots in test-artifacts/)"
 node --test --test-reporter=spec tests/e2e/

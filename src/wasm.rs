@@ -22,6 +22,21 @@ const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 /// Most images in one call (the page sends a few hundred at a time).
 pub const MAX_IMAGES_PER_CALL: usize = 4096;
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// Runs when the module is instantiated: a panic (a bug: every bad input is an error) is
+/// printed to the console with its message and location, not only as "unreachable".
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error(&format!("splash (WebAssembly) panicked: {info}"));
+    }));
+}
+
 fn js(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }

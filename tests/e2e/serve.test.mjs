@@ -71,3 +71,14 @@ test('nothing outside www/, no other methods, and clear statuses with the securi
   assert.equal(head.status, 200);
   assert.equal(head.body.length, 0);
 });
+
+test('each page is served with the policy of its own <meta> tag, plus frame-ancestors', async () => {
+  for (const page of ['index.html', 'bench.html']) {
+    const meta = readFileSync(join(ROOT, 'www', page), 'utf8').match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
+    const r = await get(`/${page}`);
+    assert.equal(r.headers['content-security-policy'], `${meta}; frame-ancestors 'none'`, page);
+  }
+  // Everything else (scripts, workers, wasm) carries the demo's policy.
+  const demo = readFileSync(join(ROOT, 'www', 'index.html'), 'utf8').match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
+  assert.equal((await get('/train-worker.js')).headers['content-security-policy'], `${demo}; frame-ancestors 'none'`);
+});
