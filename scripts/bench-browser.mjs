@@ -20,6 +20,11 @@ try {
     );
   }
   console.log('ratio = splash / TF.js for latency (below 1: splash faster), splash / TF.js for img/s (above 1: splash faster)');
+  console.log('\ntraining, LeNet5-ReLU, batch 64, one step per call, alternating:');
+  for (const r of bench.training) {
+    const ips = (ms) => (ms ? ((r.batch * 1000) / ms).toFixed(0) : '-');
+    console.log(`${r.arch} ${r.backend.padEnd(10)} | splash ${ips(r.splashMs).padStart(6)} img/s | TF.js ${r.error ? `cannot train: ${r.error}` : `${ips(r.tfjsMs).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`}`);
+  }
 } finally {
   await browser.close();
   server.stop();

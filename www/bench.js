@@ -1,6 +1,6 @@
 // Benchmarks splash's wasm core against TF.js on the same topologies and weights.
 // Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
-import init, { Network } from './pkg/splash.js';
+import init, { Network, Training } from './pkg/splash.js';
 
 const tf = globalThis.tf;
 const status = (t) => (document.getElementById('status').textContent = t);
@@ -119,7 +119,8 @@ async function benchArch(arch, rows) {
   const eps = 0.1;
 
   const splashPredict1 = () => net.predict(x1);
-  const splashFgsm1 = () => net.attack(x1, label, false, eps, 1, eps, false, 0);
+  const fgsmSpec = JSON.stringify({ method: 'fgsm', epsilon: eps });
+  const splashFgsm1 = () => net.attack(x1, label, false, fgsmSpec).free();
   const splashPredict64 = () => net.predict(x64);
   const pSplash = net.predict(x1);
 
@@ -191,6 +192,87 @@ function render(rows) {
   }
 }
 
+/** LeNet5-ReLU as a TF.js user writes it for training: tf.layers with BatchNorm, compiled
+ * with SGD + Nesterov momentum, trained with trainOnBatch (NHWC, normalised input). */
+function tfLenet5() {
+  const l = tf.layers;
+  const model = tf.sequential({
+    layers: [
+      l.conv2d({ inputShape: [28, 28, 1], filters: 6, kernelSize: 5, padding: 'same' }),
+      l.batchNormalization({ epsilon: 1e-5, momentum: 0.9 }),
+      l.activation({ activation: 'relu' }),
+      l.maxPooling2d({ poolSize: 2 }),
+      l.conv2d({ filters: 16, kernelSize: 5 }),
+      l.batchNormalization({ epsilon: 1e-5, momentum: 0.9 }),
+      l.activation({ activation: 'relu' }),
+      l.maxPooling2d({ poolSize: 2 }),
+      l.flatten(),
+      l.dense({ units: 120 }),
+      l.batchNormalization({ epsilon: 1e-5, momentum: 0.9 }),
+      l.activation({ activation: 'relu' }),
+      l.dense({ units: 84 }),
+      l.batchNormalization({ epsilon: 1e-5, momentum: 0.9 }),
+      l.activation({ activation: 'relu' }),
+      l.dense({ units: 10 }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.momentum(0.05, 0.9, true), loss: tf.losses.softmaxCrossEntropy });
+  return model;
+}
+
+/** Training throughput, LeNet5-ReLU, batch 64, SGD with Nesterov momentum, no augmentation:
+ * splash's Training (the page's training panel) against TF.js trainOnBatch on each backend
+ * that can train it, one step per call, alternating. */
+async function benchTraining(rows) {
+  const BATCH = 64;
+  const STEPS = 32; // digits = 32 batches; epochs roll over as they end
+  const x = digits(BATCH * STEPS, 5);
+  const labels = Uint8Array.from({ length: BATCH * STEPS }, (_, i) => (i * 7) % 10);
+  const bytes = Uint8Array.from(x, (v) => Math.round(v * 255));
+  const options = JSON.stringify({ epochs: 10000, batch_size: BATCH, learning_rate: 0.05, seed: 1, augment: false });
+  const training = new Training(options, 'relu', new Uint8Array(0), bytes, labels);
+  const splashStep = () => {
+    if (JSON.parse(training.step(1)).epoch_end) training.finishEpoch(0);
+  };
+  for (const backend of ['wasm', 'cpu']) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const row = { arch: 'lenet5', backend: `tfjs-${backend}`, batch: BATCH };
+    const model = tfLenet5();
+    const xs = tf.tidy(() => tf.div(tf.sub(tf.tensor4d(x.subarray(0, BATCH * PIX), [BATCH, 28, 28, 1]), MEAN), STD));
+    const ys = tf.oneHot(tf.tensor1d(Array.from(labels.subarray(0, BATCH)), 'int32'), 10);
+    try {
+      const tfStep = async () => {
+        await model.trainOnBatch(xs, ys);
+      };
+      await tfStep();
+      [row.splashMs, row.tfjsMs] = await timePair(splashStep, tfStep, { warmup: 2, samples: 9, budgetMs: 15000 });
+      row.ratio = row.tfjsMs / row.splashMs;
+    } catch (e) {
+      row.error = e.message;
+    }
+    tf.dispose([xs, ys]);
+    model.dispose();
+    rows.push(row);
+  }
+  training.free();
+}
+
+function renderTraining(rows) {
+  const table = document.getElementById('train-results');
+  table.replaceChildren();
+  const tr = (cells, tag) => {
+    const r = document.createElement('tr');
+    for (const c of cells) r.append(Object.assign(document.createElement(tag), { textContent: c }));
+    return r;
+  };
+  table.append(tr(['model', 'peer', 'batch', 'splash img/s', 'peer img/s', 'ratio (splash / peer)'], 'th'));
+  for (const r of rows) {
+    const ips = (ms) => (ms ? ((r.batch * 1000) / ms).toFixed(0) : '—');
+    table.append(tr([r.arch, r.backend, String(r.batch), ips(r.splashMs), r.error ? `cannot train: ${r.error}` : ips(r.tfjsMs), r.ratio ? r.ratio.toFixed(2) : '—'], 'td'));
+  }
+}
+
 async function main() {
   try {
     if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
@@ -202,9 +284,13 @@ async function main() {
       await benchArch(arch, rows);
       render(rows);
     }
+    status('Running training…');
+    const training = [];
+    await benchTraining(training);
+    renderTraining(training);
     document.getElementById('notes').textContent = `Medians over alternating samples of splash and TF.js after warm-up; ratio < 1 means splash is faster (for img/s, > 1). TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
     status('Done');
-    globalThis.__bench = { rows, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+    globalThis.__bench = { rows, training, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
   } catch (e) {
     status(`Failed: ${e.message}`);
     globalThis.__bench = { error: e.message };
