@@ -95,6 +95,19 @@ describe('training in the page', () => {
     await page.close();
   });
 
+  test('settings the core refuses stop the run with its message, and a new run can start', async () => {
+    const { page } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await page.fill('#train-lr', '0');
+    await page.click('#train-start');
+    await page.waitForSelector('#error-banner:not([hidden])');
+    assert.match(await page.locator('#error-text').textContent(), /learning rate must be in \(0, 10\]/);
+    assert.match(await page.locator('#train-status').textContent(), /stopped/);
+    assert.equal(await page.locator('#train-start').isDisabled(), false);
+    assert.equal(await page.locator('#train-use').isDisabled(), true);
+    await page.close();
+  });
+
   test('a visitor\'s weights file: corrupt and foreign files are refused with a message, a good one is used', async () => {
     const { page, problems } = await openPage(browser.context, server.url);
     await waitReady(page);

@@ -70,13 +70,13 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
   $('train-adv').addEventListener('change', syncForm);
 
   function setButtons() {
-    const active = run && !run.finished;
+    const active = run && !run.finished && !run.failed;
     const anyRunning = active && Object.values(status).some((s) => !s.paused && !s.done);
     $('train-start').disabled = Boolean(active);
     $('train-pause').disabled = !active;
     $('train-pause').textContent = active && !anyRunning ? 'Resume' : 'Pause';
     $('train-reset').disabled = !run;
-    const have = run && Object.values(status).every((s) => s.epochsDone > 0 || s.done);
+    const have = run && !run.failed && Object.values(status).every((s) => s.epochsDone > 0 || s.done);
     for (const id of ['train-use', 'train-download-splash', 'train-download-relu']) $(id).disabled = !have;
     for (const input of form.querySelectorAll('input, select')) input.disabled = Boolean(active);
   }
@@ -132,7 +132,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
     const rate = s.map((t) => (t.ms > 0 ? (t.images / t.ms) * 1000 : 0));
     const slowest = Math.min(...rate);
     const left = s.map((t, i) => ((1 - steps[i]) * (t.steps || 1) * run.options.epochs * run.options.batch_size) / Math.max(1, rate[i]));
-    const state = s.every((t) => t.done) ? 'finished' : s.every((t) => t.paused || t.done) ? 'paused' : 'training';
+    const state = run.failed ? 'failed' : s.every((t) => t.done) ? 'finished' : s.every((t) => t.paused || t.done) ? 'paused' : 'training';
     const epoch = Math.min(...s.map((t) => t.epoch ?? 1));
     $('train-status').textContent = `${state} · epoch ${Math.min(epoch, run.options.epochs)} of ${run.options.epochs} · ${Math.round(slowest)} images/s per network${state === 'training' ? ` · about ${Math.ceil(Math.max(...left))} s left` : ''}`;
     debug.training = { state, fraction, status: JSON.parse(JSON.stringify(status)), snapshots: run.snapshots.length, options: run.options };
@@ -181,9 +181,14 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
         if (Object.values(status).every((t) => t.done)) run.finished = true;
         break;
       case 'error':
-        onError(new Error(`training ${v === 'splash' ? 'SPLASH' : 'ReLU'}: ${msg.message}`));
+        // Both stop: a run that cannot go on for one network is no comparison.
+        if (!run.failed) onError(new Error(`training ${v === 'splash' ? 'SPLASH' : 'ReLU'}: ${msg.message}`));
+        run.failed = true;
         s.paused = true;
-        break;
+        stopWorkers();
+        $('train-status').textContent = `stopped: ${msg.message}`;
+        setButtons();
+        return;
       default:
     }
     updateStatus();
