@@ -210,6 +210,12 @@ impl Builder {
     }
 }
 
+/// The layer as an activation layer, if it is one.
+fn as_activation(layer: &dyn Layer) -> Option<&ActivationLayer> {
+    let any: &dyn std::any::Any = layer;
+    any.downcast_ref::<ActivationLayer>()
+}
+
 impl Model {
     /// A freshly initialised model; weights are drawn from a generator seeded by `seed`.
     pub fn new(spec: ModelSpec, seed: u64) -> Self {
@@ -467,7 +473,7 @@ impl Model {
     pub fn activation_layers(&self) -> Vec<(&str, &ActivationLayer)> {
         self.layers
             .iter()
-            .filter_map(|(n, l)| l.as_activation().map(|a| (n.as_str(), a)))
+            .filter_map(|(n, l)| as_activation(l.as_ref()).map(|a| (n.as_str(), a)))
             .collect()
     }
 
@@ -489,7 +495,7 @@ impl Model {
                 ("linear", Some(w)) => path = vec![format!("{name} ({} units)", w[0])],
                 _ => path.push(name.clone()),
             }
-            if layer.as_activation().is_some() {
+            if as_activation(layer.as_ref()).is_some() {
                 sites.push(path.join(" → "));
             }
         }

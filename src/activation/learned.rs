@@ -88,15 +88,7 @@ impl Activation for Prelu {
         ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
     }
 
-    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
-        vec![("slope", &mut self.slope)]
-    }
-    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![("slope", &self.slope.value)]
-    }
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
-        vec![("slope", &mut self.slope.value)]
-    }
+    crate::nn::tensors! { "slope" => param slope }
 }
 
 /// APL (Agostinelli et al. 2014): h(x) = max(0, x) + Σₛ aₛᶜ·max(0, −x + bₛᶜ), s = 1..5, with
@@ -211,13 +203,5 @@ impl Activation for Apl {
         ArrayD::from_shape_vec(x.shape(), dx).expect("same size")
     }
 
-    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
-        vec![("a", &mut self.a), ("b", &mut self.b)]
-    }
-    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![("a", &self.a.value), ("b", &self.b.value)]
-    }
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
-        vec![("a", &mut self.a.value), ("b", &mut self.b.value)]
-    }
+    crate::nn::tensors! { "a" => param a, "b" => param b }
 }

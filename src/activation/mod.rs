@@ -305,8 +305,4 @@ impl Layer for ActivationLayer {
     fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
         self.activation.state_mut()
     }
-
-    fn as_activation(&self) -> Option<&ActivationLayer> {
-        Some(self)
-    }
 }

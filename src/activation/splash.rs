@@ -176,23 +176,7 @@ impl Activation for Splash {
         dx
     }
 
-    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
-        vec![("a_plus", &mut self.a_plus), ("a_minus", &mut self.a_minus)]
-    }
-
-    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![
-            ("a_plus", &self.a_plus.value),
-            ("a_minus", &self.a_minus.value),
-        ]
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
-        vec![
-            ("a_plus", &mut self.a_plus.value),
-            ("a_minus", &mut self.a_minus.value),
-        ]
-    }
+    crate::nn::tensors! { "a_plus" => param a_plus, "a_minus" => param a_minus }
 
     fn as_splash(&self) -> Option<&Splash> {
         Some(self)

@@ -241,25 +241,10 @@ impl Layer for BatchNorm {
         ArrayD::from_shape_vec(cache.shape.clone(), dx).expect("same size")
     }
 
-    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
-        vec![("weight", &mut self.gamma), ("bias", &mut self.beta)]
-    }
-
-    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![
-            ("weight", &self.gamma.value),
-            ("bias", &self.beta.value),
-            ("running_mean", &self.running_mean),
-            ("running_var", &self.running_var),
-        ]
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
-        vec![
-            ("weight", &mut self.gamma.value),
-            ("bias", &mut self.beta.value),
-            ("running_mean", &mut self.running_mean),
-            ("running_var", &mut self.running_var),
-        ]
+    crate::nn::tensors! {
+        "weight" => param gamma,
+        "bias" => param beta,
+        "running_mean" => buffer running_mean,
+        "running_var" => buffer running_var,
     }
 }

@@ -104,18 +104,5 @@ impl Layer for Linear {
         self.backward_inner(grad_out, false)
     }
 
-    fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
-        vec![("weight", &mut self.weight), ("bias", &mut self.bias)]
-    }
-
-    fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
-        vec![("weight", &self.weight.value), ("bias", &self.bias.value)]
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
-        vec![
-            ("weight", &mut self.weight.value),
-            ("bias", &mut self.bias.value),
-        ]
-    }
+    crate::nn::tensors! { "weight" => param weight, "bias" => param bias }
 }

@@ -61,8 +61,41 @@ pub(crate) fn add_into(grad: &mut ArrayD<f32>, values: &[f32]) {
     }
 }
 
-/// A differentiable layer.
-pub trait Layer: Send {
+/// Names a layer's (or an activation's) tensors once and writes from that one list the three
+/// views the rest of the crate reads: `params_mut` (the optimiser: learnable parameters),
+/// `state` (saving) and `state_mut` (loading). Each entry is `"name" => param field` for a
+/// [`Param`] or `"name" => buffer field` for a plain tensor (e.g. running statistics).
+///
+/// ```ignore
+/// tensors! { "weight" => param weight, "bias" => param bias, "running_mean" => buffer running_mean }
+/// ```
+macro_rules! tensors {
+    ($($name:literal => $kind:ident $field:ident),* $(,)?) => {
+        fn params_mut(&mut self) -> Vec<(&'static str, &mut $crate::nn::Param)> {
+            #[allow(unused_mut)]
+            let mut v: Vec<(&'static str, &mut $crate::nn::Param)> = Vec::new();
+            $( $crate::nn::tensors!(@param v, $kind, $name, self.$field); )*
+            v
+        }
+        fn state(&self) -> Vec<(&'static str, &ndarray::ArrayD<f32>)> {
+            vec![$( ($name, $crate::nn::tensors!(@value $kind, &self.$field)) ),*]
+        }
+        fn state_mut(&mut self) -> Vec<(&'static str, &mut ndarray::ArrayD<f32>)> {
+            vec![$( ($name, $crate::nn::tensors!(@value_mut $kind, &mut self.$field)) ),*]
+        }
+    };
+    (@param $v:ident, param, $name:literal, $e:expr) => { $v.push(($name, &mut $e)); };
+    (@param $v:ident, buffer, $name:literal, $e:expr) => {};
+    (@value param, &$e:expr) => { &$e.value };
+    (@value buffer, &$e:expr) => { &$e };
+    (@value_mut param, &mut $e:expr) => { &mut $e.value };
+    (@value_mut buffer, &mut $e:expr) => { &mut $e };
+}
+pub(crate) use tensors;
+
+/// A differentiable layer. (`Any`, so that a model can find the layers of one type, e.g. its
+/// activation layers, by downcasting.)
+pub trait Layer: std::any::Any + Send {
     /// The layer's kind, e.g. `"conv2d"`.
     fn kind(&self) -> &'static str;
     /// Computes the output and caches what `backward` needs.
@@ -94,10 +127,6 @@ pub trait Layer: Send {
     /// Mutable access to the same tensors as [`Layer::state`], for loading.
     fn state_mut(&mut self) -> Vec<(&'static str, &mut ArrayD<f32>)> {
         Vec::new()
-    }
-    /// The layer as a SPLASH/ReLU activation layer, if it is one.
-    fn as_activation(&self) -> Option<&crate::activation::ActivationLayer> {
-        None
     }
     /// Sets all parameter gradients to zero.
     fn zero_grad(&mut self) {
