@@ -72,7 +72,7 @@ pub(crate) fn add_into(grad: &mut ArrayD<f32>, values: &[f32]) {
 macro_rules! tensors {
     ($($name:literal => $kind:ident $field:ident),* $(,)?) => {
         fn params_mut(&mut self) -> Vec<(&'static str, &mut $crate::nn::Param)> {
-            #[allow(unused_mut)]
+            #[allow(unused_mut, clippy::vec_init_then_push)]
             let mut v: Vec<(&'static str, &mut $crate::nn::Param)> = Vec::new();
             $( $crate::nn::tensors!(@param v, $kind, $name, self.$field); )*
             v
