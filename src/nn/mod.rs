@@ -72,10 +72,9 @@ pub(crate) fn add_into(grad: &mut ArrayD<f32>, values: &[f32]) {
 macro_rules! tensors {
     ($($name:literal => $kind:ident $field:ident),* $(,)?) => {
         fn params_mut(&mut self) -> Vec<(&'static str, &mut $crate::nn::Param)> {
-            #[allow(unused_mut, clippy::vec_init_then_push)]
-            let mut v: Vec<(&'static str, &mut $crate::nn::Param)> = Vec::new();
-            $( $crate::nn::tensors!(@param v, $kind, $name, self.$field); )*
-            v
+            let all: Vec<Option<(&'static str, &mut $crate::nn::Param)>> =
+                vec![$( $crate::nn::tensors!(@param $kind, $name, self.$field) ),*];
+            all.into_iter().flatten().collect()
         }
         fn state(&self) -> Vec<(&'static str, &ndarray::ArrayD<f32>)> {
             vec![$( ($name, $crate::nn::tensors!(@value $kind, &self.$field)) ),*]
@@ -84,8 +83,8 @@ macro_rules! tensors {
             vec![$( ($name, $crate::nn::tensors!(@value_mut $kind, &mut self.$field)) ),*]
         }
     };
-    (@param $v:ident, param, $name:literal, $e:expr) => { $v.push(($name, &mut $e)); };
-    (@param $v:ident, buffer, $name:literal, $e:expr) => {};
+    (@param param, $name:literal, $e:expr) => { Some(($name, &mut $e)) };
+    (@param buffer, $name:literal, $e:expr) => { None };
     (@value param, &$e:expr) => { &$e.value };
     (@value buffer, &$e:expr) => { &$e };
     (@value_mut param, &mut $e:expr) => { &mut $e.value };
