@@ -106,3 +106,19 @@ export function chartLib() {
   if (!globalThis.Chart) throw new Error('the plotting library (vendor/chart.umd.js) did not load');
   return globalThis.Chart;
 }
+
+/**
+ * A chart's text alternative: the canvas becomes an image whose label lists each data set's
+ * points (at most `max` of them, evenly spaced), so a screen reader hears what is drawn.
+ */
+export function describeChart(chart, { title, x = (v) => String(v), y = (v) => String(v), max = 8 }) {
+  const parts = chart.data.datasets
+    .filter((d) => d.data.length)
+    .map((d) => {
+      const n = d.data.length;
+      const idx = n <= max ? [...Array(n).keys()] : [...new Set(Array.from({ length: max }, (_, i) => Math.round((i * (n - 1)) / (max - 1))))];
+      return `${d.label}: ${idx.map((i) => `${x(d.data[i].x)} → ${y(d.data[i].y)}`).join(', ')}`;
+    });
+  chart.canvas.setAttribute('role', 'img');
+  chart.canvas.setAttribute('aria-label', `${title}. ${parts.length ? parts.join('; ') : 'No data yet'}.`);
+}

@@ -161,6 +161,13 @@ describe('splash demo page', () => {
     }
     const datasets = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets.map((d) => d.data.length));
     assert.deepEqual(datasets, [7, 7, 7, 7]);
+    // The chart's text alternative reads out what it draws.
+    const label = await page.locator('#curve-chart').getAttribute('aria-label');
+    const clean = `${Math.round(curve.counts.splash[0]).toFixed(1)}%`;
+    assert.match(label, /^Robust accuracy against ε\. SPLASH \(here\): ε 0 → /);
+    assert.ok(label.includes(`ε 0 → ${clean}`), `${label} lacks SPLASH's clean ${clean}`);
+    assert.match(label, /ReLU \(test set, [\d,]+ digits\): ε 0 → \d/);
+    assert.match(await page.locator('#curves canvas').first().getAttribute('aria-label'), /Learned activation of act1 against ReLU; slopes: x<−2\.5 /);
     assert.match(await page.locator('#curve-status').textContent(), /100 digits/);
     // Cancelling a long run stops it early.
     await page.selectOption('#curve-n', '2000');

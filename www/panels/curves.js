@@ -56,13 +56,14 @@ export function createCurves(root, table) {
       const coef = info.coefficients[i];
       const aPlus = coef.slice(0, 4);
       const aMinus = coef.slice(4, 8);
-      const canvas = el('canvas', { 'aria-label': `learned activation of ${name}` });
+      const canvas = el('canvas', { role: 'img' });
       const note = el('p', { class: 'slopes' });
       const s = slopes(aPlus, aMinus);
       const pieces = ['x<−2.5', '−2.5…−2', '−2…−1', '−1…0', '0…1', '1…2', '2…2.5', 'x>2.5'];
       // One unbreakable item per piece, with true minus signs throughout.
       const num = (v) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2).replace('-', '−');
       note.append('slopes: ', ...pieces.flatMap((p, k) => [k ? ' · ' : '', el('span', { class: 'piece', text: `${p} ${num(s[k])}` })]));
+      canvas.setAttribute('aria-label', `Learned activation of ${name} against ReLU; ${note.textContent}`);
       const hingeXs = HINGES.flatMap((b) => (b === 0 ? [0] : [-b, b]));
       const at = (x) => ys[Math.round((x + 4) / 0.05)];
       const card = el('div', { class: 'curve-card', 'data-layer': name }, [

@@ -1,7 +1,7 @@
 // Panel 4: accuracy against ε for both networks under a chosen attack, computed live on
 // held-out digits over a pool of workers, drawn over the reference curves on the MNIST test
 // set from the committed eval reports (the same attack, made by `splash eval`).
-import { COLORS, chartLib, el, pct } from '../util.js';
+import { COLORS, chartLib, describeChart, el, pct } from '../util.js';
 
 export const CURVE_EPSILONS = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 
@@ -62,6 +62,8 @@ export function createRobustness(canvas) {
     },
   });
 
+  const describe = () => describeChart(chart, { title: 'Robust accuracy against ε', x: (e) => `ε ${e}`, y: (v) => pct(v) });
+  describe();
   return {
     /**
      * Reference curves from the eval reports for `attack`: clean accuracy at ε = 0, then
@@ -84,6 +86,7 @@ export function createRobustness(canvas) {
         notes.push(ref.test_digits);
       }
       chart.update();
+      describe();
       if (!notes.length) {
         return `No reference on the test set for ${LABELS[attack] ?? attack}${source === 'transfer' ? ' as a transfer attack' : ''}.`;
       }
@@ -95,6 +98,7 @@ export function createRobustness(canvas) {
         chart.data.datasets[k].data = done ? CURVE_EPSILONS.map((e, i) => ({ x: e, y: counts[v][i] / done })) : [];
       }
       chart.update();
+      describe();
     },
     chart,
   };

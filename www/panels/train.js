@@ -1,7 +1,7 @@
 // Panel 6: train a SPLASH and a ReLU LeNet5 side by side in the browser (one worker each,
 // the core's trainer), watch loss, held-out accuracy and SPLASH's curves move, replay the
 // curves, then use or download what was trained. Also: load a .safetensors file of your own.
-import { COLORS, chartLib, el, pct } from '../util.js';
+import { COLORS, chartLib, describeChart, el, pct } from '../util.js';
 
 const XS = Array.from({ length: 81 }, (_, i) => -4 + i * 0.1);
 const MAX_SNAPSHOTS = 600; // curve snapshots kept for the replay (thinned beyond this)
@@ -118,9 +118,16 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
     $('train-replay-label').textContent = `after ${s.step} step${s.step === 1 ? '' : 's'} (epoch ${s.epoch.toFixed(2)})`;
   }
 
+  const titles = new Map([
+    [charts.loss, ['Training loss against epoch', (v) => v.toFixed(3)]],
+    [charts.acc, ['Held-out accuracy against epoch', (v) => pct(v)]],
+    [charts.robust, ['PGD-10 robust accuracy on held-out digits against epoch', (v) => pct(v)]],
+  ]);
   function addPoint(chart, v, x, y) {
     chart.data.datasets[v === 'splash' ? 0 : 1].data.push({ x, y });
     chart.update();
+    const [title, fy] = titles.get(chart);
+    describeChart(chart, { title, x: (e) => `epoch ${e.toFixed(2)}`, y: fy });
   }
 
   function updateStatus() {
