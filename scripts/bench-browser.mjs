@@ -13,10 +13,10 @@ try {
   if (bench.error) throw new Error(bench.error);
   const f = (v) => v.toFixed(2).padStart(8);
   console.log(`TF.js ${bench.tfjs} in ${bench.userAgent}`);
-  console.log('model   peer       | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
+  console.log('model   peer             | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
   for (const r of bench.rows) {
     console.log(
-      `${r.arch.padEnd(7)} ${r.backend.padEnd(10)} |        ${f(r.splash.predict1)} ${f(r.tfjs.predict1)} ${f(r.ratio.predict1)} |           ${f(r.splash.fgsm1)} ${f(r.tfjs.fgsm1)} ${f(r.ratio.fgsm1)} |  ${(64000 / r.splash.predict64).toFixed(0).padStart(8)} ${(64000 / r.tfjs.predict64).toFixed(0).padStart(7)} ${f(r.ratio.throughput64)} | ${r.maxProbDiff.toExponential(1)}`,
+      `${r.arch.padEnd(7)} ${r.backend.padEnd(16)} |        ${f(r.splash.predict1)} ${f(r.tfjs.predict1)} ${f(r.ratio.predict1)} |           ${r.fgsmError ? '       (TF.js cannot)      ' : `${f(r.splash.fgsm1)} ${f(r.tfjs.fgsm1)} ${f(r.ratio.fgsm1)}`} |  ${(64000 / r.splash.predict64).toFixed(0).padStart(8)} ${(64000 / r.tfjs.predict64).toFixed(0).padStart(7)} ${f(r.ratio.throughput64)} | ${r.maxProbDiff.toExponential(1)}`,
     );
   }
   console.log('ratio = splash / TF.js for latency (below 1: splash faster), splash / TF.js for img/s (above 1: splash faster)');

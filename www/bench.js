@@ -22,41 +22,75 @@ function parseSafetensors(buf) {
   return out;
 }
 
-/** A TF.js forward pass (NHWC) with the same layers and weights as the splash model. */
-function tfModel(arch, w) {
-  const T = (name, transform) => {
+/**
+ * A TF.js forward pass (NHWC) with the same layers and weights as the splash model. Op by op
+ * (`fused` false): conv/matMul, bias add, batchNorm and relu as separate ops. As TF.js users
+ * ship a model (`fused` true: what the converter makes of it): BatchNorm folded into the
+ * preceding conv or dense weights, and conv/matMul + bias + relu as one fused op.
+ */
+function tfModel(arch, w, fused = false) {
+  const raw = (name) => {
     const t = w[name];
     if (!t) throw new Error(`missing ${name}`);
-    const x = tf.tensor(t.data, t.shape);
-    return transform ? transform(x) : x;
+    return t;
   };
-  const convW = (name) => T(`${name}.weight`, (x) => x.transpose([2, 3, 1, 0])); // OIHW → HWIO
   const layers = [];
-  const bn = (name) => {
-    const [m, v, g, b] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => T(`${name}.${k}`));
+  // Weights (OIHW for conv, (out, in) for dense) with BatchNorm `bn` folded in, if given.
+  const folded = (name, bn) => {
+    const W = raw(`${name}.weight`);
+    const b = Float32Array.from(raw(`${name}.bias`).data);
+    const data = Float32Array.from(W.data);
+    if (bn) {
+      const [m, v, g, beta] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => raw(`${bn}.${k}`).data);
+      const per = data.length / b.length;
+      for (let o = 0; o < b.length; o++) {
+        const scale = g[o] / Math.sqrt(v[o] + 1e-5);
+        for (let i = 0; i < per; i++) data[o * per + i] *= scale;
+        b[o] = (b[o] - m[o]) * scale + beta[o];
+      }
+    }
+    return { W: tf.tensor(data, W.shape), b: tf.tensor1d(b) };
+  };
+  const bnOp = (name) => {
+    const [m, v, g, b] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => tf.tensor(raw(`${name}.${k}`).data, raw(`${name}.${k}`).shape));
     layers.push((x) => tf.batchNorm(x, m, v, b, g, 1e-5));
   };
   const relu = () => layers.push((x) => tf.relu(x));
-  const conv = (name, stride, pad) => {
-    const f = convW(name);
-    const b = T(`${name}.bias`);
+  // conv → BN → relu (or a bare conv when `bn` is null).
+  const conv = (name, stride, pad, bn) => {
+    if (fused) {
+      const { W, b } = folded(name, bn);
+      const f = W.transpose([2, 3, 1, 0]); // OIHW → HWIO
+      layers.push((x) => tf.fused.conv2d({ x, filter: f, strides: stride, pad, bias: b, activation: bn ? 'relu' : 'linear' }));
+      return;
+    }
+    const { W, b } = folded(name, null);
+    const f = W.transpose([2, 3, 1, 0]);
     layers.push((x) => tf.add(tf.conv2d(x, f, stride, pad), b));
+    if (bn) bnOp(bn), relu();
   };
-  const dense = (name) => {
-    const W = T(`${name}.weight`, (x) => x.transpose());
-    const b = T(`${name}.bias`);
-    layers.push((x) => tf.add(tf.matMul(x, W), b));
+  const dense = (name, bn) => {
+    if (fused) {
+      const { W, b } = folded(name, bn);
+      const Wt = W.transpose();
+      layers.push((x) => tf.fused.matMul({ a: x, b: Wt, bias: b, activation: bn ? 'relu' : 'linear' }));
+      return;
+    }
+    const { W, b } = folded(name, null);
+    const Wt = W.transpose();
+    layers.push((x) => tf.add(tf.matMul(x, Wt), b));
+    if (bn) bnOp(bn), relu();
   };
   layers.push((x) => tf.div(tf.sub(x, MEAN), STD));
   if (arch === 'lenet5') {
-    conv('conv1', 1, 2), bn('bn1'), relu(), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
-    conv('conv2', 1, 0), bn('bn2'), relu(), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
+    conv('conv1', 1, 2, 'bn1'), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
+    conv('conv2', 1, 0, 'bn2'), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
     layers.push((x) => tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], 400])); // PyTorch's (C, H, W) order
-    dense('fc1'), bn('bn3'), relu(), dense('fc2'), bn('bn4'), relu(), dense('fc3');
+    dense('fc1', 'bn3'), dense('fc2', 'bn4'), dense('fc3', null);
   } else {
     const plan = [[1, 1, 1], [2, 1, 1], [3, 2, 1], [4, 1, 1], [5, 1, 1], [6, 2, 1], [7, 1, 0], [8, 1, 0]];
-    for (const [i, s, p] of plan) conv(`conv${i}`, s, p), bn(`bn${i}`), relu();
-    conv('conv9', 1, 0);
+    for (const [i, s, p] of plan) conv(`conv${i}`, s, p, `bn${i}`);
+    conv('conv9', 1, 0, null);
     layers.push((x) => tf.mean(x, [1, 2]));
   }
   return (x) => layers.reduce((h, f) => f(h), x);
@@ -112,7 +146,7 @@ function digits(n, seed) {
 async function benchArch(arch, rows) {
   const buf = await (await fetch(`models/${arch}-relu.safetensors`)).arrayBuffer();
   const net = new Network(new Uint8Array(buf));
-  const forward = tfModel(arch, parseSafetensors(buf));
+  const weights = parseSafetensors(buf);
   const x1 = digits(1, 7);
   const x64 = digits(64, 11);
   const label = Uint32Array.of(3);
@@ -124,9 +158,10 @@ async function benchArch(arch, rows) {
   const splashPredict64 = () => net.predict(x64);
   const pSplash = net.predict(x1);
 
-  for (const backend of ['wasm', 'cpu']) {
+  for (const [backend, fused] of [['wasm', true], ['wasm', false], ['cpu', true], ['cpu', false]]) {
     await tf.setBackend(backend);
     await tf.ready();
+    const forward = tfModel(arch, weights, fused);
     const t1 = tf.tensor4d(x1, [1, 28, 28, 1]);
     const t64 = tf.tensor4d(x64, [64, 28, 28, 1]);
     const onehot = tf.oneHot(tf.tensor1d([3], 'int32'), 10);
@@ -139,13 +174,23 @@ async function benchArch(arch, rows) {
     const sp = {};
     const tfr = {};
     [sp.predict1, tfr.predict1] = await timePair(splashPredict1, () => predict(t1));
-    [sp.fgsm1, tfr.fgsm1] = await timePair(splashFgsm1, fgsm);
+    // A fused model's gradient needs kernels the wasm backend lacks (its FusedConv2D
+    // gradient asks for the filter's): then the FGSM row is left out for that peer.
+    let fgsmError = null;
+    try {
+      await fgsm();
+      [sp.fgsm1, tfr.fgsm1] = await timePair(splashFgsm1, fgsm);
+    } catch (e) {
+      fgsmError = e.message;
+      sp.fgsm1 = tfr.fgsm1 = NaN;
+    }
     [sp.predict64, tfr.predict64] = await timePair(splashPredict64, () => predict(t64), { warmup: 2 });
     tf.dispose([t1, t64, onehot]);
     rows.push({
       arch,
-      backend: `tfjs-${backend}`,
+      backend: `tfjs-${backend}${fused ? ' fused' : ''}`,
       maxProbDiff: maxDiff,
+      fgsmError,
       splash: sp,
       tfjs: tfr,
       ratio: {
@@ -178,9 +223,9 @@ function render(rows) {
           ms(r.splash.predict1),
           ms(r.tfjs.predict1),
           r.ratio.predict1.toFixed(2),
-          ms(r.splash.fgsm1),
-          ms(r.tfjs.fgsm1),
-          r.ratio.fgsm1.toFixed(2),
+          r.fgsmError ? '—' : ms(r.splash.fgsm1),
+          r.fgsmError ? `cannot: ${r.fgsmError}` : ms(r.tfjs.fgsm1),
+          r.fgsmError ? '—' : r.ratio.fgsm1.toFixed(2),
           (64000 / r.splash.predict64).toFixed(0),
           (64000 / r.tfjs.predict64).toFixed(0),
           r.ratio.throughput64.toFixed(2),
