@@ -9,15 +9,14 @@ use crate::attack::{
     attack, AttackSpec, Goal, MAX_EPSILON, MAX_QUERIES, MAX_RESTARTS, MAX_STEPS, STEP_SIZE_FACTOR,
 };
 use crate::data::Dataset;
+use crate::data::PIXELS;
 use crate::digit::preprocess_rgba;
-use crate::model::{Model, CLASSES, IMAGE_SIDE};
+use crate::model::{Model, CLASSES, IMAGE_SIDE, MNIST_MEAN, MNIST_STD};
 use crate::robustness::{breaking_point, robust_batch, BatchResult, MAX_EPSILONS};
 use crate::train::{accuracy, EpochRun, RunOptions, Trainer};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
 use wasm_bindgen::prelude::*;
-
-const PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 
 /// Most images in one call (the page sends a few hundred at a time).
 pub const MAX_IMAGES_PER_CALL: usize = 4096;
@@ -449,10 +448,20 @@ pub fn preprocess_canvas(rgba: &[u8], width: usize, height: usize) -> Result<Vec
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-/// Number of classes (10).
-#[wasm_bindgen(js_name = classCount)]
-pub fn class_count() -> usize {
-    CLASSES
+/// The models' fixed numbers, so that scripts do not repeat them: `{image_side, pixels,
+/// classes, mnist_mean, mnist_std, hinges}` as JSON.
+#[wasm_bindgen(js_name = modelConstants)]
+pub fn model_constants() -> String {
+    serde_json::json!({
+        "image_side": IMAGE_SIDE,
+        "pixels": PIXELS,
+        "classes": CLASSES,
+        // Through their decimal text, so 0.1307 reads 0.1307 in JSON (not 0.13070000708…).
+        "mnist_mean": MNIST_MEAN.to_string().parse::<f64>().unwrap_or(f64::NAN),
+        "mnist_std": MNIST_STD.to_string().parse::<f64>().unwrap_or(f64::NAN),
+        "hinges": crate::SPLASH_HINGES,
+    })
+    .to_string()
 }
 
 /// [`robust_batch`] on JS inputs: images crafted on `source`, classified by `victim` (or

@@ -1,12 +1,13 @@
 // Benchmarks splash's wasm core against TF.js on the same topologies and weights.
 // Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
-import init, { Network, Training } from './pkg/splash.js';
+import init, { Network, Training, modelConstants } from './pkg/splash.js';
 
 const tf = globalThis.tf;
 const status = (t) => (document.getElementById('status').textContent = t);
-const PIX = 784;
-const MEAN = 0.1307;
-const STD = 0.3081;
+// The core's constants (set once the module is loaded).
+let PIX;
+let MEAN;
+let STD;
 
 /** Parses safetensors bytes into {name: {shape, data: Float32Array}}. */
 function parseSafetensors(buf) {
@@ -323,6 +324,7 @@ async function main() {
     if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
     tf.wasm.setWasmPaths(new URL('vendor/tfjs/', location.href).href);
     await init();
+    ({ pixels: PIX, mnist_mean: MEAN, mnist_std: STD } = JSON.parse(modelConstants()));
     const rows = [];
     for (const arch of ['lenet5', 'allcnn']) {
       status(`Running ${arch}…`);

@@ -2,7 +2,7 @@
 import { Engine } from './client.js';
 import { FIELD_BOUNDS, decodePixels, encodePixels, modelSet, readState, writeState } from './state.js';
 import { VARIANTS, modelFiles } from './models.js';
-import { argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
+import { PIXELS, argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
 import { createGallery, loadHeldout } from './panels/gallery.js';
@@ -40,6 +40,13 @@ const engine = new Engine((err) => {
   showError(err);
   setStatus('The inference worker stopped', false);
 });
+// The page's one copy of the image size (util.js) must be the core's.
+engine
+  .call('constants')
+  .then((c) => {
+    if (c.pixels !== PIXELS) showError(`util.js says ${PIXELS} pixels per image, the core ${c.pixels}`);
+  })
+  .catch(() => {}); // a module that fails to load is reported by the model loading
 
 // ---- state ----------------------------------------------------------------------------------
 let info = null; // per-variant descriptions of the loaded pair
@@ -94,7 +101,7 @@ function clearInput() {
   state.truth = null;
   save();
   gallery?.select(null);
-  drawDigit($('preview'), new Float32Array(784));
+  drawDigit($('preview'), new Float32Array(PIXELS));
   $('digit-source').textContent = '—';
   predictions?.clear();
   strip.clear();
@@ -480,7 +487,7 @@ $('curve-run').addEventListener('click', async () => {
   const jobs = [];
   for (let start = 0; start < n; start += chunk) {
     const end = Math.min(n, start + chunk);
-    const pixels = Float32Array.from(heldout.images.subarray(start * 784, end * 784), (v) => v / 255);
+    const pixels = Float32Array.from(heldout.images.subarray(start * PIXELS, end * PIXELS), (v) => v / 255);
     jobs.push({ pixels, labels: Uint32Array.from(heldout.labels.subarray(start, end)), specs: attacks, epsilons: CURVE_EPSILONS, source: state.source });
   }
   const counts = { splash: new Array(CURVE_EPSILONS.length).fill(0), relu: new Array(CURVE_EPSILONS.length).fill(0) };
@@ -671,7 +678,7 @@ if ('serviceWorker' in navigator) {
 }
 syncControls();
 updateLabelChoices();
-drawDigit($('preview'), new Float32Array(784));
+drawDigit($('preview'), new Float32Array(PIXELS));
 // The explanation opens on a first visit only (a shared link with a query is still a first
 // visit); closing it is remembered.
 const INTRO_SEEN = 'splash-intro-seen';

@@ -6,7 +6,7 @@
 // Messages out: {type: 'ready', digits} | {type: 'progress', ...} | {type: 'curves', ...} |
 // {type: 'eval', ...} | {type: 'epoch', ...} | {type: 'paused'} | {type: 'done'} |
 // {type: 'weights', bytes} | {type: 'error', message}.
-import init, { Training } from './pkg/splash.js';
+import init, { Training, modelConstants } from './pkg/splash.js';
 
 const CHUNK_MS = 120; // steps run between two reports (and two chances to pause)
 const EVALS_PER_EPOCH = 4; // held-out accuracy this often (on a slice), and at each epoch end
@@ -29,7 +29,7 @@ function heldoutAccuracy(n) {
   try {
     const { images, labels } = job.heldout;
     const m = Math.min(n, labels.length);
-    return net.accuracy(images.subarray(0, m * 784), labels.subarray(0, m));
+    return net.accuracy(images.subarray(0, m * job.pixels), labels.subarray(0, m));
   } finally {
     net.free();
   }
@@ -43,7 +43,7 @@ function robustAccuracy() {
   try {
     const { images, labels } = job.heldout;
     const m = Math.min(robust.digits, labels.length);
-    const pixels = Float32Array.from(images.subarray(0, m * 784), (v) => v / 255);
+    const pixels = Float32Array.from(images.subarray(0, m * job.pixels), (v) => v / 255);
     const r = net.robustness(pixels, Uint32Array.from(labels.subarray(0, m)), JSON.stringify(robust.spec), Float32Array.of(robust.spec.epsilon));
     const flags = r.robust;
     r.free();
@@ -64,7 +64,7 @@ async function start({ options, activation, start: startBytes, evaluation, xs })
   );
   training?.free();
   training = new Training(JSON.stringify(options), activation, startBytes ?? new Uint8Array(0), images, labels);
-  job = { activation, evaluation, xs: Float32Array.from(xs), heldout: { images: hImages, labels: hLabels }, globalStep: 0, stepsPerChunk: 1, nextEval: 0 };
+  job = { pixels: JSON.parse(modelConstants()).pixels, activation, evaluation, xs: Float32Array.from(xs), heldout: { images: hImages, labels: hLabels }, globalStep: 0, stepsPerChunk: 1, nextEval: 0 };
   post({ type: 'ready', digits: labels.length });
   sendCurves();
   post({ type: 'eval', epoch: 0, accuracy: heldoutAccuracy(evaluation.sliceDigits), robust: robustAccuracy() });

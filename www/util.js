@@ -1,4 +1,5 @@
 // Small helpers shared by the panels.
+// Pixels per 28×28 image: the core's (modelConstants), checked against it when the page starts.
 export const PIXELS = 784;
 export const CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 export const COLORS = {

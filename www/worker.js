@@ -4,14 +4,17 @@
 // a plain object); its defaults, bounds and step-size rule live in Rust, not here.
 // Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
 import { VARIANTS, modelFiles } from './models.js';
-import init, { Network, attackLimits, describeAttack, parseAttack, preprocessCanvas } from './pkg/splash.js';
+import init, { Network, attackLimits, describeAttack, modelConstants, parseAttack, preprocessCanvas } from './pkg/splash.js';
 
 const wasmReady = init().catch((e) => {
   throw new Error(`the WebAssembly module failed to load (${e.message || e}); rebuild it with scripts/serve.sh`);
 });
 
 const nets = new Map(); // model set (models.js) -> {splash: Network, relu: Network, info}
-const PIXELS = 784;
+let PIXELS = 0; // the core's, once the module is loaded
+wasmReady.then(() => {
+  PIXELS = JSON.parse(modelConstants()).pixels;
+});
 
 async function fetchBytes(path) {
   const url = new URL(path, self.location.href);
@@ -220,8 +223,9 @@ function preprocess({ rgba, width, height }) {
 }
 
 const limits = () => JSON.parse(attackLimits());
+const constants = () => JSON.parse(modelConstants());
 
-const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits };
+const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits, constants };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;

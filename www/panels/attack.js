@@ -1,6 +1,6 @@
 // Panel 3: FGSM / BIM / PGD / Square, untargeted or targeted, white-box or transfer, shown
 // as original | adversarial | perturbation with each network's new prediction.
-import { argmax, drawDigit, drawPerturbation, el, pct } from '../util.js';
+import { PIXELS, argmax, drawDigit, drawPerturbation, el, pct } from '../util.js';
 
 const NAMES = { splash: 'SPLASH', relu: 'ReLU' };
 
@@ -19,8 +19,8 @@ export function renderAttack(root, { result, input, settings }) {
     const clean = argmax(row.clean);
     const pred = argmax(row.probs);
     let maxDelta = 0;
-    const delta = new Float32Array(784);
-    for (let i = 0; i < 784; i++) {
+    const delta = new Float32Array(PIXELS);
+    for (let i = 0; i < PIXELS; i++) {
       delta[i] = row.adv[i] - input.pixels[i];
       maxDelta = Math.max(maxDelta, Math.abs(delta[i]));
     }

@@ -2,7 +2,6 @@
 // histogram of the current digit's pre-activations; the coefficients in a table.
 import { COLORS, chartLib, el } from '../util.js';
 
-const HINGES = [0, 1, 2, 2.5];
 const BINS = 32; // over [−4, 4]
 
 /** Slopes of h on the 8 pieces between the 7 hinges, left to right. */
@@ -59,12 +58,16 @@ export function createCurves(root, table) {
       const canvas = el('canvas', { role: 'img' });
       const note = el('p', { class: 'slopes' });
       const s = slopes(aPlus, aMinus);
-      const pieces = ['x<−2.5', '−2.5…−2', '−2…−1', '−1…0', '0…1', '1…2', '2…2.5', 'x>2.5'];
+      // The pieces between the hinges (the model's, from its configuration): ±b for b > 0, and 0.
+      const hs = info.config.hinges.filter((b) => b > 0);
+      const cuts = [...hs.map((b) => -b).reverse(), 0, ...hs];
+      const txt = (v) => String(v).replace('-', '−');
+      const pieces = [`x<${txt(cuts[0])}`, ...cuts.slice(1).map((c, k) => `${txt(cuts[k])}…${txt(c)}`), `x>${txt(cuts.at(-1))}`];
       // One unbreakable item per piece, with true minus signs throughout.
       const num = (v) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2).replace('-', '−');
       note.append('slopes: ', ...pieces.flatMap((p, k) => [k ? ' · ' : '', el('span', { class: 'piece', text: `${p} ${num(s[k])}` })]));
       canvas.setAttribute('aria-label', `Learned activation of ${name} against ReLU; ${note.textContent}`);
-      const hingeXs = HINGES.flatMap((b) => (b === 0 ? [0] : [-b, b]));
+      const hingeXs = info.config.hinges.flatMap((b) => (b === 0 ? [0] : [-b, b]));
       const at = (x) => ys[Math.round((x + 4) / 0.05)];
       const card = el('div', { class: 'curve-card', 'data-layer': name }, [
         el('h3', { text: name }),
