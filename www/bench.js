@@ -204,16 +204,18 @@ async function benchArch(arch, rows) {
   net.free();
 }
 
+/** A table row of `cells` as `tag` ('th' or 'td') elements. */
+function tr(cells, tag) {
+  const r = document.createElement('tr');
+  for (const c of cells) r.append(Object.assign(document.createElement(tag), { textContent: c }));
+  return r;
+}
+
 function render(rows) {
   const ms = (v) => `${v.toFixed(2)} ms`;
   const head = ['model', 'peer', 'predict b=1 splash', 'peer', 'ratio', 'FGSM step b=1 splash', 'peer', 'ratio', 'b=64 img/s splash', 'peer', 'ratio', 'max |Δp|'];
   const table = document.getElementById('results');
   table.replaceChildren();
-  const tr = (cells, tag) => {
-    const r = document.createElement('tr');
-    for (const c of cells) r.append(Object.assign(document.createElement(tag), { textContent: c }));
-    return r;
-  };
   table.append(tr(head, 'th'));
   for (const r of rows) {
     table.append(
@@ -307,11 +309,6 @@ async function benchTraining(rows) {
 function renderTraining(rows) {
   const table = document.getElementById('train-results');
   table.replaceChildren();
-  const tr = (cells, tag) => {
-    const r = document.createElement('tr');
-    for (const c of cells) r.append(Object.assign(document.createElement(tag), { textContent: c }));
-    return r;
-  };
   table.append(tr(['model', 'peer', 'batch', 'splash img/s', 'peer img/s', 'ratio (splash / peer)'], 'th'));
   for (const r of rows) {
     const ips = (ms) => (ms ? ((r.batch * 1000) / ms).toFixed(0) : '—');

@@ -102,6 +102,10 @@ export function el(tag, props = {}, children = []) {
   return node;
 }
 
+/** Options every chart of the page starts from: it fills its box, is redrawn at once (no
+ * animation) and takes {x, y} points as they are. */
+export const CHART_BASE = { responsive: true, maintainAspectRatio: false, animation: false, parsing: false };
+
 /** The Chart.js constructor, loaded by a classic script tag from vendor/. */
 export function chartLib() {
   if (!globalThis.Chart) throw new Error('the plotting library (vendor/chart.umd.js) did not load');

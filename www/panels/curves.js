@@ -1,6 +1,6 @@
 // Panel 7: each SPLASH layer's learned h(x) against ReLU, hinges marked, slopes listed, and a
 // histogram of the current digit's pre-activations; the coefficients in a table.
-import { COLORS, chartLib, el } from '../util.js';
+import { CHART_BASE, COLORS, chartLib, el } from '../util.js';
 
 const BINS = 32; // over [−4, 4]
 
@@ -92,10 +92,7 @@ export function createCurves(root, table) {
             ],
           },
           options: {
-            responsive: true,
-            maintainAspectRatio: false,
-            animation: false,
-            parsing: false,
+            ...CHART_BASE,
             scales: {
               x: { type: 'linear', min: -4, max: 4, ticks: { stepSize: 1 } },
               y: { title: { display: true, text: 'h(x)' } },

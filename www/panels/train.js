@@ -1,7 +1,7 @@
 // Panel 6: train a SPLASH and a ReLU LeNet5 side by side in the browser (one worker each,
 // the core's trainer), watch loss, held-out accuracy and SPLASH's curves move, replay the
 // curves, then use or download what was trained. Also: load a .safetensors file of your own.
-import { COLORS, chartLib, describeChart, el, pct } from '../util.js';
+import { CHART_BASE, COLORS, chartLib, describeChart, el, pct } from '../util.js';
 
 const XS = Array.from({ length: 81 }, (_, i) => -4 + i * 0.1);
 const MAX_SNAPSHOTS = 600; // curve snapshots kept for the replay (thinned beyond this)
@@ -29,10 +29,7 @@ function lineChart(canvas, { y, yMin, yMax, percent, points = 0 }) {
     type: 'line',
     data: { datasets: [set('SPLASH', COLORS.splash), set('ReLU', COLORS.relu)] },
     options: {
-      responsive: true,
-      maintainAspectRatio: false,
-      animation: false,
-      parsing: false,
+      ...CHART_BASE,
       scales: {
         x: { type: 'linear', min: 0, title: { display: true, text: 'epoch' } },
         y: { min: yMin, max: yMax, title: { display: true, text: y }, ticks: percent ? { callback: (v) => `${Math.round(v * 100)}%` } : {} },
@@ -98,7 +95,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
               { label: 'at the start', data: [], borderColor: COLORS.grey, borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5 },
             ],
           },
-          options: { responsive: true, maintainAspectRatio: false, animation: false, parsing: false, scales: { x: { type: 'linear', min: -4, max: 4 } }, plugins: { legend: { display: false } } },
+          options: { ...CHART_BASE, scales: { x: { type: 'linear', min: -4, max: 4 } }, plugins: { legend: { display: false } } },
         }),
       );
     }
