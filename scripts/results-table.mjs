@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainingComparison, verdict } from '../www/panels/robustness.js';
 import { slopes } from '../www/panels/curves.js';
+import init, { describeAdversarialTraining } from '../www/pkg/splash.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'www', 'models');
@@ -27,12 +28,14 @@ const TRAININGS = [
   ['', ''],
   ['-adv', ', adversarially trained'],
 ];
+// How a model was adversarially trained, in the core's words (the wasm module of
+// scripts/build.sh, run here in Node).
+await init({ module_or_path: readFileSync(join(root, 'www', 'pkg', 'splash_bg.wasm')) });
 const trainedBy = (rep) => {
   const adv = rep.config?.recipe?.adversarial;
   if (!adv) return '';
-  const a = adv.attack;
-  const how = a.steps === 1 && a.step_size ? 'FGSM with a random start (step 1.25·ε)' : `PGD-${a.steps} (step 2.5·ε/${a.steps}, random start)`;
-  return `Trained on digits attacked by ${how} at ε = ${a.epsilon}${adv.epsilon_warmup_epochs ? `, ε ramped up over the first ${adv.epsilon_warmup_epochs} epoch${adv.epsilon_warmup_epochs === 1 ? '' : 's'}` : ''}, ${rep.config.recipe.epochs} epochs. `;
+  const { description } = JSON.parse(describeAdversarialTraining(JSON.stringify(adv)));
+  return `Trained on digits attacked by ${description}, ${rep.config.recipe.epochs} epochs. `;
 };
 const lines = [];
 const say = (s = '') => lines.push(s);

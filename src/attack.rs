@@ -335,10 +335,15 @@ impl AttackSpec {
         };
         match self.method {
             Method::Fgsm => format!("FGSM, one step of ε, {loss}"),
-            Method::Bim => format!("BIM, {} steps of {step}, {loss}", self.steps),
+            Method::Bim => format!(
+                "BIM, {} step{} of {step}, {loss}",
+                self.steps,
+                if self.steps == 1 { "" } else { "s" }
+            ),
             Method::Pgd => format!(
-                "PGD, random start, {} steps of {step}{restarts}, {loss}",
-                self.steps
+                "PGD, random start, {} step{} of {step}{restarts}, {loss}",
+                self.steps,
+                if self.steps == 1 { "" } else { "s" }
             ),
             Method::Square => format!(
                 "Square Attack (no gradient), {} queries, p_init {}{restarts}, {loss}",

@@ -78,10 +78,51 @@ impl Adversarial {
         } else {
             String::new()
         };
+        let how = match self.options().kind {
+            AdversarialKind::FgsmRs => {
+                format!("FGSM with a random start, one step of {FGSM_RS_STEP_FACTOR}·ε")
+            }
+            AdversarialKind::Pgd => self.attack.describe(),
+        };
+        format!("{how} at ε = {}{warm}", self.attack.epsilon)
+    }
+
+    /// The options this was made from ([`AdversarialOptions::adversarial`]): FGSM-RS if it
+    /// is one step of [`FGSM_RS_STEP_FACTOR`]·ε, PGD otherwise.
+    pub fn options(&self) -> AdversarialOptions {
+        let a = &self.attack;
+        let fgsm_rs = a.steps == 1 && a.step_size == Some(FGSM_RS_STEP_FACTOR * a.epsilon);
+        AdversarialOptions {
+            kind: if fgsm_rs {
+                AdversarialKind::FgsmRs
+            } else {
+                AdversarialKind::Pgd
+            },
+            epsilon: a.epsilon,
+            steps: a.steps,
+            warmup_epochs: self.epsilon_warmup_epochs,
+        }
+    }
+
+    /// A name for a sentence: "PGD-5 at ε = 0.1" or "FGSM with a random start at ε = 0.1".
+    pub fn short_name(&self) -> String {
+        let o = self.options();
+        match o.kind {
+            AdversarialKind::Pgd => format!("PGD-{} at ε = {}", o.steps, o.epsilon),
+            AdversarialKind::FgsmRs => format!("FGSM with a random start at ε = {}", o.epsilon),
+        }
+    }
+
+    /// The command-line flags that train this way (`splash train` and `splash study`).
+    pub fn cli_flags(&self) -> String {
+        let o = self.options();
+        let kind = match o.kind {
+            AdversarialKind::Pgd => format!("pgd --adv-steps {}", o.steps),
+            AdversarialKind::FgsmRs => "fgsm-rs".into(),
+        };
         format!(
-            "{} at ε = {}{warm}",
-            self.attack.describe(),
-            self.attack.epsilon
+            "--adversarial {kind} --adv-eps {} --adv-warmup-epochs {}",
+            o.epsilon, o.warmup_epochs
         )
     }
 

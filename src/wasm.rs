@@ -570,6 +570,20 @@ pub fn describe_attack(spec_json: &str) -> Result<String, JsError> {
     .to_string())
 }
 
+/// Describes the adversarial part of a recipe (its JSON, as stored in a weights file's
+/// `recipe.adversarial`): `{short, description, flags}`, e.g. short "PGD-5 at ε = 0.1".
+#[wasm_bindgen(js_name = describeAdversarialTraining)]
+pub fn describe_adversarial_training(json: &str) -> Result<String, JsError> {
+    let adv: crate::train::Adversarial =
+        serde_json::from_str(json).map_err(|e| js(format!("adversarial training: {e}")))?;
+    Ok(serde_json::json!({
+        "short": adv.short_name(),
+        "description": adv.describe(),
+        "flags": adv.cli_flags(),
+    })
+    .to_string())
+}
+
 /// The attack named like `pgd-40-r5-margin` (see [`AttackSpec::name`]) as AttackSpec JSON.
 #[wasm_bindgen(js_name = parseAttack)]
 pub fn parse_attack(name: &str) -> Result<String, JsError> {

