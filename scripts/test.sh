@@ -11,11 +11,12 @@ cargo fmt --check
 echo "== clippy (native, all features)"
 cargo clippy --all-targets --all-features -- -D warnings
 echo "== clippy (wasm32)"
-cargo clippy --target wasm32-unknown-unknown --no-default-features --lib --tests -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --no-default-features --lib -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --no-default-features --features training --lib --tests -- -D warnings
 echo "== native tests"
 cargo test --release --all-features
 echo "== wasm binding tests (Node)"
-wasm-pack test --node --release -- --no-default-features --test web
+wasm-pack test --node --release -- --no-default-features --features training --test web
 echo "== build the site and the native CLI the browser tests compare against"
 scripts/build.sh
 cargo build --release --features cli

@@ -13,7 +13,9 @@ use crate::data::PIXELS;
 use crate::digit::preprocess_rgba;
 use crate::model::{Model, CLASSES, IMAGE_SIDE, MNIST_MEAN, MNIST_STD};
 use crate::robustness::{breaking_point, robust_batch, BatchResult, MAX_EPSILONS};
-use crate::train::{accuracy, EpochRun, RunOptions, Trainer};
+use crate::train::accuracy;
+#[cfg(feature = "training")]
+use crate::train::{EpochRun, RunOptions, Trainer};
 use crate::weights::{self, ModelConfig};
 use ndarray::{Array4, Axis};
 use wasm_bindgen::prelude::*;
@@ -102,12 +104,6 @@ impl Network {
     pub fn accuracy(&mut self, images: &[u8], labels: &[u8]) -> Result<f32, JsError> {
         let data = digits(images, labels)?;
         Ok(accuracy(&mut self.model, &data))
-    }
-
-    /// The network as `.safetensors` bytes (weights and configuration).
-    #[wasm_bindgen(js_name = toBytes)]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        weights::save(&self.model, &self.config)
     }
 
     /// Class probabilities, N·10 values, for N images of 784 pixels in [0, 1].
@@ -310,7 +306,10 @@ fn digits(images: &[u8], labels: &[u8]) -> Result<Dataset, JsError> {
 pub const MAX_TRAINING_DIGITS: usize = 60_000;
 
 /// A network being trained in the page on digits it was given, driven step by step by the
-/// caller (who measures the time: the core reads no clock in WebAssembly).
+/// caller (who measures the time: the core reads no clock in WebAssembly). In the build with
+/// the `training` feature only (the training worker's module), so that the page's module
+/// does not carry the trainer.
+#[cfg(feature = "training")]
 #[wasm_bindgen]
 pub struct Training {
     trainer: Trainer,
@@ -319,6 +318,7 @@ pub struct Training {
     run: Option<EpochRun>,
 }
 
+#[cfg(feature = "training")]
 #[wasm_bindgen]
 impl Training {
     /// A run described by `options_json` (a [`RunOptions`]: `{epochs, batch_size,

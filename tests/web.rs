@@ -1,11 +1,15 @@
 //! Tests of the wasm binding itself (wasm-bindgen-test, run in Node by
-//! `wasm-pack test --node -- --no-default-features`). They load the committed weights.
+//! `wasm-pack test --node -- --no-default-features --features training`). They load the
+//! committed weights.
 #![cfg(target_arch = "wasm32")]
 
+#[cfg(feature = "training")]
 #[path = "common/tiny_run.rs"]
 mod tiny_run;
 
-use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network, Training};
+#[cfg(feature = "training")]
+use splash::wasm::Training;
+use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -241,6 +245,7 @@ fn evaluation_paths_agree_with_the_training_path() {
     }
 }
 
+#[cfg(feature = "training")]
 #[wasm_bindgen_test]
 fn training_in_wasm_repeats_the_native_run_bit_for_bit() {
     let (images, labels) = tiny_run::digits();
@@ -274,6 +279,7 @@ fn training_in_wasm_repeats_the_native_run_bit_for_bit() {
     assert!((0.0..=1.0).contains(&acc));
 }
 
+#[cfg(feature = "training")]
 #[wasm_bindgen_test]
 fn bad_training_requests_are_errors_not_panics() {
     let (images, labels) = tiny_run::digits();

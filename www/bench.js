@@ -1,6 +1,6 @@
 // Benchmarks splash's wasm core against TF.js on the same topologies and weights.
 // Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
-import init, { Network, Training, modelConstants } from './pkg/splash.js';
+import init, { Network, Training, modelConstants } from './pkg-train/splash.js';
 
 const tf = globalThis.tf;
 const status = (t) => (document.getElementById('status').textContent = t);

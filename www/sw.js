@@ -1,7 +1,7 @@
 // Offline support: every same-origin GET goes to the network first and is cached; when the
 // network fails, the cached copy answers. The page's files are cached on install, so after
 // one visit the whole demo (both architectures, both trainings) works offline; the training
-// panel's digits are cached when it first fetches them.
+// panel's module (pkg-train/) and digits are cached when it first fetches them.
 // Bump CACHE when the page's files change, so an offline visitor never mixes versions.
 const CACHE = 'splash-v3';
 // The page itself: install fails (and the old worker stays) if any is missing.

@@ -6,7 +6,7 @@
 // Messages out: {type: 'ready', digits} | {type: 'progress', ...} | {type: 'curves', ...} |
 // {type: 'eval', ...} | {type: 'epoch', ...} | {type: 'paused'} | {type: 'done'} |
 // {type: 'weights', bytes} | {type: 'error', message}.
-import init, { Training, modelConstants } from './pkg/splash.js';
+import init, { Training, modelConstants } from './pkg-train/splash.js';
 
 const CHUNK_MS = 120; // steps run between two reports (and two chances to pause)
 const EVALS_PER_EPOCH = 4; // held-out accuracy this often (on a slice), and at each epoch end

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './harness.mjs';
-import init, { Network, Training, attackLimits, describeAttack, parseAttack, preprocessCanvas } from '../../www/pkg/splash.js';
+import init, { Network, Training, attackLimits, describeAttack, parseAttack, preprocessCanvas } from '../../www/pkg-train/splash.js';
 
 function rng(seed) {
   let s = seed >>> 0;
@@ -21,7 +21,7 @@ function rng(seed) {
 }
 
 test('seeded calls into the wasm API give results or clear errors, never a trap or a panic', async () => {
-  await init({ module_or_path: readFileSync(join(ROOT, 'www', 'pkg', 'splash_bg.wasm')) });
+  await init({ module_or_path: readFileSync(join(ROOT, 'www', 'pkg-train', 'splash_bg.wasm')) });
   const panics = [];
   const consoleError = console.error;
   console.error = (...a) => panics.push(a.join(' '));
