@@ -27,13 +27,14 @@ export async function startServer() {
 
 /** Chromium with a fresh profile. Service workers are blocked unless `serviceWorkers` is
  * 'allow', because requests a service worker answers bypass page.route(). */
-export async function startBrowser({ serviceWorkers = 'block' } = {}) {
+export async function startBrowser({ serviceWorkers = 'block', phone = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'splash-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     serviceWorkers,
-    viewport: { width: 1280, height: 900 },
+    // `phone`: a 390×844 touch screen (coarse pointer), as a phone reports itself.
+    ...(phone ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 } : { viewport: { width: 1280, height: 900 } }),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   return {
