@@ -96,6 +96,25 @@ describe('training in the page', () => {
     await page.close();
   });
 
+  test('starting from the pretrained pair begins at its accuracy, not at chance', async () => {
+    const { page, problems } = await openPage(browser.context, server.url);
+    await waitReady(page);
+    await page.selectOption('#train-from', 'pretrained');
+    await page.fill('#train-epochs', '1');
+    await page.click('#train-start');
+    // The first held-out point is measured before any step.
+    await page.waitForFunction(() => Chart.getChart('train-acc').data.datasets.every((d) => d.data.length > 0), null, { timeout: 60000 });
+    const first = await page.evaluate(() => Chart.getChart('train-acc').data.datasets.map((d) => d.data[0]));
+    for (const p of first) {
+      assert.equal(p.x, 0);
+      assert.ok(p.y > 0.95, `held-out accuracy at the start ${p.y}`);
+    }
+    await page.click('#train-reset');
+    assert.equal(await page.locator('#train-start').isDisabled(), false);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('settings the core refuses stop the run with its message, and a new run can start', async () => {
     const { page } = await openPage(browser.context, server.url);
     await waitReady(page);
