@@ -5,7 +5,7 @@
 // {type: 'resume'} | {type: 'weights'}.
 // Messages out: {type: 'ready', digits} | {type: 'progress', ...} | {type: 'curves', ...} |
 // {type: 'eval', ...} | {type: 'epoch', ...} | {type: 'paused'} | {type: 'done'} |
-// {type: 'weights', bytes} | {type: 'error', message}.
+// {type: 'weights', bytes} | {type: 'weights', error} | {type: 'error', message}.
 import init, { Training, modelConstants } from './pkg-train/splash.js';
 
 const CHUNK_MS = 120; // steps run between two reports (and two chances to pause)
@@ -124,9 +124,12 @@ self.onmessage = async ({ data }) => {
         loop();
       }
     } else if (data.type === 'weights') {
-      if (!training) throw new Error('no network has been trained yet');
-      const bytes = training.weights();
-      post({ type: 'weights', bytes }, [bytes.buffer]);
+      // Answered as 'weights' either way: a failed download does not stop the run.
+      if (!training) post({ type: 'weights', error: 'no network has been trained yet' });
+      else {
+        const bytes = training.weights();
+        post({ type: 'weights', bytes }, [bytes.buffer]);
+      }
     } else throw new Error(`unknown request ${data.type}`);
   } catch (e) {
     running = false;

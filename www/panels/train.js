@@ -18,7 +18,7 @@ export function runOptions(form) {
     learning_rate: num('train-lr'),
     seed: num('train-seed'),
     augment: form.querySelector('#train-augment').checked,
-    adversarial: adv === 'none' ? null : { kind: adv, epsilon: num('train-adv-eps'), steps: num('train-adv-steps'), warmup_epochs: adv === 'none' ? 0 : Math.min(1, num('train-epochs') / 2) },
+    adversarial: adv === 'none' ? null : { kind: adv, epsilon: num('train-adv-eps'), steps: num('train-adv-steps'), warmup_epochs: Math.min(1, num('train-epochs') / 2) },
   };
 }
 
@@ -184,6 +184,13 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
         s.done = true;
         if (Object.values(status).every((t) => t.done)) run.finished = true;
         break;
+      case 'weights': {
+        const p = pendingWeights[v];
+        delete pendingWeights[v];
+        if (msg.error) p?.reject(new Error(msg.error));
+        else p?.resolve(msg.bytes);
+        return;
+      }
       case 'error':
         // Both stop: a run that cannot go on for one network is no comparison.
         if (!run.failed) onError(new Error(`training ${v === 'splash' ? 'SPLASH' : 'ReLU'}: ${msg.message}`));
@@ -237,20 +244,12 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
     updateStatus();
   }
 
+  const pendingWeights = {}; // network -> {resolve, reject} of the request in flight
   function weights(v) {
     return new Promise((resolve, reject) => {
       const w = workers[v];
       if (!w) return reject(new Error('train the networks first'));
-      const previous = w.onmessage;
-      w.onmessage = ({ data }) => {
-        if (data.type === 'weights') {
-          w.onmessage = previous;
-          resolve(data.bytes);
-        } else if (data.type === 'error' && !data.step) {
-          w.onmessage = previous;
-          reject(new Error(data.message));
-        } else previous({ data });
-      };
+      pendingWeights[v] = { resolve, reject };
       w.postMessage({ type: 'weights' });
     });
   }
