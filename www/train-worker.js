@@ -99,6 +99,7 @@ async function loop() {
           type: 'epoch',
           stats,
           accuracy: heldoutAccuracy(Infinity),
+          heldoutDigits: job.heldout.labels.length,
           robust: robustAccuracy(),
         });
       }

@@ -63,6 +63,7 @@ describe('training in the page', () => {
       assert.ok(done.status[v].accuracy > 0.9, `${v}: held-out accuracy ${done.status[v].accuracy}`);
     }
     assert.ok(done.snapshots > 5, `${done.snapshots} curve snapshots`);
+    assert.match(await page.locator('#train-result-splash').textContent(), /after epoch 2: held-out accuracy [\d.]+% on 2,000 digits/);
     assert.match(await page.locator('#train-acc').getAttribute('aria-label'), /^Held-out accuracy against epoch\. SPLASH: epoch 0\.00 → [\d.]+%.*epoch 2\.00 → 9\d\.\d%; ReLU: /);
     // SPLASH's curves moved away from ReLU, and the replay slider shows the start again.
     const curves = await page.evaluate(() => globalThis.__splash.trainingCurves);

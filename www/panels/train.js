@@ -175,7 +175,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
         addPoint(charts.acc, v, msg.stats.epoch, msg.accuracy);
         if (msg.robust !== null) addPoint(charts.robust, v, msg.stats.epoch, msg.robust);
         (s.epochs ??= []).push({ ...msg.stats, heldout: msg.accuracy, robust: msg.robust });
-        $(`train-result-${v}`).textContent = `${v === 'splash' ? 'SPLASH' : 'ReLU'} after epoch ${msg.stats.epoch}: held-out accuracy ${pct(msg.accuracy)} on ${2000} digits${msg.robust !== null ? `, PGD-10 robust ${pct(msg.robust)} on ${ROBUST_DIGITS}` : ''} (training loss ${msg.stats.loss.toFixed(3)}).`;
+        $(`train-result-${v}`).textContent = `${v === 'splash' ? 'SPLASH' : 'ReLU'} after epoch ${msg.stats.epoch}: held-out accuracy ${pct(msg.accuracy)} on ${msg.heldoutDigits.toLocaleString('en')} digits${msg.robust !== null ? `, PGD-10 robust ${pct(msg.robust)} on ${ROBUST_DIGITS}` : ''} (training loss ${msg.stats.loss.toFixed(3)}).`;
         break;
       case 'paused':
         s.paused = true;
