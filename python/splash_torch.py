@@ -34,7 +34,7 @@ FORMAT_VERSION = "1"
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 ALLCNN_MAX_WIDTH = 128
-LENET5_WIDTH = 6  # what splash records as LeNet5's "width" (its first layer's channels)
+LEGACY_LENET5_WIDTH = "6"  # what files of format 1 recorded as LeNet5's "width"; LeNet5 has none
 
 
 class Splash(nn.Module):
@@ -77,10 +77,10 @@ def _bn(channels: int, dims: int) -> nn.Module:
 
 class SplashNet(nn.Sequential):
     """A splash network: named layers in order (``conv1``, ``bn1``, ``act1``, …), so that its
-    state dict holds the project's tensor names. ``architecture``, ``width`` and
-    ``activation`` are what the file's metadata records."""
+    state dict holds the project's tensor names. ``architecture``, ``width`` (All-CNN only,
+    else None) and ``activation`` are what the file's metadata records."""
 
-    def __init__(self, layers: "OrderedDict[str, nn.Module]", architecture: str, width: int, activation: str):
+    def __init__(self, layers: "OrderedDict[str, nn.Module]", architecture: str, width: "int | None", activation: str):
         super().__init__(layers)
         self.architecture = architecture
         self.width = width
@@ -103,7 +103,7 @@ def lenet5(activation: str = "splash") -> SplashNet:
     L["fc2"] = nn.Linear(120, 84)
     L["bn4"], L["act4"] = _bn(84, 1), _activation(activation)
     L["fc3"] = nn.Linear(84, 10)
-    return SplashNet(L, "lenet5", LENET5_WIDTH, activation)
+    return SplashNet(L, "lenet5", None, activation)
 
 
 class _GlobalAvgPool(nn.Module):
@@ -141,10 +141,11 @@ def save(model: SplashNet, path: str | Path, *, seed: int | None = None, recipe:
         "format": "pt",
         "splash_format": FORMAT_VERSION,
         "architecture": model.architecture,
-        "width": str(model.width),
         "activation": model.activation,
         "hinges": json.dumps(list(HINGES)),
     }
+    if model.width is not None:
+        meta["width"] = str(model.width)
     if seed is not None:
         meta["seed"] = str(seed)
     if recipe is not None:
@@ -194,16 +195,20 @@ def load(path: str | Path) -> tuple[SplashNet, dict]:
         raise ValueError(f"{path}: corrupt (header length {n} beyond the file)")
     header = json.loads(raw[8 : 8 + n])
     meta = header.pop("__metadata__", None) or {}
-    for key in ("architecture", "width", "activation", "hinges"):
+    for key in ("architecture", "activation", "hinges"):
         if key not in meta:
             raise ValueError(f"{path}: not a splash file (metadata '{key}' missing)")
     if json.loads(meta["hinges"]) != list(HINGES):
         raise ValueError(f"{path}: hinges {meta['hinges']} differ from {list(HINGES)}")
-    arch, act, width = meta["architecture"], meta["activation"], int(meta["width"])
+    arch, act, width = meta["architecture"], meta["activation"], meta.get("width")
     if arch == "lenet5":
+        if width not in (None, LEGACY_LENET5_WIDTH):
+            raise ValueError(f"{path}: LeNet5 has no width (metadata says {width})")
         model = lenet5(act)
     elif arch == "allcnn":
-        model = allcnn(width, act)
+        if width is None or not width.isdigit():
+            raise ValueError(f"{path}: All-CNN needs its width (metadata says {width})")
+        model = allcnn(int(width), act)
     else:
         raise ValueError(f"{path}: unknown architecture {arch!r}")
     body = raw[8 + n :]

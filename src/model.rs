@@ -32,14 +32,21 @@ pub const ALLCNN_MAX_WIDTH: usize = 128;
 /// The largest SPLASH coefficient [`Model::set_splash_coefficients`] accepts.
 pub const MAX_BENT_COEFFICIENT: f32 = 10.0;
 
-/// Which network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What LeNet5 files of weights format 1 recorded as its "width" (its first conv's
+/// channels); read for compatibility, never written.
+const LEGACY_LENET5_WIDTH: usize = 6;
+
+/// Which network. All-CNN carries its base width; LeNet5 has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Architecture {
     /// LeNet5 with BatchNorm before every activation.
     Lenet5,
-    /// All-CNN-C adapted to 1×28×28, BatchNorm before every activation.
-    Allcnn,
+    /// All-CNN-C adapted to 1×28×28, BatchNorm before every activation; `width` channels
+    /// in its first block, twice as many in its second.
+    Allcnn {
+        /// Base width, 1..=[`ALLCNN_MAX_WIDTH`].
+        width: usize,
+    },
 }
 
 impl Architecture {
@@ -47,31 +54,98 @@ impl Architecture {
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Lenet5 => "lenet5",
-            Architecture::Allcnn => "allcnn",
+            Architecture::Allcnn { .. } => "allcnn",
+        }
+    }
+
+    /// All-CNN's base width; `None` for LeNet5.
+    pub fn width(self) -> Option<usize> {
+        match self {
+            Architecture::Lenet5 => None,
+            Architecture::Allcnn { width } => Some(width),
+        }
+    }
+
+    /// The network called `name` (`lenet5` or `allcnn`, as `--model` takes it) with the
+    /// given width: All-CNN needs one in 1..=[`ALLCNN_MAX_WIDTH`]; LeNet5 takes none
+    /// (files of weights format 1 recorded 6, which is accepted).
+    pub fn from_parts(name: &str, width: Option<usize>) -> Result<Self, String> {
+        match (name.to_ascii_lowercase().as_str(), width) {
+            ("lenet5" | "lenet", None | Some(LEGACY_LENET5_WIDTH)) => Ok(Architecture::Lenet5),
+            ("lenet5" | "lenet", Some(w)) => Err(format!("LeNet5 has no width (got {w})")),
+            ("allcnn" | "all-cnn" | "allcnn-c", Some(width)) => {
+                if (1..=ALLCNN_MAX_WIDTH).contains(&width) {
+                    Ok(Architecture::Allcnn { width })
+                } else {
+                    Err(format!(
+                        "All-CNN's width must be 1..={ALLCNN_MAX_WIDTH}, got {width}"
+                    ))
+                }
+            }
+            ("allcnn" | "all-cnn" | "allcnn-c", None) => Err("All-CNN needs a width".to_string()),
+            _ => Err(format!(
+                "unknown model '{name}' (expected lenet5 or allcnn)"
+            )),
+        }
+    }
+
+    /// How reports name it: `LeNet5`, `All-CNN (width 16/32)`.
+    pub fn describe(self) -> String {
+        match self {
+            Architecture::Lenet5 => "LeNet5".into(),
+            Architecture::Allcnn { width } => format!("All-CNN (width {width}/{})", 2 * width),
         }
     }
 }
 
+/// `lenet5`, or `allcnn` with the default width.
 impl std::str::FromStr for Architecture {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "lenet5" | "lenet" => Ok(Architecture::Lenet5),
-            "allcnn" | "all-cnn" | "allcnn-c" => Ok(Architecture::Allcnn),
-            _ => Err(format!("unknown model '{s}' (expected lenet5 or allcnn)")),
+        let lenet = matches!(s.to_ascii_lowercase().as_str(), "lenet5" | "lenet");
+        Architecture::from_parts(s, (!lenet).then_some(ALLCNN_DEFAULT_WIDTH))
+    }
+}
+
+/// What determines a model's tensors: architecture (with All-CNN's width) and activation.
+/// In JSON and weights metadata it is flat: `architecture`, `width` (All-CNN only) and
+/// `activation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "SpecRecord", try_from = "SpecRecord")]
+pub struct ModelSpec {
+    /// The network.
+    pub architecture: Architecture,
+    /// The activation in every activation layer.
+    pub activation: ActivationKind,
+}
+
+/// [`ModelSpec`] as stored.
+#[derive(Serialize, Deserialize)]
+struct SpecRecord {
+    architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    width: Option<usize>,
+    activation: ActivationKind,
+}
+
+impl From<ModelSpec> for SpecRecord {
+    fn from(s: ModelSpec) -> Self {
+        SpecRecord {
+            architecture: s.architecture.name().into(),
+            width: s.architecture.width(),
+            activation: s.activation,
         }
     }
 }
 
-/// What determines a model's tensors: architecture, width and activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelSpec {
-    /// The network.
-    pub architecture: Architecture,
-    /// All-CNN's base width; LeNet5 ignores it and stores 6 (its first conv's channels).
-    pub width: usize,
-    /// The activation in every activation layer.
-    pub activation: ActivationKind,
+impl TryFrom<SpecRecord> for ModelSpec {
+    type Error = String;
+    fn try_from(r: SpecRecord) -> Result<Self, String> {
+        Ok(ModelSpec {
+            architecture: Architecture::from_parts(&r.architecture, r.width)?,
+            activation: r.activation,
+        })
+    }
 }
 
 impl ModelSpec {
@@ -79,7 +153,6 @@ impl ModelSpec {
     pub fn lenet5(activation: ActivationKind) -> Self {
         ModelSpec {
             architecture: Architecture::Lenet5,
-            width: 6,
             activation,
         }
     }
@@ -87,8 +160,7 @@ impl ModelSpec {
     /// All-CNN with base `width` and the given activation.
     pub fn allcnn(width: usize, activation: ActivationKind) -> Self {
         ModelSpec {
-            architecture: Architecture::Allcnn,
-            width,
+            architecture: Architecture::Allcnn { width },
             activation,
         }
     }
@@ -248,8 +320,8 @@ impl Model {
                 b.bn_act(84);
                 b.linear(3, 84, CLASSES);
             }
-            Architecture::Allcnn => {
-                let (w1, w2) = (spec.width, 2 * spec.width);
+            Architecture::Allcnn { width } => {
+                let (w1, w2) = (width, 2 * width);
                 b.conv(1, 1, w1, 3, 1, 1);
                 b.bn_act(w1);
                 b.conv(2, w1, w1, 3, 1, 1);

@@ -26,8 +26,6 @@ pub const STUDY_EPSILONS: [f32; 6] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 pub struct StudyConfig {
     /// The network.
     pub architecture: Architecture,
-    /// All-CNN's base width (LeNet5 ignores it).
-    pub width: usize,
     /// Activations to compare (ReLU is always trained: it is the transfer source).
     pub activations: Vec<ActivationKind>,
     /// Seeds; each activation is trained once per seed.
@@ -115,9 +113,15 @@ pub struct StudyResults {
 }
 
 impl StudyResults {
+    /// The network the study trained (its `architecture` and `width`).
+    pub fn network(&self) -> Result<Architecture, String> {
+        Architecture::from_parts(&self.architecture, self.width)
+    }
+
     /// Checks that every run has one accuracy per ε, each a fraction in [0, 1], so a
     /// report never indexes past a list or prints a number that is not an accuracy.
     pub fn validate(&self) -> Result<(), String> {
+        self.network()?;
         let n = self.epsilons.len();
         let check = |run: &RunResult, what: &str, v: &[f32], may_be_empty: bool| {
             let who = format!("{}-s{}", run.activation.name(), run.seed);
@@ -236,9 +240,9 @@ impl Runner<'_> {
         events: &mut dyn FnMut(StudyEvent),
     ) -> Result<(Model, f64), StudyError> {
         let (ckpt, done) = self.paths(act, seed);
-        let spec = match self.cfg.architecture {
-            Architecture::Lenet5 => ModelSpec::lenet5(act),
-            Architecture::Allcnn => ModelSpec::allcnn(self.cfg.width, act),
+        let spec = ModelSpec {
+            architecture: self.cfg.architecture,
+            activation: act,
         };
         let recipe = Recipe {
             seed,
@@ -298,7 +302,7 @@ pub fn run_study(
     std::fs::create_dir_all(&cfg.work_dir)?;
     let fresh = StudyResults {
         architecture: cfg.architecture.name().into(),
-        width: (cfg.architecture == Architecture::Allcnn).then_some(cfg.width),
+        width: cfg.architecture.width(),
         recipe: Recipe {
             seed: cfg.seeds.first().copied().unwrap_or(0),
             ..cfg.recipe.clone()

@@ -2,11 +2,11 @@
 //!
 //! Tensor names follow PyTorch's conventions (`conv1.weight`, `bn1.running_mean`, ...), all
 //! f32, so `safetensors.torch.load_file` opens the file. The metadata holds strings:
-//! `architecture`, `width`, `activation`, `hinges` (JSON), and when known `seed`,
+//! `architecture`, `width` (All-CNN only), `activation`, `hinges` (JSON), and when known `seed`,
 //! `test_accuracy`, `recipe` (JSON), `excluded_training_digits`.
 
 use crate::activation::SPLASH_HINGES;
-use crate::model::{Model, ModelSpec};
+use crate::model::{Architecture, Model, ModelSpec};
 use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,9 @@ impl ModelConfig {
             "architecture".into(),
             self.spec.architecture.name().to_string(),
         );
-        m.insert("width".into(), self.spec.width.to_string());
+        if let Some(w) = self.spec.architecture.width() {
+            m.insert("width".into(), w.to_string());
+        }
         m.insert("activation".into(), self.spec.activation.name().to_string());
         m.insert(
             "hinges".into(),
@@ -82,20 +84,22 @@ impl ModelConfig {
             reason: why,
         };
         let arch = get("architecture")?;
-        let architecture = arch.parse().map_err(|e| bad("architecture", arch, e))?;
         let act = get("activation")?;
         let activation = act.parse().map_err(|e| bad("activation", act, e))?;
-        let w = get("width")?;
-        let width: usize = w
-            .parse()
-            .map_err(|_| bad("width", w, "not a count".into()))?;
-        if width == 0 || width > crate::model::ALLCNN_MAX_WIDTH {
-            return Err(bad(
-                "width",
-                w,
-                format!("must be 1..={}", crate::model::ALLCNN_MAX_WIDTH),
-            ));
-        }
+        let width = match m.get("width") {
+            None => None,
+            Some(w) => Some(
+                w.parse::<usize>()
+                    .map_err(|_| bad("width", w, "not a count".into()))?,
+            ),
+        };
+        // The name first (an unknown one is the architecture's fault), then its width.
+        arch.parse::<Architecture>()
+            .map_err(|e| bad("architecture", arch, e))?;
+        let architecture = Architecture::from_parts(arch, width).map_err(|e| {
+            let value = width.map_or("(absent)".to_string(), |w| w.to_string());
+            bad("width", &value, e)
+        })?;
         let h = get("hinges")?;
         let hinges: [f32; 4] =
             serde_json::from_str(h).map_err(|e| bad("hinges", h, e.to_string()))?;
@@ -138,7 +142,6 @@ impl ModelConfig {
         Ok(ModelConfig {
             spec: ModelSpec {
                 architecture,
-                width,
                 activation,
             },
             hinges,
@@ -371,12 +374,7 @@ pub fn load_expecting(
 }
 
 fn describe(s: ModelSpec) -> String {
-    format!(
-        "{} (width {}, {})",
-        s.architecture.name(),
-        s.width,
-        s.activation.name()
-    )
+    format!("{} ({})", s.architecture.describe(), s.activation.name())
 }
 
 /// Reads a weights file from disk.

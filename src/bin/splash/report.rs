@@ -2,6 +2,7 @@
 
 use plotters::prelude::*;
 use splash::activation::{Activation, ActivationKind, Splash};
+use splash::model::Architecture;
 use splash::study::{RunResult, StudyResults};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -148,12 +149,8 @@ pub fn write_report(
         let rel = fig_dir.strip_prefix(dir).unwrap_or(&fig_dir);
         rel.join(name).display().to_string()
     };
-    let network = match (results.architecture.as_str(), results.width) {
-        ("allcnn", Some(w)) => format!("All-CNN (width {w}/{})", 2 * w),
-        ("allcnn", None) => "All-CNN".to_string(),
-        _ => "LeNet5".to_string(),
-    };
-    let lenet = results.architecture != "allcnn";
+    let architecture = results.network()?;
+    let network = architecture.describe();
     let max_eps = results.epsilons.iter().cloned().fold(0.0f32, f32::max);
     let fgsm_chart = |title: String, pick: fn(&RunResult) -> &Vec<f32>| {
         line_chart(
@@ -239,16 +236,14 @@ pub fn write_report(
         .filter(|&&a| !runs_of(results, a).is_empty())
         .map(|a| a.name())
         .collect();
-    let extra = if lenet {
-        String::new()
-    } else {
-        format!(
-            " \\\n    --model allcnn --width {} --activations {} \\\n    --results {} --report {}",
-            results.width.unwrap_or(16),
+    let extra = match architecture.width() {
+        None => String::new(),
+        Some(width) => format!(
+            " \\\n    --model allcnn --width {width} --activations {} \\\n    --results {} --report {}",
             acts.join(","),
             results_path.display(),
             out.display()
-        )
+        ),
     };
     let strong = if results.strong_attacks.is_empty() {
         String::new()
@@ -561,7 +556,7 @@ pub fn write_report(
             )?;
         }
     }
-    if lenet {
+    if architecture == Architecture::Lenet5 {
         writeln!(
             md,
             "\nNot reproduced here: the paper's CIFAR-10 and larger networks, its other attacks, \
