@@ -261,7 +261,8 @@ impl Runner<'_> {
             let secs = config
                 .recipe
                 .as_ref()
-                // `splash study` records train_seconds; `splash train` train_seconds_this_run.
+                // `train_seconds`; files written before it was recorded by `splash train`
+                // have only `train_seconds_this_run`.
                 .and_then(|r| {
                     r["train_seconds"]
                         .as_f64()
@@ -270,8 +271,7 @@ impl Runner<'_> {
                 .unwrap_or(0.0);
             return Ok((model, secs));
         }
-        let mut config = ModelConfig::new(spec);
-        config.seed = Some(seed);
+        let config = ModelConfig::new(spec);
         let mut trainer = Trainer::open(spec, recipe, &ckpt)?;
         events(StudyEvent::Training(act, seed, trainer.epochs_done));
         while !trainer.finished() {
@@ -283,9 +283,7 @@ impl Runner<'_> {
             self.epochs_left = self.epochs_left.map(|n| n - 1);
             events(StudyEvent::Epoch(act, seed, stats.epoch, stats.loss));
         }
-        let mut recipe_json = serde_json::to_value(&trainer.recipe).expect("serialisable");
-        recipe_json["train_seconds"] = serde_json::json!(trainer.seconds_trained);
-        config.recipe = Some(recipe_json);
+        let config = trainer.final_config(&config, None, self.train.len(), None);
         weights::write_atomic(&done, &weights::save(&trainer.model, &config))?;
         std::fs::remove_file(&ckpt)?;
         Ok((trainer.model, trainer.seconds_trained))

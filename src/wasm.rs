@@ -429,12 +429,9 @@ impl Training {
     /// recipe and the number of training digits in its metadata (no MNIST test accuracy:
     /// the page does not have the test set).
     pub fn weights(&self) -> Vec<u8> {
-        let config = self.trainer.final_config(
-            &self.base,
-            None,
-            self.data.len(),
-            self.trainer.seconds_trained as f32,
-        );
+        let config = self
+            .trainer
+            .final_config(&self.base, None, self.data.len(), None);
         weights::save(&self.trainer.model, &config)
     }
 }

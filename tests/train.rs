@@ -422,8 +422,10 @@ fn fine_tuning_starts_from_the_given_weights_and_records_the_recipe() {
         t.model.state()[0].1.iter().copied().collect::<Vec<_>>(),
         before
     );
-    let saved = t.final_config(&ModelConfig::new(config.spec), None, data.len(), 2.0);
+    let saved = t.final_config(&ModelConfig::new(config.spec), None, data.len(), Some(2.0));
     let recipe = saved.recipe.as_ref().unwrap();
+    assert_eq!(recipe["train_seconds"], t.seconds_trained);
+    assert_eq!(recipe["train_seconds_this_run"], 2.0);
     assert_eq!(recipe["training_digits"], 20);
     assert_eq!(recipe["optimizer"], splash::train::OPTIMIZER);
     assert_eq!(recipe["batch_size"], 10);

@@ -432,7 +432,7 @@ fn train(a: TrainArgs) -> Res {
         &config,
         Some(test_acc),
         train.len(),
-        start.elapsed().as_secs_f32(),
+        Some(start.elapsed().as_secs_f32()),
     );
     weights::write_atomic(&a.out, &weights::save(&trainer.model, &config))?;
     // The run is complete; its checkpoint would only be served and copied around.

@@ -1,15 +1,21 @@
 //! Training (SGD with Nesterov momentum, warm-up then cosine learning rate), clean or
-//! adversarial; the resumable run with its checkpoints that the CLI and the study share;
-//! and clean accuracy (robust accuracy is in [`crate::robustness`]).
+//! adversarial ([`adversarial`]); the resumable run with its checkpoints that the CLI and
+//! the study share ([`checkpoint`]); and clean accuracy (robust accuracy is in
+//! [`crate::robustness`]).
 
-use crate::attack::{attack, top_class, AttackError, AttackSpec, Goal, Method};
+pub mod adversarial;
+pub mod checkpoint;
+
+pub use adversarial::{Adversarial, AdversarialKind, AdversarialOptions, FGSM_RS_STEP_FACTOR};
+
+use crate::attack::{attack, top_class, AttackError, Goal};
 use crate::data::{Augment, Dataset};
 use crate::loss::cross_entropy;
 use crate::model::Model;
 use crate::nn::Mode;
 use crate::parallel::on_pool;
 use crate::robustness::EVAL_BATCH;
-use crate::weights::{self, ModelConfig, WeightsError};
+use crate::weights::{ModelConfig, WeightsError};
 use ndarray::{ArrayD, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -18,205 +24,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Adversarial training (Madry et al. 2018): every step trains on the digits the inner
-/// attack makes from the batch, not on the batch itself. With a one-step inner attack from
-/// a random start this is "fast" adversarial training (Wong, Rice & Kolter 2020).
-///
-/// BatchNorm: the inner attack runs the model in evaluation mode (running statistics, as in
-/// TRADES' reference code), so crafting the batch leaves the running statistics alone; the
-/// training step on the attacked digits then uses batch statistics and updates them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Adversarial {
-    /// The inner attack at full strength (FGSM, BIM or PGD; it runs every step to the end,
-    /// without early stop). Its seed is mixed with the recipe seed, the epoch and the step,
-    /// so every step has fresh random starts and a rerun repeats them.
-    pub attack: AttackSpec,
-    /// Epochs over which ε (and a fixed step size with it) grows linearly from 0 to the
-    /// attack's ε; 0 trains at full ε from the first step.
-    pub epsilon_warmup_epochs: f32,
-}
-
 /// How the trainer optimises, as stated in the weights' recipe.
 pub const OPTIMIZER: &str = "SGD, Nesterov momentum, warm-up then cosine learning rate";
-
-/// The step size of "fast" adversarial training, as a multiple of ε (Wong et al. 2020).
-pub const FGSM_RS_STEP_FACTOR: f32 = 1.25;
-
-impl Adversarial {
-    /// PGD with `steps` steps of 2.5·ε/steps from a random start.
-    pub fn pgd(epsilon: f32, steps: usize) -> Self {
-        Adversarial {
-            attack: AttackSpec {
-                early_stop: false,
-                ..AttackSpec::pgd(epsilon, steps, 1)
-            },
-            epsilon_warmup_epochs: 0.0,
-        }
-    }
-
-    /// One step of 1.25·ε from a random start ("FGSM-RS").
-    pub fn fgsm_rs(epsilon: f32) -> Self {
-        Adversarial {
-            attack: AttackSpec {
-                step_size: Some(FGSM_RS_STEP_FACTOR * epsilon),
-                early_stop: false,
-                ..AttackSpec::pgd(epsilon, 1, 1)
-            },
-            epsilon_warmup_epochs: 0.0,
-        }
-    }
-
-    /// A short description such as "PGD-7 (step 2.5·ε/7) at ε = 0.1".
-    pub fn describe(&self) -> String {
-        let warm = if self.epsilon_warmup_epochs > 0.0 {
-            let w = self.epsilon_warmup_epochs;
-            format!(
-                ", ε ramped up over {w} epoch{}",
-                if w == 1.0 { "" } else { "s" }
-            )
-        } else {
-            String::new()
-        };
-        let how = match self.options().kind {
-            AdversarialKind::FgsmRs => {
-                format!("FGSM with a random start, one step of {FGSM_RS_STEP_FACTOR}·ε")
-            }
-            AdversarialKind::Pgd => self.attack.describe(),
-        };
-        format!("{how} at ε = {}{warm}", self.attack.epsilon)
-    }
-
-    /// The options this was made from ([`AdversarialOptions::adversarial`]): FGSM-RS if it
-    /// is one step of [`FGSM_RS_STEP_FACTOR`]·ε, PGD otherwise.
-    pub fn options(&self) -> AdversarialOptions {
-        let a = &self.attack;
-        let fgsm_rs = a.steps == 1 && a.step_size == Some(FGSM_RS_STEP_FACTOR * a.epsilon);
-        AdversarialOptions {
-            kind: if fgsm_rs {
-                AdversarialKind::FgsmRs
-            } else {
-                AdversarialKind::Pgd
-            },
-            epsilon: a.epsilon,
-            steps: a.steps,
-            warmup_epochs: self.epsilon_warmup_epochs,
-        }
-    }
-
-    /// A name for a sentence: "PGD-5 at ε = 0.1" or "FGSM with a random start at ε = 0.1".
-    pub fn short_name(&self) -> String {
-        let o = self.options();
-        match o.kind {
-            AdversarialKind::Pgd => format!("PGD-{} at ε = {}", o.steps, o.epsilon),
-            AdversarialKind::FgsmRs => format!("FGSM with a random start at ε = {}", o.epsilon),
-        }
-    }
-
-    /// The command-line flags that train this way (`splash train` and `splash study`).
-    pub fn cli_flags(&self) -> String {
-        let o = self.options();
-        let kind = match o.kind {
-            AdversarialKind::Pgd => format!("pgd --adv-steps {}", o.steps),
-            AdversarialKind::FgsmRs => "fgsm-rs".into(),
-        };
-        format!(
-            "--adversarial {kind} --adv-eps {} --adv-warmup-epochs {}",
-            o.epsilon, o.warmup_epochs
-        )
-    }
-
-    /// Checks the inner attack (a gradient attack with one run) and the warm-up.
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let a = &self.attack;
-        a.validate().map_err(TrainError::Attack)?;
-        if a.method == Method::Square || a.restarts != 1 || a.early_stop {
-            return Err(TrainError::Recipe(
-                "the inner attack of adversarial training must be FGSM, BIM or PGD with one \
-                 restart and no early stop"
-                    .into(),
-            ));
-        }
-        let w = self.epsilon_warmup_epochs;
-        if !(w.is_finite() && w >= 0.0) {
-            return Err(TrainError::Recipe(format!(
-                "the ε warm-up must be a number of epochs ≥ 0, got {w}"
-            )));
-        }
-        Ok(())
-    }
-
-    /// The inner attack at fractional epoch `t`, seeded for step `step` of a run with seed
-    /// `seed`.
-    pub fn at(&self, t: f32, seed: u64, step: u64) -> AttackSpec {
-        let w = self.epsilon_warmup_epochs;
-        let scale = if w > 0.0 {
-            (t / w).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        let a = &self.attack;
-        AttackSpec {
-            epsilon: a.epsilon * scale,
-            step_size: a.step_size.map(|s| s * scale),
-            seed: a
-                .seed
-                .wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                .wrapping_add(step),
-            ..a.clone()
-        }
-    }
-}
-
-/// The inner attacks adversarial training offers by name (the CLI's `--adversarial`, the
-/// page's menu).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum AdversarialKind {
-    /// PGD-K from a random start ([`Adversarial::pgd`]).
-    Pgd,
-    /// FGSM from a random start, one step of 1.25·ε ([`Adversarial::fgsm_rs`]; Wong, Rice
-    /// & Kolter 2020).
-    FgsmRs,
-}
-
-/// Adversarial training as a user states it: which attack, ε, PGD steps and ε warm-up.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdversarialOptions {
-    /// The inner attack.
-    pub kind: AdversarialKind,
-    /// ε of the inner attack.
-    pub epsilon: f32,
-    /// Steps of PGD (ignored for FGSM-RS).
-    #[serde(default = "default_adv_steps")]
-    pub steps: usize,
-    /// Epochs over which ε grows from 0.
-    #[serde(default = "default_adv_warmup")]
-    pub warmup_epochs: f32,
-}
-
-fn default_adv_steps() -> usize {
-    7
-}
-fn default_adv_warmup() -> f32 {
-    1.0
-}
-
-impl AdversarialOptions {
-    /// The recipe's adversarial part.
-    pub fn adversarial(&self) -> Adversarial {
-        let adv = match self.kind {
-            AdversarialKind::Pgd => Adversarial::pgd(self.epsilon, self.steps),
-            AdversarialKind::FgsmRs => Adversarial::fgsm_rs(self.epsilon),
-        };
-        Adversarial {
-            epsilon_warmup_epochs: self.warmup_epochs,
-            ..adv
-        }
-    }
-}
 
 /// A training run as a caller states it (the page's training panel): the knobs a visitor
 /// turns; everything else is [`Recipe::default`], except that the learning rate warms up
@@ -638,152 +447,20 @@ impl Trainer {
                 });
         }
     }
-
-    /// The model, optimiser state and progress as safetensors bytes (`optim.<param>` holds
-    /// the momentum; metadata `epochs_done` and `recipe`).
-    pub fn checkpoint(&self, config: &ModelConfig) -> Vec<u8> {
-        let mut config = config.clone();
-        config.recipe = Some(serde_json::to_value(&self.recipe).expect("serialisable"));
-        let bytes = weights::save(&self.model, &config);
-        let decoded = weights::decode(&bytes).expect("just written");
-        let mut meta = decoded.metadata;
-        meta.insert("epochs_done".into(), self.epochs_done.to_string());
-        meta.insert("seconds_trained".into(), self.seconds_trained.to_string());
-        let mut tensors: Vec<(String, &ArrayD<f32>)> = decoded
-            .tensors
-            .iter()
-            .map(|(k, v)| (k.clone(), v))
-            .collect();
-        let mut names: Vec<&String> = self.velocity.keys().collect();
-        names.sort();
-        for name in names {
-            tensors.push((format!("optim.{name}"), &self.velocity[name]));
-        }
-        weights::encode(tensors, meta)
-    }
-
-    /// Restores a trainer from [`Trainer::checkpoint`] bytes.
-    pub fn resume(bytes: &[u8]) -> Result<(Self, ModelConfig), WeightsError> {
-        let (model, config, decoded) = weights::load_with_extras(bytes, &["optim."])?;
-        let recipe: Recipe = config
-            .recipe
-            .clone()
-            .ok_or(WeightsError::MissingMetadata("recipe"))
-            .and_then(|r| {
-                serde_json::from_value(r.clone()).map_err(|e| WeightsError::BadMetadata {
-                    key: "recipe",
-                    value: r.to_string(),
-                    reason: e.to_string(),
-                })
-            })?;
-        let done = decoded
-            .metadata
-            .get("epochs_done")
-            .ok_or(WeightsError::MissingMetadata("epochs_done"))?;
-        let epochs_done: usize = done.parse().map_err(|_| WeightsError::BadMetadata {
-            key: "epochs_done",
-            value: done.clone(),
-            reason: "not a count".into(),
-        })?;
-        let seconds_trained = decoded
-            .metadata
-            .get("seconds_trained")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0.0);
-        let velocity: HashMap<String, ArrayD<f32>> = decoded
-            .tensors
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix("optim.").map(|n| (n.to_string(), v)))
-            .collect();
-        // Momentum for exactly the parameters, of their shapes (none before the first step).
-        let mut model = model;
-        let params = model.params_mut();
-        if epochs_done > 0 || !velocity.is_empty() {
-            for (name, p) in &params {
-                let v = velocity
-                    .get(name)
-                    .ok_or_else(|| WeightsError::Missing(format!("optim.{name}")))?;
-                if v.shape() != p.value.shape() {
-                    return Err(WeightsError::Shape {
-                        name: format!("optim.{name}"),
-                        expected: p.value.shape().to_vec(),
-                        found: v.shape().to_vec(),
-                    });
-                }
-            }
-        }
-        if let Some(extra) = velocity
-            .keys()
-            .find(|k| !params.iter().any(|(n, _)| n == *k))
-        {
-            return Err(WeightsError::Unexpected(format!("optim.{extra}")));
-        }
-        drop(params);
-        if epochs_done > recipe.epochs {
-            return Err(WeightsError::BadMetadata {
-                key: "epochs_done",
-                value: epochs_done.to_string(),
-                reason: format!("more than the recipe's {} epochs", recipe.epochs),
-            });
-        }
-        Ok((
-            Trainer {
-                model,
-                recipe,
-                epochs_done,
-                seconds_trained,
-                velocity,
-            },
-            config,
-        ))
-    }
 }
 
 impl Trainer {
-    /// The trainer for `spec` and `recipe` whose checkpoint is `checkpoint`: resumed from
-    /// it if it exists (it must hold the same model and recipe), fresh otherwise.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn open(
-        spec: crate::model::ModelSpec,
-        recipe: Recipe,
-        checkpoint: &std::path::Path,
-    ) -> Result<Self, TrainError> {
-        recipe.validate()?;
-        if !checkpoint.exists() {
-            return Ok(Trainer::new(spec, recipe));
-        }
-        let (t, c) = Trainer::resume(&std::fs::read(checkpoint)?)?;
-        if c.spec != spec || t.recipe != recipe {
-            return Err(TrainError::Mismatch {
-                path: checkpoint.to_path_buf(),
-            });
-        }
-        Ok(t)
-    }
-
-    /// One epoch ([`Trainer::train_epoch`]), then the checkpoint written atomically.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn epoch_with_checkpoint(
-        &mut self,
-        data: &Dataset,
-        checkpoint: &std::path::Path,
-        config: &ModelConfig,
-        progress: &mut (dyn FnMut(usize, usize, f32) + Send),
-    ) -> Result<EpochStats, TrainError> {
-        let stats = self.train_epoch(data, progress)?;
-        weights::write_atomic(checkpoint, &self.checkpoint(config))?;
-        Ok(stats)
-    }
-
     /// The configuration to save with the trained weights: `base` with the seed, the test
     /// accuracy (if measured) and the recipe, annotated with the optimiser, the number of
-    /// training digits and the seconds this run trained.
+    /// training digits, the seconds spent training over all sessions (`train_seconds`) and,
+    /// if the caller timed it, the wall-clock seconds of this session
+    /// (`train_seconds_this_run`).
     pub fn final_config(
         &self,
         base: &ModelConfig,
         test_accuracy: Option<f32>,
         training_digits: usize,
-        seconds_this_run: f32,
+        seconds_this_run: Option<f32>,
     ) -> ModelConfig {
         // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
         let mut recipe: serde_json::Value = serde_json::to_string(&self.recipe)
@@ -793,7 +470,10 @@ impl Trainer {
         if let Some(r) = recipe.as_object_mut() {
             r.insert("optimizer".into(), OPTIMIZER.into());
             r.insert("training_digits".into(), training_digits.into());
-            r.insert("train_seconds_this_run".into(), seconds_this_run.into());
+            r.insert("train_seconds".into(), self.seconds_trained.into());
+            if let Some(s) = seconds_this_run {
+                r.insert("train_seconds_this_run".into(), s.into());
+            }
         }
         ModelConfig {
             seed: Some(self.recipe.seed),
