@@ -1,221 +1,44 @@
-//! `docs/REPRODUCTION.md` and its SVG figures, generated from the study's results JSON.
+//! The report's Markdown: the command that reruns the study and its setup, the accuracy
+//! tables with links to the figures, and which of the paper's claims the numbers support.
 
-use plotters::prelude::*;
-use splash::activation::{Activation, ActivationKind, Splash};
+use super::figures::{Figures, SHAPES, TRANSFER, WHITEBOX, WORST};
+use super::stats::{eps_cells, mean_sd, pm, runs_of};
+use super::Res;
+use splash::activation::ActivationKind;
 use splash::model::Architecture;
 use splash::study::{RunResult, StudyResults};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Mean and sample standard deviation.
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n.max(1.0);
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-fn runs_of(r: &StudyResults, act: ActivationKind) -> Vec<&RunResult> {
-    r.runs.iter().filter(|x| x.activation == act).collect()
-}
-
-fn pm(v: &[f64]) -> String {
-    let (m, s) = mean_sd(v);
-    if v.len() > 1 {
-        format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
-    } else {
-        format!("{:.2}", 100.0 * m)
-    }
-}
-
-/// "mean ± sd" over the runs for each ε of the accuracies `pick` selects.
-fn eps_cells(runs: &[&RunResult], n_eps: usize, pick: fn(&RunResult) -> &Vec<f32>) -> Vec<String> {
-    (0..n_eps)
-        .map(|k| pm(&runs.iter().map(|r| pick(r)[k] as f64).collect::<Vec<_>>()))
-        .collect()
-}
-
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(37, 99, 235),
-    RGBColor(217, 119, 6),
-    RGBColor(22, 163, 74),
-    RGBColor(147, 51, 234),
-    RGBColor(220, 38, 38),
-    RGBColor(8, 145, 178),
-    RGBColor(101, 163, 13),
-    RGBColor(190, 24, 93),
-    RGBColor(75, 85, 99),
-    RGBColor(234, 179, 8),
-];
-
-type Series = (String, RGBColor, Vec<(f32, f32)>);
-
-fn line_chart(
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    x: std::ops::Range<f32>,
-    y: std::ops::Range<f32>,
-    series: &[Series],
-) -> Result<String, Box<dyn std::error::Error>> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 460)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x, y)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()?;
-        for (label, color, points) in series {
-            let c = *color;
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
-                .label(label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
-            // Mark measured points; dense curves (the learned shapes) are lines only.
-            if points.len() <= 20 {
-                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()?;
-        root.present()?;
-    }
-    Ok(svg)
-}
-
-fn curve_series(r: &StudyResults, pick: fn(&RunResult) -> &Vec<f32>) -> Vec<Series> {
-    ActivationKind::ALL
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &act)| {
-            let runs = runs_of(r, act);
-            if runs.is_empty() {
-                return None;
-            }
-            let mut points = vec![(
-                0.0,
-                mean_sd(
-                    &runs
-                        .iter()
-                        .map(|x| x.clean_accuracy as f64)
-                        .collect::<Vec<_>>(),
-                )
-                .0 as f32,
-            )];
-            for (k, &eps) in r.epsilons.iter().enumerate() {
-                let v: Vec<f64> = runs.iter().map(|x| pick(x)[k] as f64).collect();
-                points.push((eps, mean_sd(&v).0 as f32));
-            }
-            Some((act.name().to_string(), PALETTE[i % PALETTE.len()], points))
-        })
-        .collect()
-}
-
-/// Writes `out` (Markdown) and its figures into `figures` (a folder next to it).
-pub fn write_report(
+/// The whole report for `results` (read from `results_path`), to be written to `out`;
+/// `link` gives a figure's path relative to the report.
+pub(super) fn markdown(
     results: &StudyResults,
     results_path: &Path,
     out: &Path,
-) -> Result<(), Box<dyn std::error::Error>> {
+    figures: &Figures,
+    link: &dyn Fn(&str) -> String,
+) -> Res<String> {
+    let mut md = String::new();
+    header(&mut md, results, results_path, out)?;
+    tables(&mut md, results, figures, link)?;
+    claims(&mut md, results)?;
+    not_reproduced(&mut md, results.network()?)?;
+    Ok(md)
+}
+
+/// The seeds the study ran, in order.
+fn seeds(results: &StudyResults) -> BTreeSet<u64> {
+    results.runs.iter().map(|r| r.seed).collect()
+}
+
+/// Title, the command that reruns the study, and what was trained and attacked.
+fn header(md: &mut String, results: &StudyResults, results_path: &Path, out: &Path) -> Res<()> {
     let dir = out.parent().unwrap_or(Path::new("."));
-    // Figures go next to the results file (docs/study for the default LeNet5 study), and the
-    // Markdown links to them relative to its own folder.
-    let fig_dir = results_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(dir)
-        .to_path_buf();
-    std::fs::create_dir_all(&fig_dir)?;
-    let fig_link = |name: &str| -> String {
-        let rel = fig_dir.strip_prefix(dir).unwrap_or(&fig_dir);
-        rel.join(name).display().to_string()
-    };
     let architecture = results.network()?;
     let network = architecture.describe();
-    let max_eps = results.epsilons.iter().cloned().fold(0.0f32, f32::max);
-    let fgsm_chart = |title: String, pick: fn(&RunResult) -> &Vec<f32>| {
-        line_chart(
-            &title,
-            "epsilon (L-infinity, pixels in [0, 1])",
-            "test accuracy",
-            0.0..max_eps + 0.005,
-            0.0..1.0,
-            &curve_series(results, pick),
-        )
-    };
-    let wb = fgsm_chart(
-        format!("White-box FGSM, {network} on MNIST (mean over seeds)"),
-        |r| &r.white_box_accuracy,
-    )?;
-    std::fs::write(fig_dir.join("whitebox.svg"), wb)?;
-    let tr = fgsm_chart(
-        "Transfer FGSM from the ReLU model of the same seed (mean over seeds)".into(),
-        |r| &r.transfer_accuracy,
-    )?;
-    std::fs::write(fig_dir.join("transfer.svg"), tr)?;
-
-    // Learned SPLASH shapes: one line per (layer, seed).
-    let mut shapes: Vec<Series> = Vec::new();
-    for run in runs_of(results, ActivationKind::Splash) {
-        if let Some(layers) = &run.splash_coefficients {
-            for (l, (ap, am)) in layers.iter().enumerate() {
-                let s = Splash::with_coefficients(*ap, *am);
-                let points: Vec<(f32, f32)> = (0..=80)
-                    .map(|i| {
-                        let x = -4.0 + i as f32 * 0.1;
-                        (x, s.value(x))
-                    })
-                    .collect();
-                shapes.push((
-                    format!("act{} (seed {})", l + 1, run.seed),
-                    PALETTE[l % PALETTE.len()],
-                    points,
-                ));
-            }
-        }
-    }
-    let has_shapes = !shapes.is_empty();
-    if has_shapes {
-        let ymin = shapes
-            .iter()
-            .flat_map(|s| s.2.iter().map(|p| p.1))
-            .fold(0.0f32, f32::min);
-        let ymax = shapes
-            .iter()
-            .flat_map(|s| s.2.iter().map(|p| p.1))
-            .fold(4.0f32, f32::max);
-        let svg = line_chart(
-            "Learned SPLASH activations (colour = layer)",
-            "x (pre-activation, after BatchNorm)",
-            "h(x)",
-            -4.0..4.0,
-            ymin - 0.5..ymax + 0.5,
-            &shapes,
-        )?;
-        std::fs::write(fig_dir.join("splash-shapes.svg"), svg)?;
-    }
-
-    let mut md = String::new();
-    let seeds: std::collections::BTreeSet<u64> = results.runs.iter().map(|r| r.seed).collect();
+    let seeds = seeds(results);
     let total_secs: f64 = results
         .runs
         .iter()
@@ -312,7 +135,16 @@ pub fn write_report(
         },
         total_secs / 60.0
     )?;
+    Ok(())
+}
 
+/// Clean and FGSM tables, the strong attacks' tables, and the figures.
+fn tables(
+    md: &mut String,
+    results: &StudyResults,
+    figures: &Figures,
+    link: &dyn Fn(&str) -> String,
+) -> Res<()> {
     writeln!(md, "## Accuracy (%) — mean ± sd over seeds\n")?;
     let eps_cols: Vec<String> = results.epsilons.iter().map(|e| format!("ε={e}")).collect();
     writeln!(
@@ -340,7 +172,7 @@ pub fn write_report(
         )?;
     }
     writeln!(md, "\nColumns after *clean* are white-box FGSM.\n")?;
-    writeln!(md, "![White-box FGSM]({})\n", fig_link("whitebox.svg"))?;
+    writeln!(md, "![White-box FGSM]({})\n", link(WHITEBOX))?;
     writeln!(
         md,
         "## Transfer FGSM (%) — adversarials crafted on the ReLU model of the same seed\n"
@@ -355,37 +187,21 @@ pub fn write_report(
         let cols = eps_cells(&runs, results.epsilons.len(), |r| &r.transfer_accuracy);
         writeln!(md, "| {} | {} |", act.name(), cols.join(" | "))?;
     }
-    writeln!(md, "\n![Transfer FGSM]({})\n", fig_link("transfer.svg"))?;
-    write_strong(&mut md, results, &eps_cols)?;
-    if !results.strong_attacks.is_empty() {
-        let svg = line_chart(
-            &format!(
-                "Worst case of FGSM and {}, {network} (mean over seeds, {} digits)",
-                results.strong_attacks.join(", "),
-                results.strong_test_digits
-            ),
-            "epsilon (L-infinity, pixels in [0, 1])",
-            "robust accuracy",
-            0.0..max_eps + 0.005,
-            0.0..1.0,
-            &curve_series(results, |r| {
-                r.worst_case_accuracy
-                    .as_ref()
-                    .unwrap_or(&r.white_box_accuracy)
-            }),
-        )?;
-        std::fs::write(fig_dir.join("worst.svg"), svg)?;
-        writeln!(md, "![Worst case]({})\n", fig_link("worst.svg"))?;
+    writeln!(md, "\n![Transfer FGSM]({})\n", link(TRANSFER))?;
+    write_strong(md, results, &eps_cols)?;
+    if figures.worst {
+        writeln!(md, "![Worst case]({})\n", link(WORST))?;
     }
-    if has_shapes {
+    if figures.shapes {
         writeln!(md, "## What SPLASH learned\n")?;
-        writeln!(
-            md,
-            "![Learned SPLASH shapes]({})\n",
-            fig_link("splash-shapes.svg")
-        )?;
+        writeln!(md, "![Learned SPLASH shapes]({})\n", link(SHAPES))?;
     }
+    Ok(())
+}
 
+/// Which of the paper's claims the numbers support, in the numbers' own words.
+fn claims(md: &mut String, results: &StudyResults) -> Res<()> {
+    let seeds = seeds(results);
     writeln!(md, "## Which of the paper's claims this reproduces\n")?;
     let mean_of = |act: ActivationKind, f: &dyn Fn(&RunResult) -> f64| -> Option<f64> {
         let runs = runs_of(results, act);
@@ -556,6 +372,11 @@ pub fn write_report(
             )?;
         }
     }
+    Ok(())
+}
+
+/// What this study leaves out.
+fn not_reproduced(md: &mut String, architecture: Architecture) -> std::fmt::Result {
     if architecture == Architecture::Lenet5 {
         writeln!(
             md,
@@ -571,7 +392,6 @@ pub fn write_report(
              cores."
         )?;
     }
-    std::fs::write(out, md)?;
     Ok(())
 }
 
