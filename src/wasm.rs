@@ -399,6 +399,15 @@ impl Training {
         serde_json::to_string(&stats).map_err(js)
     }
 
+    /// The attack that watches an adversarial run after every epoch, as `{name, spec}` JSON
+    /// (`spec` an AttackSpec for `Network.robustness`), or `undefined` for standard training.
+    #[wasm_bindgen(js_name = watchAttack)]
+    pub fn watch_attack(&self) -> Option<String> {
+        let adv = self.trainer.recipe.adversarial.as_ref()?;
+        let spec = adv.watch_attack();
+        Some(serde_json::json!({ "name": spec.name(), "spec": spec }).to_string())
+    }
+
     /// Epochs completed.
     #[wasm_bindgen(js_name = epochsDone)]
     pub fn epochs_done(&self) -> usize {

@@ -3,7 +3,7 @@
 // clock in WebAssembly; the time per chunk of steps is measured here.
 // Messages in: {type: 'start', options, activation, start, evaluation} | {type: 'pause'} |
 // {type: 'resume'} | {type: 'weights'}.
-// Messages out: {type: 'ready', digits} | {type: 'progress', ...} | {type: 'curves', ...} |
+// Messages out: {type: 'ready', digits, watch} | {type: 'progress', ...} | {type: 'curves', ...} |
 // {type: 'eval', ...} | {type: 'epoch', ...} | {type: 'paused'} | {type: 'done'} |
 // {type: 'weights', bytes} | {type: 'weights', error} | {type: 'error', message}.
 import init, { Training, modelConstants } from './pkg-train/splash.js';
@@ -35,16 +35,16 @@ function heldoutAccuracy(n) {
   }
 }
 
-/** Robust accuracy under the evaluation attack (adversarial training only). */
+/** Robust accuracy under the core's watch attack (adversarial training only). */
 function robustAccuracy() {
-  const { robust } = job.evaluation;
-  if (!robust) return null;
+  if (!job.watch) return null;
   const net = training.network();
   try {
     const { images, labels } = job.heldout;
-    const m = Math.min(robust.digits, labels.length);
+    const { spec } = job.watch;
+    const m = Math.min(job.evaluation.robustDigits, labels.length);
     const pixels = Float32Array.from(images.subarray(0, m * job.pixels), (v) => v / 255);
-    const r = net.robustness(pixels, Uint32Array.from(labels.subarray(0, m)), JSON.stringify(robust.spec), Float32Array.of(robust.spec.epsilon));
+    const r = net.robustness(pixels, Uint32Array.from(labels.subarray(0, m)), JSON.stringify(spec), Float32Array.of(spec.epsilon));
     const flags = r.robust;
     r.free();
     return flags.reduce((a, b) => a + b, 0) / m;
@@ -65,7 +65,9 @@ async function start({ options, activation, start: startBytes, evaluation, xs })
   training?.free();
   training = new Training(JSON.stringify(options), activation, startBytes ?? new Uint8Array(0), images, labels);
   job = { pixels: JSON.parse(modelConstants()).pixels, activation, evaluation, xs: Float32Array.from(xs), heldout: { images: hImages, labels: hLabels }, globalStep: 0, stepsPerChunk: 1, nextEval: 0 };
-  post({ type: 'ready', digits: labels.length });
+  const watch = training.watchAttack();
+  job.watch = watch === undefined ? null : JSON.parse(watch);
+  post({ type: 'ready', digits: labels.length, watch: job.watch?.name ?? null });
   sendCurves();
   post({ type: 'eval', epoch: 0, accuracy: heldoutAccuracy(evaluation.sliceDigits), robust: robustAccuracy() });
   running = true;

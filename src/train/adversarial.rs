@@ -27,6 +27,12 @@ pub struct Adversarial {
 /// The step size of "fast" adversarial training, as a multiple of ε (Wong et al. 2020).
 pub const FGSM_RS_STEP_FACTOR: f32 = 1.25;
 
+/// Steps of [`Adversarial::watch_attack`].
+pub const WATCH_STEPS: usize = 10;
+
+/// Test digits on which `splash train` watches an adversarially trained model.
+pub const WATCH_DIGITS: usize = 500;
+
 impl Adversarial {
     /// PGD with `steps` steps of 2.5·ε/steps from a random start.
     pub fn pgd(epsilon: f32, steps: usize) -> Self {
@@ -108,6 +114,14 @@ impl Adversarial {
             "--adversarial {kind} --adv-eps {} --adv-warmup-epochs {}",
             o.epsilon, o.warmup_epochs
         )
+    }
+
+    /// The attack that watches an adversarially trained model after every epoch, so that
+    /// a collapse of robustness (catastrophic overfitting) shows: PGD-10 from a random start
+    /// at the training ε (the CLI on its first [`WATCH_DIGITS`] test digits, the page's
+    /// training panel on held-out digits).
+    pub fn watch_attack(&self) -> AttackSpec {
+        AttackSpec::pgd(self.attack.epsilon, WATCH_STEPS, 1)
     }
 
     /// Checks the inner attack (a gradient attack with one run) and the warm-up.

@@ -6,7 +6,9 @@
 pub mod adversarial;
 pub mod checkpoint;
 
-pub use adversarial::{Adversarial, AdversarialKind, AdversarialOptions, FGSM_RS_STEP_FACTOR};
+pub use adversarial::{
+    Adversarial, AdversarialKind, AdversarialOptions, FGSM_RS_STEP_FACTOR, WATCH_DIGITS,
+};
 
 use crate::attack::{attack, top_class, AttackError, Goal};
 use crate::data::{Augment, Dataset};

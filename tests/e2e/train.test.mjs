@@ -97,19 +97,25 @@ describe('training in the page', () => {
     await page.close();
   });
 
-  test('starting from the pretrained pair begins at its accuracy, not at chance', async () => {
+  test('starting from the pretrained pair begins at its accuracy, not at chance; adversarial training is watched with the core\'s attack', async () => {
     const { page, problems } = await openPage(browser.context, server.url);
     await waitReady(page);
     await page.selectOption('#train-from', 'pretrained');
     await page.fill('#train-epochs', '1');
+    await page.selectOption('#train-adv', 'fgsm-rs');
     await page.click('#train-start');
-    // The first held-out point is measured before any step.
-    await page.waitForFunction(() => Chart.getChart('train-acc').data.datasets.every((d) => d.data.length > 0), null, { timeout: 60000 });
+    // The first held-out point and the first robust point are measured before any step.
+    await page.waitForFunction(() => ['train-acc', 'train-robust'].every((id) => Chart.getChart(id).data.datasets.every((d) => d.data.length > 0)), null, { timeout: 60000 });
     const first = await page.evaluate(() => Chart.getChart('train-acc').data.datasets.map((d) => d.data[0]));
     for (const p of first) {
       assert.equal(p.x, 0);
       assert.ok(p.y > 0.95, `held-out accuracy at the start ${p.y}`);
     }
+    // The standard pretrained pair is not robust: PGD-10 at the training ε leaves little.
+    const robust = await page.evaluate(() => Chart.getChart('train-robust').data.datasets.map((d) => d.data[0]));
+    for (const p of robust) assert.ok(p.x === 0 && p.y >= 0 && p.y < 0.5, `robust accuracy at the start ${JSON.stringify(p)}`);
+    assert.equal(await page.evaluate(() => Chart.getChart('train-robust').options.scales.y.title.text), 'PGD-10 robust accuracy (held-out)');
+    assert.match(await page.locator('#train-robust').getAttribute('aria-label'), /^PGD-10 robust accuracy on held-out digits against epoch\. SPLASH: epoch 0\.00 → [\d.]+%/);
     await page.click('#train-reset');
     assert.equal(await page.locator('#train-start').isDisabled(), false);
     assert.deepEqual(problems, []);

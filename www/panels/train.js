@@ -6,7 +6,7 @@ import { CHART_BASE, COLORS, chartLib, describeChart, el, pct } from '../util.js
 const XS = Array.from({ length: 81 }, (_, i) => -4 + i * 0.1);
 const MAX_SNAPSHOTS = 600; // curve snapshots kept for the replay (thinned beyond this)
 const SLICE_DIGITS = 500; // held-out digits for the accuracy measured within an epoch
-const ROBUST_DIGITS = 200; // held-out digits for the per-epoch PGD figure
+const ROBUST_DIGITS = 200; // held-out digits for the per-epoch robustness figure (the core names the attack)
 
 /** Reads the form into the core's RunOptions (the core validates every value). */
 export function runOptions(form) {
@@ -53,7 +53,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
   const charts = {
     loss: lineChart($('train-loss'), { y: 'training loss' }),
     acc: lineChart($('train-acc'), { y: 'held-out accuracy', yMin: 0, yMax: 1, percent: true, points: 2.5 }),
-    robust: lineChart($('train-robust'), { y: 'PGD-10 robust accuracy (held-out)', yMin: 0, yMax: 1, percent: true, points: 3 }),
+    robust: lineChart($('train-robust'), { y: 'robust accuracy (held-out)', yMin: 0, yMax: 1, percent: true, points: 3 }),
   };
   const curveCharts = [];
   const debug = (globalThis.__splash ??= {});
@@ -118,8 +118,17 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
   const titles = new Map([
     [charts.loss, ['Training loss against epoch', (v) => v.toFixed(3)]],
     [charts.acc, ['Held-out accuracy against epoch', (v) => pct(v)]],
-    [charts.robust, ['PGD-10 robust accuracy on held-out digits against epoch', (v) => pct(v)]],
+    [charts.robust, ['Robust accuracy on held-out digits against epoch', (v) => pct(v)]],
   ]);
+  /** The attack the core watches adversarial training with (e.g. "pgd-10"), in the labels. */
+  function showWatch(name) {
+    run.watch = name.toUpperCase();
+    const title = `${run.watch} robust accuracy on held-out digits against epoch`;
+    titles.set(charts.robust, [title, (v) => pct(v)]);
+    charts.robust.options.scales.y.title.text = `${run.watch} robust accuracy (held-out)`;
+    charts.robust.update();
+    $('train-robust').setAttribute('aria-label', title);
+  }
   function addPoint(chart, v, x, y) {
     chart.data.datasets[v === 'splash' ? 0 : 1].data.push({ x, y });
     chart.update();
@@ -147,6 +156,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
     switch (msg.type) {
       case 'ready':
         s.digits = msg.digits;
+        if (msg.watch) showWatch(msg.watch);
         break;
       case 'progress':
         Object.assign(s, { epoch: msg.epoch, step: msg.step, steps: msg.steps, epochEnd: msg.step === msg.steps });
@@ -175,7 +185,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
         addPoint(charts.acc, v, msg.stats.epoch, msg.accuracy);
         if (msg.robust !== null) addPoint(charts.robust, v, msg.stats.epoch, msg.robust);
         (s.epochs ??= []).push({ ...msg.stats, heldout: msg.accuracy, robust: msg.robust });
-        $(`train-result-${v}`).textContent = `${v === 'splash' ? 'SPLASH' : 'ReLU'} after epoch ${msg.stats.epoch}: held-out accuracy ${pct(msg.accuracy)} on ${msg.heldoutDigits.toLocaleString('en')} digits${msg.robust !== null ? `, PGD-10 robust ${pct(msg.robust)} on ${ROBUST_DIGITS}` : ''} (training loss ${msg.stats.loss.toFixed(3)}).`;
+        $(`train-result-${v}`).textContent = `${v === 'splash' ? 'SPLASH' : 'ReLU'} after epoch ${msg.stats.epoch}: held-out accuracy ${pct(msg.accuracy)} on ${msg.heldoutDigits.toLocaleString('en')} digits${msg.robust !== null ? `, ${run.watch} robust ${pct(msg.robust)} on ${ROBUST_DIGITS}` : ''} (training loss ${msg.stats.loss.toFixed(3)}).`;
         break;
       case 'paused':
         s.paused = true;
@@ -236,7 +246,7 @@ export function createTrainPanel(root, { onUse, onUpload, pretrained, onError })
       w.onmessage = ({ data }) => onMessage(v, data);
       w.onerror = (e) => onMessage(v, { type: 'error', message: e.message || 'the training worker could not start' });
       workers[v] = w;
-      const evaluation = { sliceDigits: SLICE_DIGITS, robust: options.adversarial ? { digits: ROBUST_DIGITS, spec: { method: 'pgd', epsilon: options.adversarial.epsilon, steps: 10, restarts: 1, seed: 1 } } : null };
+      const evaluation = { sliceDigits: SLICE_DIGITS, robustDigits: ROBUST_DIGITS };
       w.postMessage({ type: 'start', options, activation: v, start: startBytes[v], evaluation, xs: XS });
     }
     syncForm();

@@ -12,7 +12,9 @@ use splash::robustness::{
     diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
     EvalReport, Transfer,
 };
-use splash::train::{accuracy, Adversarial, AdversarialKind, AdversarialOptions, Recipe, Trainer};
+use splash::train::{
+    accuracy, Adversarial, AdversarialKind, AdversarialOptions, Recipe, Trainer, WATCH_DIGITS,
+};
 use splash::weights::{self, ModelConfig};
 use splash::ActivationKind;
 use std::path::{Path, PathBuf};
@@ -181,9 +183,6 @@ fn architecture(model: Architecture, width: Option<usize>) -> Result<Architectur
         (model, None) => Ok(model),
     }
 }
-
-/// Test digits on which `train` watches an adversarially trained model's robustness.
-const WATCH_DIGITS: usize = 500;
 
 #[derive(clap::Args)]
 struct StudyArgs {
@@ -385,10 +384,10 @@ fn train(a: TrainArgs) -> Res {
     if trainer.epochs_done > 0 {
         eprintln!("resuming after epoch {}", trainer.epochs_done);
     }
-    // Adversarially trained models are watched under PGD-10 at the training ε on the
-    // first test digits, so a collapse of robustness (catastrophic overfitting) shows.
+    // Adversarially trained models are watched on the first test digits, so a collapse of
+    // robustness (catastrophic overfitting) shows.
     let watch = recipe.adversarial.as_ref().map(|adv| {
-        let spec = AttackSpec::pgd(adv.attack.epsilon, 10, 1);
+        let spec = adv.watch_attack();
         let digits = test.subset(&(0..WATCH_DIGITS.min(test.len())).collect::<Vec<_>>());
         (spec, digits)
     });
