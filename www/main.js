@@ -179,6 +179,10 @@ const refresh = coalesce(async () => {
     debug.input = Array.from(current.pixels);
     debug.predictions = { splash: Array.from(out.splash), relu: Array.from(out.relu) };
     predictions.update(out);
+    // For scripts/bench-responsiveness.mjs: when bars were first and last updated.
+    if (!performance.getEntriesByName('splash:first-predictions').length) performance.mark('splash:first-predictions');
+    performance.clearMarks('splash:predictions');
+    performance.mark('splash:predictions');
     strip.setAnswers(current.pixels, out);
     strip.setAttack('');
     curves.setPreActivations(out.preActivations);
@@ -674,13 +678,13 @@ syncControls();
 updateLabelChoices();
 drawDigit($('preview'), new Float32Array(PIXELS));
 // The explanation opens on a first visit only (a shared link with a query is still a first
-// visit); closing it is remembered.
+// visit); from the next visit on it starts closed.
 const INTRO_SEEN = 'splash-intro-seen';
 try {
-  if (!localStorage.getItem(INTRO_SEEN)) $('intro').open = true;
-  $('intro').addEventListener('toggle', () => {
-    if (!$('intro').open) localStorage.setItem(INTRO_SEEN, '1');
-  });
+  if (!localStorage.getItem(INTRO_SEEN)) {
+    $('intro').open = true;
+    localStorage.setItem(INTRO_SEEN, '1');
+  }
 } catch {
   // Storage blocked: keep the explanation closed.
 }

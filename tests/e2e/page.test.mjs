@@ -406,15 +406,18 @@ describe('splash demo page', () => {
 
   test('odd URLs are tidied, the intro opens on a first visit only, and results are announced', async () => {
     const page = await browser.context.newPage();
+    // A first visit: nothing remembered from the other tests' visits.
+    await page.goto(server.url);
+    await page.evaluate(() => localStorage.clear());
     await page.goto(`${server.url}?n=333&digit=99999`);
     await waitReady(page);
     assert.equal(await page.locator('#curve-n').inputValue(), '250', 'n snaps to an offered count');
     await page.waitForSelector('#error-banner:not([hidden])');
     assert.match(await page.locator('#error-text').textContent(), /no held-out digit #99999/);
     assert.doesNotMatch(page.url(), /digit=/);
-    // First visit: the explanation is open even with a query string; closing it is kept.
+    // First visit: the explanation is open even with a query string; from the next visit on
+    // it starts closed.
     assert.equal(await page.locator('#intro').getAttribute('open'), '');
-    await page.click('#intro summary');
     await page.reload();
     await waitReady(page);
     assert.equal(await page.locator('#intro').getAttribute('open'), null);
@@ -514,6 +517,36 @@ describe('splash demo page', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
     await screenshot(page, 'phone');
+    await page.close();
+  });
+
+  test('on a laptop, the digit, both answers and the attack result are on one screen, and the digit and answers stay while the other panels scroll', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.goto(`${server.url}?digit=3&eps=0.1`);
+    await waitReady(page);
+    await page.waitForFunction(() => globalThis.__splash.attack);
+    const visible = (sel) => page.locator(sel).evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;
+    });
+    const together = ['#pad', '#top-splash', '#top-relu', '#bars-splash', '#bars-relu'];
+    // Scrolled to the attack: its outcome for both networks is there with the digit and the answers.
+    await page.evaluate(() => document.querySelector('#attack-panel').scrollIntoView());
+    for (const sel of [...together, '#attack-results .attack-row.splash .verdict', '#attack-results .attack-row.relu .verdict']) {
+      assert.ok(await visible(sel), `${sel} is not fully on screen with the attack panel`);
+    }
+    // Scrolled to the learned curves or the training panel: the digit and answers stay.
+    for (const panel of ['#robust-panel', '#curves-panel', '#train-panel']) {
+      await page.evaluate((p) => document.querySelector(p).scrollIntoView(), panel);
+      for (const sel of together) assert.ok(await visible(sel), `${sel} left the screen at ${panel}`);
+      assert.ok(await visible('#gallery button[aria-selected=true]') || await page.locator('#gallery').evaluate((g) => g.scrollHeight > g.clientHeight), 'the gallery neither shows the digit nor scrolls');
+    }
+    // Picking another digit from the side column updates the answers in place.
+    await page.locator('#gallery button[data-index="0"]').click();
+    await page.waitForFunction(() => document.querySelector('#digit-source').textContent.includes('#0'));
+    assert.ok(await visible('#top-splash'));
+    await screenshot(page, 'laptop');
     await page.close();
   });
 
