@@ -677,6 +677,12 @@ if ('serviceWorker' in navigator) {
 syncControls();
 updateLabelChoices();
 drawDigit($('preview'), new Float32Array(PIXELS));
+// The top verdict: three lines, or all of it on request.
+$('verdict-more').addEventListener('click', () => {
+  const clamped = $('verdict').classList.toggle('clamped');
+  $('verdict-more').textContent = clamped ? 'Show all' : 'Show less';
+  $('verdict-more').setAttribute('aria-expanded', String(!clamped));
+});
 // The explanation opens on a first visit only (a shared link with a query is still a first
 // visit); from the next visit on it starts closed.
 const INTRO_SEEN = 'splash-intro-seen';

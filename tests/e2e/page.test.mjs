@@ -542,6 +542,13 @@ describe('splash demo page', () => {
       for (const sel of together) assert.ok(await visible(sel), `${sel} left the screen at ${panel}`);
       assert.ok(await visible('#gallery button[aria-selected=true]') || await page.locator('#gallery').evaluate((g) => g.scrollHeight > g.clientHeight), 'the gallery neither shows the digit nor scrolls');
     }
+    // The top verdict shows three lines until asked for the rest.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const lines = () => page.locator('#verdict').evaluate((e) => Math.round(e.clientHeight / parseFloat(getComputedStyle(e).lineHeight)));
+    assert.equal(await lines(), 3);
+    await page.click('#verdict-more');
+    assert.ok((await lines()) > 3, 'the whole verdict is shown');
+    assert.equal(await page.locator('#verdict-more').getAttribute('aria-expanded'), 'true');
     // Picking another digit from the side column updates the answers in place.
     await page.locator('#gallery button[data-index="0"]').click();
     await page.waitForFunction(() => document.querySelector('#digit-source').textContent.includes('#0'));
