@@ -19,6 +19,10 @@ mkdir -p www/vendor/tfjs
 cp node_modules/@tensorflow/tfjs/dist/tf.min.js node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js \
    node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm www/vendor/tfjs/
 node scripts/build-heldout.mjs
+# The multi-seed studies' results, for the verdict's spread over seeds (www/models.js: STUDIES).
+cp docs/study/results.json www/data/study-lenet5.json
+cp docs/study-allcnn/results.json www/data/study-allcnn.json
+cp docs/study-adversarial/results.json www/data/study-lenet5-adv.json
 # The model files the page may load, as www/models.js names them.
 for f in $(node --input-type=module -e "import('./www/models.js').then((m) => console.log(m.ALL_MODEL_FILES.join(' ')))"); do
   [ -f "www/$f" ] || echo "warning: www/$f is missing; the page will say so" >&2

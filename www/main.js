@@ -1,13 +1,13 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { Engine } from './client.js';
 import { FIELD_BOUNDS, decodePixels, encodePixels, modelSet, readState, writeState } from './state.js';
-import { VARIANTS, modelFiles } from './models.js';
+import { STUDIES, VARIANTS, modelFiles } from './models.js';
 import { PIXELS, argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
 import { createGallery, loadHeldout } from './panels/gallery.js';
 import { renderAttack } from './panels/attack.js';
-import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, trainingComparison, verdict, verdictTable } from './panels/robustness.js';
+import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, seedSpread, trainingComparison, verdict, verdictTable } from './panels/robustness.js';
 import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
 import { createStrip } from './panels/strip.js';
@@ -447,6 +447,19 @@ function showReference() {
   $('verdict-table').replaceChildren(verdictTable(info, state.source));
 }
 
+/** The seed studies' results by model set, as they arrive (optional: none, no sentence). */
+const studies = new Map();
+for (const [set, { file }] of Object.entries(STUDIES)) {
+  fetch(file)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((study) => {
+      if (!study) return;
+      studies.set(set, study);
+      if (set === currentSet() && !custom && info) showVerdict();
+    })
+    .catch(() => undefined);
+}
+
 function showVerdict() {
   if (custom) {
     const text = `Now showing ${custom.how.splash} (left) and ${custom.how.relu} (right). No evaluation report comes with them: measure them with the robustness curve (panel 4), then compare with the pretrained models.`;
@@ -459,7 +472,9 @@ function showVerdict() {
   const adv = state.training === 'adv';
   const compared = adv ? trainingComparison(t, v) : trainingComparison(v, t);
   const head = adv ? `Adversarially trained ${ARCH_NAMES[state.arch]} (${trainingAttack(info.splash)}): ` : `${ARCH_NAMES[state.arch]}, standard training: `;
-  const text = v ? `${head}${v.text}${compared ? ` ${compared}` : ''}` : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
+  const study = studies.get(currentSet());
+  const spread = study ? seedSpread(study, STUDIES[currentSet()].report) : null;
+  const text = v ? `${head}${v.text}${compared ? ` ${compared}` : ''}${spread ? ` ${spread}` : ''}` : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
   for (const id of ['verdict', 'verdict-panel']) $(id).textContent = text;
   debug.verdict = v && { ...v, text, compared };
 }

@@ -19,3 +19,11 @@ export const ALL_MODEL_FILES = SETS.flatMap((set) => VARIANTS.flatMap((v) => {
   const f = modelFiles(set, v);
   return [f.weights, f.report];
 }));
+
+/** The multi-seed studies behind a model set (`splash study`'s results, copied by
+ * scripts/build.sh from docs/), and the report each one generated. */
+export const STUDIES = {
+  lenet5: { file: 'data/study-lenet5.json', report: 'docs/REPRODUCTION.md' },
+  allcnn: { file: 'data/study-allcnn.json', report: 'docs/REPRODUCTION-allcnn.md' },
+  'lenet5-adv': { file: 'data/study-lenet5-adv.json', report: 'docs/REPRODUCTION-adversarial-study.md' },
+};

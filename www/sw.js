@@ -43,12 +43,14 @@ const MODEL_FILES = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv'].flatMap((se
     return [`${stem}.safetensors`, `${stem}.eval.json`];
   });
 });
+// The seed studies (STUDIES in models.js). Cached if present.
+const STUDY_FILES = ['data/study-lenet5.json', 'data/study-allcnn.json', 'data/study-lenet5-adv.json'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => Promise.all([cache.addAll(FILES), ...MODEL_FILES.map((f) => cache.add(f).catch(() => undefined))]))
+      .then((cache) => Promise.all([cache.addAll(FILES), ...[...MODEL_FILES, ...STUDY_FILES].map((f) => cache.add(f).catch(() => undefined))]))
       .then(() => self.skipWaiting()),
   );
 });

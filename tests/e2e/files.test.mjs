@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import vm from 'node:vm';
-import { ALL_MODEL_FILES, SETS, VARIANTS, modelFiles } from '../../www/models.js';
+import { ALL_MODEL_FILES, SETS, STUDIES, VARIANTS, modelFiles } from '../../www/models.js';
 
 const WWW = new URL('../../www/', import.meta.url);
 
-/** FILES and MODEL_FILES as sw.js computes them, run in a sandbox with a stub `self`. */
+/** FILES, MODEL_FILES and STUDY_FILES as sw.js computes them, run in a sandbox with a stub `self`. */
 function serviceWorkerLists() {
-  const code = readFileSync(new URL('sw.js', WWW), 'utf8') + '\n;({ FILES, MODEL_FILES, CACHE });';
+  const code = readFileSync(new URL('sw.js', WWW), 'utf8') + '\n;({ FILES, MODEL_FILES, STUDY_FILES, CACHE });';
   const sandbox = { self: { addEventListener() {}, location: { origin: 'http://x' } }, URL };
   return vm.runInNewContext(code, sandbox);
 }
@@ -17,6 +17,14 @@ function serviceWorkerLists() {
 test('the service worker caches every model file the page can load', () => {
   const { MODEL_FILES } = serviceWorkerLists();
   assert.deepEqual([...MODEL_FILES].sort(), [...ALL_MODEL_FILES].sort());
+});
+
+test('the service worker caches every seed study the verdict reads, and the build writes them', () => {
+  const { STUDY_FILES } = serviceWorkerLists();
+  const files = Object.values(STUDIES).map((s) => s.file);
+  assert.deepEqual([...STUDY_FILES].sort(), [...files].sort());
+  const build = readFileSync(new URL('../../scripts/build.sh', import.meta.url), 'utf8');
+  for (const f of files) assert.ok(build.includes(`www/${f}`), `scripts/build.sh does not write www/${f}`);
 });
 
 test('the service worker caches every module of the page', () => {

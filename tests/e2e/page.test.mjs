@@ -1,7 +1,9 @@
 // End-to-end tests of the demo page in headless Debian Chromium (playwright-core).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { argmax, drawStroke, nativePredict, openPage, screenshot, startBrowser, startServer, waitReady } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, argmax, drawStroke, nativePredict, openPage, screenshot, startBrowser, startServer, waitReady } from './harness.mjs';
 
 let server;
 let browser;
@@ -222,6 +224,17 @@ describe('splash demo page', () => {
     assert.match(top, /FGSM/);
     assert.equal(top, await page.locator('#verdict-panel').textContent());
     assert.ok((await page.locator('#verdict-table tbody tr').count()) >= 4);
+    // The spread over seeds comes from the study's results (docs/study/results.json).
+    await page.waitForFunction(() => /over \d+ seeds/.test(document.querySelector('#verdict').textContent));
+    const study = JSON.parse(readFileSync(join(ROOT, 'docs/study/results.json'), 'utf8'));
+    const k = study.epsilons.indexOf(0.1);
+    const worst = (act) => study.runs.filter((r) => r.activation === act).map((r) => r.worst_case_accuracy[k]);
+    const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = (v) => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1));
+    const [s, r] = [worst('splash'), worst('relu')];
+    const spread = `at ε = 0.1 SPLASH ${(100 * mean(s)).toFixed(1)} ± ${(100 * sd(s)).toFixed(1)}%, ReLU ${(100 * mean(r)).toFixed(1)} ± ${(100 * sd(r)).toFixed(1)}%`;
+    assert.ok((await page.locator('#verdict').textContent()).includes(spread), spread);
+    assert.match(await page.locator('#verdict').textContent(), /over 3 seeds of 8-epoch runs \(docs\/REPRODUCTION\.md\)/);
     assert.deepEqual(problems, []);
     await page.close();
   });

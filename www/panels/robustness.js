@@ -175,6 +175,37 @@ export function verdict(info, eps = 0.1) {
 }
 
 /**
+ * The spread over training seeds, from a `splash study` results file: the worst case of its
+ * strong attacks at each of `epsilons`, mean ± sd over the seeds, for SPLASH and ReLU. One
+ * trained network per side (as on this page) can land anywhere in that spread. Null if the
+ * study has no strong attacks or fewer than two seeds of either.
+ */
+/** "FGSM, PGD-40 and Square-1000" for the strong attacks ['pgd-40', 'square-1000']. */
+function attackList(strong) {
+  const names = ['FGSM', ...strong.map((n) => n.replace(/^[a-z]+/, (m) => (m === 'square' ? 'Square' : m.toUpperCase())))];
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+export function seedSpread(study, report, epsilons = [0.05, 0.1]) {
+  const runs = (act) => (study?.runs ?? []).filter((r) => r.activation === act && Array.isArray(r.worst_case_accuracy));
+  const [s, r] = [runs('splash'), runs('relu')];
+  if (s.length < 2 || r.length < 2) return null;
+  const stat = (rs, k) => {
+    const v = rs.map((x) => x.worst_case_accuracy[k]);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1));
+    return `${(100 * m).toFixed(1)} ± ${(100 * sd).toFixed(1)}%`;
+  };
+  const parts = epsilons
+    .map((e) => [e, study.epsilons.findIndex((x) => Math.abs(x - e) < 1e-6)])
+    .filter(([, k]) => k >= 0)
+    .map(([e, k]) => `at ε = ${e} SPLASH ${stat(s, k)}, ReLU ${stat(r, k)}`);
+  if (!parts.length) return null;
+  const seeds = Math.min(s.length, r.length);
+  return `Between training seeds these numbers move: over ${seeds} seeds of ${study.recipe.epochs}-epoch runs (${report}), the worst case of ${attackList(study.strong_attacks)} on the first ${study.strong_test_digits.toLocaleString('en')} test digits leaves ${parts.join('; ')} (mean ± sd).`;
+}
+
+/**
  * What adversarial training changed, from the verdicts of the standard and the
  * adversarially trained pair (either may be null): one sentence, or null.
  */
