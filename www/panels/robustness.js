@@ -180,12 +180,6 @@ export function verdict(info, eps = 0.1) {
  * trained network per side (as on this page) can land anywhere in that spread. Null if the
  * study has no strong attacks or fewer than two seeds of either.
  */
-/** "FGSM, PGD-40 and Square-1000" for the strong attacks ['pgd-40', 'square-1000']. */
-function attackList(strong) {
-  const names = ['FGSM', ...strong.map((n) => n.replace(/^[a-z]+/, (m) => (m === 'square' ? 'Square' : m.toUpperCase())))];
-  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
-}
-
 export function seedSpread(study, report, epsilons = [0.05, 0.1]) {
   const runs = (act) => (study?.runs ?? []).filter((r) => r.activation === act && Array.isArray(r.worst_case_accuracy));
   const [s, r] = [runs('splash'), runs('relu')];
@@ -202,7 +196,7 @@ export function seedSpread(study, report, epsilons = [0.05, 0.1]) {
     .map(([e, k]) => `at ε = ${e} SPLASH ${stat(s, k)}, ReLU ${stat(r, k)}`);
   if (!parts.length) return null;
   const seeds = Math.min(s.length, r.length);
-  return `Between training seeds these numbers move: over ${seeds} seeds of ${study.recipe.epochs}-epoch runs (${report}), the worst case of ${attackList(study.strong_attacks)} on the first ${study.strong_test_digits.toLocaleString('en')} test digits leaves ${parts.join('; ')} (mean ± sd).`;
+  return `Between training seeds these numbers move: over ${seeds} seeds of ${study.recipe.epochs}-epoch runs (${report}), the worst case of ${['FGSM', ...study.strong_attacks].join(', ')} on the first ${study.strong_test_digits.toLocaleString('en')} test digits leaves ${parts.join('; ')} (mean ± sd).`;
 }
 
 /**

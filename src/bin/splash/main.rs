@@ -173,15 +173,9 @@ fn parse_width(text: &str) -> Result<usize, String> {
     }
 }
 
-/// The network `--model` names, with `--width` when it is All-CNN.
+/// The network `--model` names, with `--width` (All-CNN's; LeNet5 has none).
 fn architecture(model: Architecture, width: Option<usize>) -> Result<Architecture, String> {
-    match (model, width) {
-        (Architecture::Lenet5, Some(_)) => {
-            Err("--width is All-CNN's base width; LeNet5 has none".into())
-        }
-        (Architecture::Allcnn { .. }, Some(width)) => Ok(Architecture::Allcnn { width }),
-        (model, None) => Ok(model),
-    }
+    Architecture::from_parts(model.name(), width.or(model.width()))
 }
 
 #[derive(clap::Args)]
