@@ -660,9 +660,7 @@ try {
     onError: showError,
     onUse: async ({ splash, relu }) => {
       await useCustom({ splash, relu }, { splash: 'the SPLASH network trained here', relu: 'the ReLU network trained here' }, { splash: 'trained here', relu: 'trained here' }, { splash: 'SPLASH trained here', relu: 'ReLU trained here' });
-      // Show the answers of the new pair (on a wide screen they are already in view).
-      const r = $('predict-panel').getBoundingClientRect();
-      if (r.top < 0 || r.bottom > window.innerHeight) $('predict-panel').scrollIntoView({ block: 'start' });
+      $('predict-panel').scrollIntoView({ block: 'start' });
     },
     onUpload: async (bytes, side, fileName) => {
       const base = custom ?? { bytes: await engine.call('bytes', { arch: modelSet(state) }), how: { splash: 'the pretrained SPLASH network', relu: 'the pretrained ReLU network' }, tag: { splash: '', relu: '' }, names: { splash: 'pretrained SPLASH', relu: 'pretrained ReLU' } };
