@@ -486,6 +486,7 @@ fn small_gemm_nt_matches_a_plain_product() {
         (2, 3, 4),
         (1, 1, 0),
         (16, 150, 100),
+        (7, 4, 9),
     ] {
         let a = random(&[m * k + 1], 5).into_raw_vec_and_offset().0;
         let b = random(&[n * k + 1], 6).into_raw_vec_and_offset().0;

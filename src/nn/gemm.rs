@@ -33,7 +33,7 @@ impl Strided<'_> {
 /// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
 /// `b_stride` apart, unit columns).
 ///
-/// Blocks of 4 rows (1 for leftover rows) × 12 (or 8) columns are accumulated in vectors
+/// Blocks of 4 rows (one block of 1 to 3 for leftover rows) × 12 (or 8) columns are accumulated in vectors
 /// over the whole of k, so each element of C is loaded and stored once; leftover columns use
 /// a 4-wide vector and scalars. Sums run over k in order, so results do not depend on the
 /// block an element falls in.
@@ -61,10 +61,13 @@ pub fn small_gemm(
         row_block::<4>(i, n, k, &a, b, b_stride, c, c_stride);
         i += 4;
     }
-    // Leftover rows, one at a time.
-    while i < m {
-        row_block::<1>(i, n, k, &a, b, b_stride, c, c_stride);
-        i += 1;
+    // Leftover rows in one block of three, two or one (six output channels are a block of
+    // four and one of two: each B vector loaded then serves two rows, not one).
+    match m - i {
+        3 => row_block::<3>(i, n, k, &a, b, b_stride, c, c_stride),
+        2 => row_block::<2>(i, n, k, &a, b, b_stride, c, c_stride),
+        1 => row_block::<1>(i, n, k, &a, b, b_stride, c, c_stride),
+        _ => {}
     }
 }
 
@@ -171,29 +174,76 @@ fn edge_columns(
 
 /// C (m×n, row-major) += A (m×k, row-major) · Bᵀ, where B (n×k) is row-major: every
 /// element of C is a dot product of two contiguous rows, summed in four vector lanes
-/// along k (then the lanes, then the scalar tail).
+/// along k (then the lanes, then the scalar tail). Blocks of 4 rows of A × 2 rows of B share
+/// their loads (6 vector loads for 8 products, where one dot product at a time loads 2 for
+/// 1; 4 × 3 spilled registers); every element is still summed in the same order, so the blocking changes no bit.
 pub fn small_gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(
         a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
         "gemm_nt: sizes"
     );
+    let mut i = 0;
+    while i + 4 <= m {
+        nt_rows::<4>(i, n, k, a, b, c);
+        i += 4;
+    }
+    match m - i {
+        3 => nt_rows::<3>(i, n, k, a, b, c),
+        2 => nt_rows::<2>(i, n, k, a, b, c),
+        1 => nt_rows::<1>(i, n, k, a, b, c),
+        _ => {}
+    }
+}
+
+/// Rows `i..i + R` of C for [`small_gemm_nt`]: columns in pairs, then one.
+#[inline(always)]
+fn nt_rows<const R: usize>(i: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut j = 0;
+    while j + 2 <= n {
+        nt_block::<R, 2>(i, j, n, k, a, b, c);
+        j += 2;
+    }
+    if j < n {
+        nt_block::<R, 1>(i, j, n, k, a, b, c);
+    }
+}
+
+/// C[i..i + R, j..j + S] += A[i..i + R] · B[j..j + S]ᵀ, R·S dot products at once.
+#[inline(always)]
+fn nt_block<const R: usize, const S: usize>(
+    i: usize,
+    j: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) {
     let whole = k / 4 * 4;
-    let dot = |x: &[f32], y: &[f32]| -> f32 {
-        let mut acc = f32x4::ZERO;
-        for (x4, y4) in x[..whole].chunks_exact(4).zip(y[..whole].chunks_exact(4)) {
-            let xv = f32x4::new(x4.try_into().expect("4"));
-            acc += xv * f32x4::new(y4.try_into().expect("4"));
+    // The rows as slices of exactly `whole` elements, so that the loop's loads need no
+    // bounds checks.
+    let a_rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..][..whole]);
+    let b_rows: [&[f32]; S] = std::array::from_fn(|s| &b[(j + s) * k..][..whole]);
+    let load = |s: &[f32], p: usize| f32x4::new(s[p..p + 4].try_into().expect("4"));
+    let mut acc = [[f32x4::ZERO; S]; R];
+    for p in (0..whole).step_by(4) {
+        let bv: [f32x4; S] = std::array::from_fn(|s| load(b_rows[s], p));
+        for (row, a_row) in acc.iter_mut().zip(&a_rows) {
+            let av = load(a_row, p);
+            for (x, bv) in row.iter_mut().zip(&bv) {
+                *x += av * *bv;
+            }
         }
-        let mut sum = acc.reduce_add();
-        for (x, y) in x[whole..].iter().zip(&y[whole..]) {
-            sum += x * y;
-        }
-        sum
-    };
-    for (i, crow) in c.chunks_exact_mut(n).take(m).enumerate() {
-        let arow = &a[i * k..(i + 1) * k];
-        for (j, cij) in crow.iter_mut().enumerate() {
-            *cij += dot(arow, &b[j * k..(j + 1) * k]);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let arow = &a[(i + r) * k..(i + r + 1) * k];
+        for (s, x) in row.iter().enumerate() {
+            let brow = &b[(j + s) * k..(j + s + 1) * k];
+            let mut sum = x.reduce_add();
+            for (x, y) in arow[whole..].iter().zip(&brow[whole..]) {
+                sum += x * y;
+            }
+            c[(i + r) * n + j + s] += sum;
         }
     }
 }
