@@ -1,7 +1,7 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
 use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels};
-use super::winograd::conv3x3_same;
+use super::winograd::{Scratch, Winograd};
 use super::{add_into, Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut4, Axis, Ix4};
@@ -388,33 +388,45 @@ impl Layer for Conv2d {
             .collect();
         let xs = x.as_slice().expect("standard layout");
         let per = c * h * w;
-        // Winograd's F(2×2, 3×3) ([`conv3x3_same`]) for evaluation-mode 3×3 stride-1 padding-1
+        // Winograd's F(2×2, 3×3) ([`Winograd`]) for evaluation-mode 3×3 stride-1 padding-1
         // convolutions with the WebAssembly kernels only: wasm SIMD has no fused multiply-add, so
         // the plain GEMM is bound by its multiplications; natively im2col feeds matrixmultiply's
         // AVX2/FMA kernels, and training keeps its columns for the backward pass anyway.
         let winograd =
             !keep && portable_kernels() && g.kernel == 3 && g.stride == 1 && g.padding == 1;
-        let weights = w2.as_slice().expect("contiguous weight");
+        let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;
+        let winograd =
+            winograd.then(|| Winograd::new(w2.as_slice().expect("contiguous weight"), o, c));
         map_ordered(work, |ci, (mut ych, mut kept)| {
-            let mut scratch = if kept.is_some() || winograd {
+            let mut scratch = if kept.is_some() || winograd.is_some() || pointwise {
                 Vec::new()
             } else {
                 vec![0.0f32; per_cols]
             };
+            let mut winograd_scratch = Scratch::default();
             for (j, yi) in ych.outer_iter_mut().enumerate() {
                 let i = ci * chunk + j;
-                if winograd {
+                if let Some(winograd) = &winograd {
                     let yi = yi.into_slice().expect("contiguous output");
                     let xi = &xs[i * per..(i + 1) * per];
-                    conv3x3_same(xi, c, h, w, weights, bias, yi);
+                    winograd.apply(xi, h, w, bias, yi, &mut winograd_scratch);
                     continue;
                 }
-                let cols = match kept.as_mut() {
-                    Some(block) => &mut block[j * per_cols..(j + 1) * per_cols],
-                    None => scratch.as_mut_slice(),
+                let xi = &xs[i * per..(i + 1) * per];
+                let cols: &[f32] = match kept.as_mut() {
+                    Some(block) => {
+                        let cols = &mut block[j * per_cols..(j + 1) * per_cols];
+                        im2col(xi, &g, cols);
+                        cols
+                    }
+                    // A 1×1 convolution's columns are its input.
+                    None if pointwise => xi,
+                    None => {
+                        im2col(xi, &g, &mut scratch);
+                        &scratch
+                    }
                 };
-                im2col(&xs[i * per..(i + 1) * per], &g, cols);
-                let cols = ArrayView2::from_shape((g.rows(), g.cols()), &*cols).expect("sized");
+                let cols = ArrayView2::from_shape((g.rows(), g.cols()), cols).expect("sized");
                 let mut yi = yi
                     .into_shape_with_order((o, g.cols()))
                     .expect("contiguous output");

@@ -10,6 +10,7 @@
 
 use super::gemm::{small_gemm, Strided};
 use std::ops::{Add, Sub};
+use wide::f32x4;
 
 /// Kernel transform U = G·g·Gᵀ of one 3×3 kernel, as 16 values (row-major 4×4).
 fn kernel_transform(g: &[f32]) -> [f32; 16] {
@@ -56,7 +57,8 @@ fn output_transform<T: Copy + Add<Output = T> + Sub<Output = T>>(m: &[[T; 4]; 4]
 }
 
 /// y (O, H, W) = conv3×3(x (C, H, W), weights (O, C, 3, 3), stride 1, zero padding 1) + bias,
-/// for one sample. `y` is overwritten.
+/// for one sample. `y` is overwritten. (A convolution over many samples transforms its
+/// kernels once with [`Winograd::new`] and reuses a [`Scratch`].)
 pub fn conv3x3_same(
     x: &[f32],
     channels: usize,
@@ -66,76 +68,168 @@ pub fn conv3x3_same(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    let (c, h, w, o) = (channels, height, width, bias.len());
-    assert_eq!(x.len(), c * h * w, "winograd: input size");
-    assert_eq!(weights.len(), o * c * 9, "winograd: weight size");
-    assert_eq!(y.len(), o * h * w, "winograd: output size");
-    let (ty, tx) = (h.div_ceil(2), w.div_ceil(2));
-    let tiles = ty * tx;
-    // U: 16 matrices (O × C); V: 16 matrices (C × tiles); M: 16 matrices (O × tiles).
-    let mut u = vec![0.0f32; 16 * o * c];
-    for (oc, g) in weights.chunks_exact(9).enumerate() {
-        for (e, val) in kernel_transform(g).into_iter().enumerate() {
-            u[e * o * c + oc] = val;
+    Winograd::new(weights, bias.len(), channels).apply(
+        x,
+        height,
+        width,
+        bias,
+        y,
+        &mut Scratch::default(),
+    );
+}
+
+/// A 3×3 convolution's kernels in the transform domain: 16 matrices U (O × C).
+pub struct Winograd {
+    out_channels: usize,
+    channels: usize,
+    u: Vec<f32>,
+}
+
+/// Buffers of [`Winograd::apply`], reused from sample to sample: the zero-padded input
+/// channel, the transformed input V (16 matrices C × tiles) and the products M (16 matrices
+/// O × tiles).
+#[derive(Default)]
+pub struct Scratch {
+    padded: Vec<f32>,
+    v: Vec<f32>,
+    m: Vec<f32>,
+}
+
+impl Winograd {
+    /// Transforms `weights` (O, C, 3, 3).
+    pub fn new(weights: &[f32], out_channels: usize, channels: usize) -> Self {
+        let (o, c) = (out_channels, channels);
+        assert_eq!(weights.len(), o * c * 9, "winograd: weight size");
+        let mut u = vec![0.0f32; 16 * o * c];
+        for (oc, g) in weights.chunks_exact(9).enumerate() {
+            for (e, val) in kernel_transform(g).into_iter().enumerate() {
+                u[e * o * c + oc] = val;
+            }
+        }
+        Winograd {
+            out_channels: o,
+            channels: c,
+            u,
         }
     }
-    // Each channel, zero-padded: one row and column before, one more after an odd side, so
-    // every tile reads inside the buffer without checks.
-    let (ph, pw) = (2 * ty + 2, 2 * tx + 2);
-    let mut padded = vec![0.0f32; ph * pw];
-    let mut v = vec![0.0f32; 16 * c * tiles];
-    for (ch, plane) in x.chunks_exact(h * w).enumerate() {
-        for (r, row) in plane.chunks_exact(w).enumerate() {
-            padded[(r + 1) * pw + 1..][..w].copy_from_slice(row);
-        }
-        for ti in 0..ty {
-            let rows: [&[f32]; 4] = std::array::from_fn(|a| &padded[(2 * ti + a) * pw..][..pw]);
-            for tj in 0..tx {
-                let d: [[f32; 4]; 4] = rows.map(|row| {
-                    let q: &[f32; 4] = row[2 * tj..2 * tj + 4].try_into().expect("4");
-                    *q
-                });
-                let t = ti * tx + tj;
-                for (e, &val) in input_transform(&d).iter().flatten().enumerate() {
-                    v[(e * c + ch) * tiles + t] = val;
+
+    /// y (O, H, W) = the convolution of one sample x (C, H, W) + bias; `y` is overwritten.
+    ///
+    /// The transforms run on four neighbouring tiles at once in vectors (lane by lane the
+    /// same arithmetic as on one tile, so the result does not depend on where a tile falls);
+    /// tiles left over at the end of a row go one at a time.
+    pub fn apply(
+        &self,
+        x: &[f32],
+        height: usize,
+        width: usize,
+        bias: &[f32],
+        y: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let (c, h, w, o) = (self.channels, height, width, self.out_channels);
+        assert_eq!(x.len(), c * h * w, "winograd: input size");
+        assert_eq!(bias.len(), o, "winograd: bias size");
+        assert_eq!(y.len(), o * h * w, "winograd: output size");
+        let (ty, tx) = (h.div_ceil(2), w.div_ceil(2));
+        let tiles = ty * tx;
+        // Each channel, zero-padded: one row and column before, one more after an odd side,
+        // so every tile reads inside the buffer without checks. The border stays zero from
+        // channel to channel; the inside is overwritten.
+        let (ph, pw) = (2 * ty + 2, 2 * tx + 2);
+        let Scratch { padded, v, m } = scratch;
+        padded.clear();
+        padded.resize(ph * pw, 0.0);
+        v.resize(16 * c * tiles, 0.0);
+        for (ch, plane) in x.chunks_exact(h * w).enumerate() {
+            for (r, row) in plane.chunks_exact(w).enumerate() {
+                padded[(r + 1) * pw + 1..][..w].copy_from_slice(row);
+            }
+            for ti in 0..ty {
+                let rows: [&[f32]; 4] = std::array::from_fn(|a| &padded[(2 * ti + a) * pw..][..pw]);
+                let mut tj = 0;
+                while tj + 4 <= tx {
+                    // Element (a, b) of tiles tj..tj + 4, one tile per lane.
+                    let d: [[f32x4; 4]; 4] = std::array::from_fn(|a| {
+                        std::array::from_fn(|b| {
+                            f32x4::new(std::array::from_fn(|q| rows[a][2 * (tj + q) + b]))
+                        })
+                    });
+                    let t = ti * tx + tj;
+                    for (e, val) in input_transform(&d).iter().flatten().enumerate() {
+                        let at = (e * c + ch) * tiles + t;
+                        v[at..at + 4].copy_from_slice(&val.to_array());
+                    }
+                    tj += 4;
+                }
+                for tj in tj..tx {
+                    let d: [[f32; 4]; 4] = rows.map(|row| {
+                        let q: &[f32; 4] = row[2 * tj..2 * tj + 4].try_into().expect("4");
+                        *q
+                    });
+                    let t = ti * tx + tj;
+                    for (e, &val) in input_transform(&d).iter().flatten().enumerate() {
+                        v[(e * c + ch) * tiles + t] = val;
+                    }
                 }
             }
         }
-    }
-    let mut m = vec![0.0f32; 16 * o * tiles];
-    for e in 0..16 {
-        let a = Strided {
-            data: &u[e * o * c..(e + 1) * o * c],
-            row_stride: c,
-            col_stride: 1,
-        };
-        small_gemm(
-            o,
-            tiles,
-            c,
-            a,
-            &v[e * c * tiles..(e + 1) * c * tiles],
-            tiles,
-            &mut m[e * o * tiles..(e + 1) * o * tiles],
-            tiles,
-        );
-    }
-    for (oc, (out, &b)) in y.chunks_exact_mut(h * w).zip(bias).enumerate() {
-        for ti in 0..ty {
-            for tj in 0..tx {
-                let t = ti * tx + tj;
-                let tile: [[f32; 4]; 4] = std::array::from_fn(|a| {
-                    std::array::from_fn(|bb| m[((4 * a + bb) * o + oc) * tiles + t])
-                });
-                for (a, pair) in output_transform(&tile).iter().enumerate() {
-                    let r = 2 * ti + a;
-                    if r < h {
-                        let col = 2 * tj;
-                        out[r * w + col] = pair[0] + b;
-                        if col + 1 < w {
-                            out[r * w + col + 1] = pair[1] + b;
-                        }
+        m.clear();
+        m.resize(16 * o * tiles, 0.0);
+        for e in 0..16 {
+            let a = Strided {
+                data: &self.u[e * o * c..(e + 1) * o * c],
+                row_stride: c,
+                col_stride: 1,
+            };
+            small_gemm(
+                o,
+                tiles,
+                c,
+                a,
+                &v[e * c * tiles..(e + 1) * c * tiles],
+                tiles,
+                &mut m[e * o * tiles..(e + 1) * o * tiles],
+                tiles,
+            );
+        }
+        // Writes the 2×2 outputs of tile (ti, tj) (those inside the image) plus the bias.
+        let put = |out: &mut [f32], ti: usize, tj: usize, pair: [[f32; 2]; 2], b: f32| {
+            for (a, pair) in pair.iter().enumerate() {
+                let r = 2 * ti + a;
+                if r < h {
+                    let col = 2 * tj;
+                    out[r * w + col] = pair[0] + b;
+                    if col + 1 < w {
+                        out[r * w + col + 1] = pair[1] + b;
                     }
+                }
+            }
+        };
+        for (oc, (out, &b)) in y.chunks_exact_mut(h * w).zip(bias).enumerate() {
+            let at = |a: usize, bb: usize, t: usize| ((4 * a + bb) * o + oc) * tiles + t;
+            for ti in 0..ty {
+                let mut tj = 0;
+                while tj + 4 <= tx {
+                    let t = ti * tx + tj;
+                    let tile: [[f32x4; 4]; 4] = std::array::from_fn(|a| {
+                        std::array::from_fn(|bb| {
+                            let s = at(a, bb, t);
+                            f32x4::new(m[s..s + 4].try_into().expect("4"))
+                        })
+                    });
+                    let res = output_transform(&tile).map(|row| row.map(|v| v.to_array()));
+                    for q in 0..4 {
+                        let pair = res.map(|row| row.map(|v| v[q]));
+                        put(out, ti, tj + q, pair, b);
+                    }
+                    tj += 4;
+                }
+                for tj in tj..tx {
+                    let t = ti * tx + tj;
+                    let tile: [[f32; 4]; 4] =
+                        std::array::from_fn(|a| std::array::from_fn(|bb| m[at(a, bb, t)]));
+                    put(out, ti, tj, output_transform(&tile), b);
                 }
             }
         }
@@ -146,6 +240,26 @@ pub fn conv3x3_same(
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// One transform and one scratch reused over samples of different sizes (a larger one
+    /// first, so stale values would show) give exactly what a fresh call gives.
+    #[test]
+    fn reused_scratch_changes_nothing() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let (c, o) = (5, 7);
+        let wt: Vec<f32> = (0..o * c * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let bias: Vec<f32> = (0..o).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let wino = Winograd::new(&wt, o, c);
+        let mut scratch = Scratch::default();
+        for (h, w) in [(14, 14), (9, 11), (28, 28), (3, 2)] {
+            let x: Vec<f32> = (0..c * h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut fresh = vec![0.0; o * h * w];
+            conv3x3_same(&x, c, h, w, &wt, &bias, &mut fresh);
+            let mut reused = vec![f32::NAN; o * h * w];
+            wino.apply(&x, h, w, &bias, &mut reused, &mut scratch);
+            assert_eq!(fresh, reused, "{h}x{w}");
+        }
+    }
 
     /// Against the definition of the convolution, for even, odd and tiny sides.
     #[test]
