@@ -5,10 +5,11 @@ mod common;
 
 use common::{check_layer, check_layer_with, random, rng};
 use ndarray::{Array4, ArrayD};
+use rand::Rng;
 use splash::activation::{
     ActivationKind, ActivationLayer, Apl, Pointwise, Prelu, Relu, Splash, SPLASH_HINGES,
 };
-use splash::loss::cross_entropy;
+use splash::loss::{cross_entropy, softmax};
 use splash::model::{Model, ModelSpec};
 use splash::nn::{
     BatchNorm, Conv2d, Dropout, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize,
@@ -529,5 +530,71 @@ fn input_only_backward_equals_the_full_backward_input_gradient() {
         model.forward(&x, Mode::Eval);
         let full = model.backward(&g);
         assert_eq!(only, full, "{spec:?}");
+    }
+}
+
+/// Gives every BatchNorm (and the biases) of `model` values far from their initial ones, so
+/// that folding them changes the weights.
+fn move_batchnorms(model: &mut Model, seed: u64) {
+    let mut r = rng(seed);
+    for (name, t) in model.state_mut() {
+        let (lo, hi) = match name.rsplit('.').next().unwrap() {
+            "gamma" => (0.5, 2.0),
+            "running_var" => (0.2, 3.0),
+            "beta" | "running_mean" | "bias" => (-0.5, 0.5),
+            _ => continue,
+        };
+        t.mapv_inplace(|_| r.gen_range(lo..hi));
+    }
+}
+
+/// `predict` runs the network with BatchNorm folded into the layer before it: its
+/// probabilities and the pre-activations it records agree with the unfolded evaluation pass,
+/// and it follows the model when tensors change (loading, a training-mode pass).
+#[test]
+fn predict_with_folded_batchnorm_matches_the_layer_by_layer_pass() {
+    for spec in [
+        ModelSpec::lenet5(ActivationKind::Relu),
+        ModelSpec::lenet5(ActivationKind::Splash),
+        ModelSpec::allcnn(4, ActivationKind::Relu),
+        ModelSpec::allcnn(4, ActivationKind::Splash),
+    ] {
+        let mut model = Model::new(spec, 8);
+        move_batchnorms(&mut model, 9);
+        let x = digits(5, 42);
+        let check = |model: &mut Model, what: &str| {
+            let want = softmax(model.forward(&x, Mode::Eval).view());
+            let want_pre: Vec<ArrayD<f32>> = model
+                .activation_layers()
+                .iter()
+                .map(|(_, l)| l.last_input().unwrap().clone())
+                .collect();
+            let got = model.predict(&x).unwrap();
+            let diff = (&got - &want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+            assert!(diff <= 1e-5, "{spec:?} {what}: max |Δp| = {diff}");
+            for ((name, l), want) in model.activation_layers().iter().zip(&want_pre) {
+                let got = l.last_input().unwrap();
+                let d = (got - want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+                let scale = want.mapv(f32::abs).fold(1.0f32, |a, &b| a.max(b));
+                assert!(
+                    d <= 1e-5 * scale,
+                    "{spec:?} {what}: {name} inputs differ by {d}"
+                );
+            }
+        };
+        check(&mut model, "fresh");
+        check(&mut model, "folded weights reused");
+        // Loading other tensors (state_mut) and a training-mode pass (running statistics
+        // move) must both be seen by the next predict.
+        move_batchnorms(&mut model, 10);
+        check(&mut model, "after loading");
+        model.forward(&digits(8, 43), Mode::Train);
+        check(&mut model, "after a training pass");
+        for (name, p) in model.params_mut() {
+            if name.ends_with("weight") {
+                p.value.mapv_inplace(|v| v * 1.5);
+            }
+        }
+        check(&mut model, "after an optimiser-style update");
     }
 }
