@@ -1,5 +1,6 @@
 // Runs www/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
-// Usage: scripts/build.sh && node scripts/bench-browser.mjs
+// Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128]
+// (`simd128`: splash's plain SIMD build instead of the relaxed-SIMD one the page picks.)
 import { startBrowser, startServer, waitReady } from '../tests/e2e/harness.mjs';
 
 const server = await startServer();
@@ -7,12 +8,12 @@ const browser = await startBrowser();
 try {
   const page = await browser.context.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
-  await page.goto(`${server.url}bench.html`);
+  await page.goto(`${server.url}bench.html${process.argv[2] ? `?wasm=${process.argv[2]}` : ''}`);
   await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
   const bench = await page.evaluate(() => globalThis.__bench);
   if (bench.error) throw new Error(bench.error);
   const f = (v) => v.toFixed(2).padStart(8);
-  console.log(`TF.js ${bench.tfjs} in ${bench.userAgent}`);
+  console.log(`splash ${bench.wasm} build; TF.js ${bench.tfjs} in ${bench.userAgent}`);
   console.log('model   peer             | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
   for (const r of bench.rows) {
     console.log(

@@ -8,10 +8,20 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
 echo "== building the wasm core"
 wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-features
+echo "== building the wasm core with relaxed SIMD (fused multiply-add; www/wasm-build.js loads it where the browser has it)"
+# RUSTFLAGS replaces .cargo/config.toml's flags for the target: these are those flags with
+# +relaxed-simd added. Its own target directory keeps both builds cached.
+flags=$(sed -n 's/^rustflags = \[\(.*\)\]/\1/p' .cargo/config.toml | tr -d '",')
+case "$flags" in *+simd128*) ;; *) echo "build.sh: no +simd128 in .cargo/config.toml's rustflags" >&2; exit 1 ;; esac
+RUSTFLAGS=${flags/+simd128/+simd128,+relaxed-simd} CARGO_TARGET_DIR=target/relaxed-simd \
+  wasm-pack build --target web --release --out-dir pkg-relaxed --no-pack -- --no-default-features
+# The same JS glue (pkg/splash.js) drives both builds.
+cmp -s pkg/splash.js pkg-relaxed/splash.js || { echo "build.sh: the relaxed-SIMD build's JS glue differs from the plain build's" >&2; exit 1; }
 echo "== building the wasm core with the trainer (the training worker's module)"
 wasm-pack build --target web --release --out-dir pkg-train --no-pack -- --no-default-features --features training
 mkdir -p www/pkg www/pkg-train www/vendor www/data
 cp pkg/splash.js pkg/splash_bg.wasm www/pkg/
+cp pkg-relaxed/splash_bg.wasm www/pkg/splash_relaxed_bg.wasm
 cp pkg-train/splash.js pkg-train/splash_bg.wasm www/pkg-train/
 cp node_modules/chart.js/dist/chart.umd.js www/vendor/chart.umd.js
 # TF.js, only for the benchmark page (www/bench.html); the demo does not load it.
@@ -28,4 +38,4 @@ for f in $(node --input-type=module -e "import('./www/models.js').then((m) => co
   [ -f "www/$f" ] || echo "warning: www/$f is missing; the page will say so" >&2
 done
 gz() { gzip -c "$1" | wc -c | awk '{printf "%.0f KB gzipped", $1/1024}'; }
-echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gz www/pkg/splash_bg.wasm), with the trainer $(gz www/pkg-train/splash_bg.wasm)"
+echo "== built www/ ($(du -sh www | cut -f1)); wasm $(gz www/pkg/splash_bg.wasm), relaxed SIMD $(gz www/pkg/splash_relaxed_bg.wasm), with the trainer $(gz www/pkg-train/splash_bg.wasm)"

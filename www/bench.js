@@ -1,6 +1,12 @@
 // Benchmarks splash's wasm core against TF.js on the same topologies and weights.
 // Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
-import init, { Network, Training, modelConstants } from './pkg-train/splash.js';
+// Prediction and attacks run in the page's build (pkg/, relaxed SIMD where the browser has it,
+// as on the demo page; ?wasm=simd128 forces the plain one), training in the trainer's build.
+import initTrainer, { Training, modelConstants } from './pkg-train/splash.js';
+import initPage, { Network } from './pkg/splash.js';
+import { wasmBuild } from './wasm-build.js';
+
+const build = wasmBuild(location.search);
 
 const tf = globalThis.tf;
 const status = (t) => (document.getElementById('status').textContent = t);
@@ -320,7 +326,8 @@ async function main() {
   try {
     if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
     tf.wasm.setWasmPaths(new URL('vendor/tfjs/', location.href).href);
-    await init();
+    await initTrainer();
+    await initPage({ module_or_path: new URL(`pkg/${build.file}`, location.href) });
     ({ pixels: PIX, mnist_mean: MEAN, mnist_std: STD } = JSON.parse(modelConstants()));
     const rows = [];
     for (const arch of ['lenet5', 'allcnn']) {
@@ -332,9 +339,9 @@ async function main() {
     const training = [];
     await benchTraining(training);
     renderTraining(training);
-    document.getElementById('notes').textContent = `Medians over alternating samples of splash and TF.js after warm-up; ratio < 1 means splash is faster (for img/s, > 1). TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
+    document.getElementById('notes').textContent = `Medians over alternating samples of splash and TF.js after warm-up; ratio < 1 means splash is faster (for img/s, > 1). splash's ${build.description} build (${build.name}); TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
     status('Done');
-    globalThis.__bench = { rows, training, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+    globalThis.__bench = { rows, training, wasm: build.name, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
   } catch (e) {
     status(`Failed: ${e.message}`);
     globalThis.__bench = { error: e.message };

@@ -3,7 +3,11 @@ export class Engine {
   constructor(onFatal) {
     this.pending = new Map();
     this.nextId = 1;
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    // The page's ?wasm= (wasm-build.js) goes on to the worker, which picks the build.
+    const url = new URL('./worker.js', import.meta.url);
+    const asked = new URLSearchParams(globalThis.location?.search ?? '').get('wasm');
+    if (asked) url.searchParams.set('wasm', asked);
+    this.worker = new Worker(url, { type: 'module' });
     this.worker.onmessage = ({ data }) => {
       const job = this.pending.get(data.id);
       if (!job) return;

@@ -45,6 +45,9 @@ engine
   .call('constants')
   .then((c) => {
     if (c.pixels !== PIXELS) showError(`util.js says ${PIXELS} pixels per image, the core ${c.pixels}`);
+    const build = document.getElementById('wasm-build');
+    build.textContent = ` This browser runs its ${c.wasmDescription} build.`;
+    build.dataset.build = c.wasm;
   })
   .catch(() => {}); // a module that fails to load is reported by the model loading
 

@@ -3,7 +3,7 @@
 // one visit the whole demo (both architectures, both trainings) works offline; the training
 // panel's module (pkg-train/) and digits are cached when it first fetches them.
 // Bump CACHE when the page's files change, so an offline visitor never mixes versions.
-const CACHE = 'splash-v3';
+const CACHE = 'splash-v4';
 // The page itself: install fails (and the old worker stays) if any is missing.
 const FILES = [
   './',
@@ -15,6 +15,7 @@ const FILES = [
   'state.js',
   'util.js',
   'worker.js',
+  'wasm-build.js',
   'pool.js',
   'models.js',
   'panels/draw.js',
@@ -31,6 +32,7 @@ const FILES = [
   'vendor/chart.umd.js',
   'pkg/splash.js',
   'pkg/splash_bg.wasm',
+  'pkg/splash_relaxed_bg.wasm',
   'data/heldout-images.bin',
   'data/heldout-labels.bin',
 ];

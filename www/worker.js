@@ -5,8 +5,11 @@
 // Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
 import { VARIANTS, modelFiles } from './models.js';
 import init, { Network, attackLimits, describeAdversarialTraining, describeAttack, modelConstants, parseAttack, preprocessCanvas } from './pkg/splash.js';
+import { wasmBuild } from './wasm-build.js';
 
-const wasmReady = init().catch((e) => {
+// The relaxed-SIMD build where the browser has it (wasm-build.js); the page passes ?wasm= on.
+const build = wasmBuild(self.location.search);
+const wasmReady = init({ module_or_path: new URL(`./pkg/${build.file}`, import.meta.url) }).catch((e) => {
   throw new Error(`the WebAssembly module failed to load (${e.message || e}); rebuild it with scripts/serve.sh`);
 });
 
@@ -226,7 +229,7 @@ function preprocess({ rgba, width, height }) {
 }
 
 const limits = () => JSON.parse(attackLimits());
-const constants = () => JSON.parse(modelConstants());
+const constants = () => ({ ...JSON.parse(modelConstants()), wasm: build.name, wasmDescription: build.description });
 
 const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits, constants };
 

@@ -11,6 +11,33 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use wide::f32x4;
 
+/// a·b + c. In a WebAssembly build with relaxed SIMD (`-C target-feature=+relaxed-simd`) it
+/// is `f32x4.relaxed_madd`, which engines run as one fused multiply-add where the processor
+/// has one (rounded once, so results differ from the plain build in the last bits);
+/// everywhere else a multiply and an add, rounded twice, as the native tests check.
+#[inline(always)]
+fn madd(a: f32x4, b: f32x4, c: f32x4) -> f32x4 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        use core::arch::wasm32 as w;
+        let v = |x: f32x4| {
+            let [p, q, r, s] = x.to_array();
+            w::f32x4(p, q, r, s)
+        };
+        let m = w::f32x4_relaxed_madd(v(a), v(b), v(c));
+        f32x4::new([
+            w::f32x4_extract_lane::<0>(m),
+            w::f32x4_extract_lane::<1>(m),
+            w::f32x4_extract_lane::<2>(m),
+            w::f32x4_extract_lane::<3>(m),
+        ])
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        c + a * b
+    }
+}
+
 /// A borrowed row-major matrix whose rows may be strided: element (i, j) is
 /// `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -122,7 +149,7 @@ fn block<const R: usize, const V: usize>(
         for (r, row) in acc.iter_mut().enumerate() {
             let av = f32x4::splat(a.at(i + r, p));
             for (x, bv) in row.iter_mut().zip(&bv) {
-                *x += av * *bv;
+                *x = madd(av, *bv, *x);
             }
         }
     }
@@ -157,7 +184,7 @@ fn edge_columns(
             for p in 0..k {
                 let t = p * b_stride + j;
                 let bv = f32x4::new(b[t..t + 4].try_into().expect("4"));
-                acc += f32x4::splat(a.at(i, p)) * bv;
+                acc = madd(f32x4::splat(a.at(i, p)), bv, acc);
             }
             c[s..s + 4].copy_from_slice(&acc.to_array());
             j += 4;
@@ -231,7 +258,7 @@ fn nt_block<const R: usize, const S: usize>(
         for (row, a_row) in acc.iter_mut().zip(&a_rows) {
             let av = load(a_row, p);
             for (x, bv) in row.iter_mut().zip(&bv) {
-                *x += av * *bv;
+                *x = madd(av, *bv, *x);
             }
         }
     }
