@@ -1,6 +1,8 @@
 // Runs www/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
 // Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128]
 // (`simd128`: splash's plain SIMD build instead of the relaxed-SIMD one the page picks.)
+// Then the page again, cross-origin isolated (bench.html?isolated): batch-64 throughput with
+// threads on both sides (TF.js's threaded wasm backend, splash's worker pool).
 import { startBrowser, startServer, waitReady } from '../tests/e2e/harness.mjs';
 
 const server = await startServer();
@@ -8,10 +10,15 @@ const browser = await startBrowser();
 try {
   const page = await browser.context.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
-  await page.goto(`${server.url}bench.html${process.argv[2] ? `?wasm=${process.argv[2]}` : ''}`);
-  await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
-  const bench = await page.evaluate(() => globalThis.__bench);
-  if (bench.error) throw new Error(bench.error);
+  const query = (extra) => `?${new URLSearchParams({ ...(process.argv[2] ? { wasm: process.argv[2] } : {}), ...extra })}`;
+  const run = async (extra) => {
+    await page.goto(`${server.url}bench.html${query(extra)}`);
+    await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
+    const bench = await page.evaluate(() => globalThis.__bench);
+    if (bench.error) throw new Error(bench.error);
+    return bench;
+  };
+  const bench = await run({});
   const f = (v) => v.toFixed(2).padStart(8);
   console.log(`splash ${bench.wasm} build; TF.js ${bench.tfjs} in ${bench.userAgent}`);
   console.log('model   peer             | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
@@ -25,6 +32,11 @@ try {
   for (const r of bench.training) {
     const ips = (ms) => (ms ? ((r.batch * 1000) / ms).toFixed(0) : '-');
     console.log(`${r.arch} ${r.backend.padEnd(10)} | splash ${ips(r.splashMs).padStart(6)} img/s | TF.js ${r.error ? `cannot train: ${r.error}` : `${ips(r.tfjsMs).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`}`);
+  }
+  const threaded = await run({ isolated: '1' });
+  console.log('\nbatch 64 with threads on both sides (cross-origin isolated page):');
+  for (const r of threaded.threads) {
+    console.log(`${r.arch.padEnd(7)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.workers} workers | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
   }
 } finally {
   await browser.close();

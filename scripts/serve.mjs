@@ -86,6 +86,16 @@ const server = createServer(async (req, res) => {
       'Cache-Control': 'no-cache',
       Vary: 'Accept-Encoding',
     };
+    // Cross-origin isolation, so that SharedArrayBuffer exists and TF.js's wasm backend can
+    // run threads: the benchmark page asks for it with ?isolated (bench.js's threaded rows).
+    // Scripts and workers carry COEP always (an isolated page's workers need it; a page that
+    // is not isolated ignores it).
+    if (path === 'bench.html' && url.searchParams.has('isolated')) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    } else if (extname(file) !== '.html') {
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    }
     if (COMPRESS.has(extname(file)) && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
       let hit = gzCache.get(file);
       if (!hit || hit.mtimeMs !== info.mtimeMs) {

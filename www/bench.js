@@ -322,6 +322,79 @@ function renderTraining(rows) {
   }
 }
 
+// ---- threads on both sides (bench.html?isolated) ---------------------------------------
+// With ?isolated the server makes the page cross-origin isolated, so TF.js's wasm backend
+// runs its threaded build; splash splits the batch over a pool of workers as the demo page
+// does for its robustness curves. Batch-64 throughput only, alternating samples.
+const ISOLATED = new URLSearchParams(location.search).has('isolated');
+const THREADS = navigator.hardwareConcurrency || 2;
+
+/** `n` bench workers (bench-worker.js), each with the network in `weights`: predict(x)
+ * sends each an equal share of the batch (copied, as the page would) and waits for all. */
+async function splashPool(n, weights) {
+  const workers = Array.from({ length: n }, () => new Worker(new URL('./bench-worker.js', import.meta.url), { type: 'module' }));
+  const ask = (w, msg, transfer = []) =>
+    new Promise((resolve, reject) => {
+      w.onmessage = ({ data }) => (data.ok ? resolve() : reject(new Error(data.error)));
+      w.onerror = (e) => reject(new Error(e.message || 'a benchmark worker failed to start'));
+      w.postMessage(msg, transfer);
+    });
+  await Promise.all(workers.map((w) => ask(w, { weights: weights.slice(0), build: build.file })));
+  return {
+    predict(x) {
+      const per = Math.ceil(x.length / PIX / n) * PIX;
+      return Promise.all(
+        workers.map((w, i) => {
+          const part = x.slice(i * per, (i + 1) * per);
+          return ask(w, { pixels: part }, [part.buffer]);
+        }),
+      );
+    },
+    close: () => workers.forEach((w) => w.terminate()),
+  };
+}
+
+async function benchThreads(arch, rows) {
+  const buf = await (await fetch(`models/${arch}-relu.safetensors`)).arrayBuffer();
+  const weights = parseSafetensors(buf);
+  const x64 = digits(64, 11);
+  const pool = await splashPool(THREADS, buf);
+  try {
+    for (const fused of [true, false]) {
+      const forward = tfModel(arch, weights, fused);
+      const t64 = tf.tensor4d(x64, [64, 28, 28, 1]);
+      const predict = () => tf.tidy(() => tf.softmax(forward(t64))).data();
+      const [splashMs, tfjsMs] = await timePair(() => pool.predict(x64), predict, { warmup: 2 });
+      t64.dispose();
+      rows.push({ arch, peer: `tfjs-wasm${fused ? ' fused' : ''}`, threads: tf.wasm.getThreadsCount(), workers: THREADS, splashMs, tfjsMs, ratio: tfjsMs / splashMs });
+    }
+  } finally {
+    pool.close();
+  }
+}
+
+function renderThreads(rows) {
+  const table = document.getElementById('thread-results');
+  table.replaceChildren(tr(['model', 'peer', 'TF.js threads', 'splash workers', 'b=64 img/s splash', 'peer', 'ratio'], 'th'));
+  for (const r of rows) table.append(tr([r.arch, r.peer, String(r.threads), String(r.workers), (64000 / r.splashMs).toFixed(0), (64000 / r.tfjsMs).toFixed(0), r.ratio.toFixed(2)], 'td'));
+}
+
+async function mainThreads() {
+  if (!globalThis.crossOriginIsolated) throw new Error('?isolated: the page is not cross-origin isolated (serve it with scripts/serve.mjs, which sends COOP/COEP for it)');
+  tf.wasm.setThreadsCount(THREADS);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const rows = [];
+  for (const arch of ['lenet5', 'allcnn']) {
+    status(`Running ${arch} with threads…`);
+    await benchThreads(arch, rows);
+    renderThreads(rows);
+  }
+  document.getElementById('thread-notes').textContent = `Threads on both sides: TF.js's threaded wasm build, splash's ${build.description} build in ${THREADS} workers (the batch split evenly, copied to each). ${navigator.userAgent}.`;
+  status('Done');
+  globalThis.__bench = { threads: rows, wasm: build.name, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+}
+
 async function main() {
   try {
     if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
@@ -329,6 +402,8 @@ async function main() {
     await initTrainer();
     await initPage({ module_or_path: new URL(`pkg/${build.file}`, location.href) });
     ({ pixels: PIX, mnist_mean: MEAN, mnist_std: STD } = JSON.parse(modelConstants()));
+    document.getElementById('threads').hidden = !ISOLATED;
+    if (ISOLATED) return await mainThreads();
     const rows = [];
     for (const arch of ['lenet5', 'allcnn']) {
       status(`Running ${arch}…`);

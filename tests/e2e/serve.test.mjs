@@ -82,3 +82,18 @@ test('each page is served with the policy of its own <meta> tag, plus frame-ance
   const demo = readFileSync(join(ROOT, 'www', 'index.html'), 'utf8').match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
   assert.equal((await get('/train-worker.js')).headers['content-security-policy'], `${demo}; frame-ancestors 'none'`);
 });
+
+test('the benchmark page is cross-origin isolated when it asks (?isolated), and only then', async () => {
+  const isolated = await get('/bench.html?isolated=1');
+  assert.equal(isolated.headers['cross-origin-opener-policy'], 'same-origin');
+  assert.equal(isolated.headers['cross-origin-embedder-policy'], 'require-corp');
+  for (const page of ['/bench.html', '/index.html', '/index.html?isolated=1']) {
+    const r = await get(page);
+    assert.equal(r.headers['cross-origin-opener-policy'], undefined, page);
+    assert.equal(r.headers['cross-origin-embedder-policy'], undefined, page);
+  }
+  // The isolated page's scripts and workers may load: they carry COEP.
+  for (const file of ['/bench.js', '/bench-worker.js', '/pkg/splash_relaxed_bg.wasm']) {
+    assert.equal((await get(file)).headers['cross-origin-embedder-policy'], 'require-corp', file);
+  }
+});
