@@ -95,7 +95,7 @@ for (const [suffix, trainedTitle] of TRAININGS) for (const [arch, archTitle] of 
   say(`**Verdict (${title}, as the page states it):** ${v ? v.text : 'the reports lack the attacks a verdict needs.'}`);
   say();
   const secs = [s, r].map((x) => x.seconds);
-  say(`Evaluation time here: SPLASH ${(secs[0] / 60).toFixed(0)} min, ReLU ${(secs[1] / 60).toFixed(0)} min (2 CPU cores).`);
+  say(`Evaluation time on this 2-core machine (wall clock; some runs shared it): SPLASH ${(secs[0] / 60).toFixed(0)} min, ReLU ${(secs[1] / 60).toFixed(0)} min.`);
   say();
 }
 /** The SPLASH coefficients of a weights file: {layer: {aPlus, aMinus}} (safetensors, F32). */
