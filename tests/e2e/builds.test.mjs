@@ -1,21 +1,11 @@
 // The two WebAssembly builds of the page's core (www/wasm-build.js): Chromium gets the
 // relaxed-SIMD one (fused multiply-add), ?wasm=simd128 the plain one, and both give the same
 // probabilities to rounding on held-out digits for every model the page can load.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { drawStroke, openPage, startBrowser, startServer, waitReady } from './harness.mjs';
+import { drawStroke, openPage, useServerAndBrowser, waitReady } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await startBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** The build the page's worker loaded, as the footer states it. */
 async function pageBuild(page) {
@@ -24,7 +14,7 @@ async function pageBuild(page) {
 }
 
 test('Chromium runs the relaxed-SIMD build; ?wasm=simd128 the plain one; the footer says which', async () => {
-  const { page, problems } = await openPage(browser.context, server.url);
+  const { page, problems } = await openPage(env.browser.context, env.server.url);
   await waitReady(page);
   const relaxed = await page.evaluate(async () => (await import('./wasm-build.js')).RELAXED_SIMD);
   assert.equal(relaxed, true, 'this Chromium does not validate relaxed SIMD, so the relaxed build goes untested');
@@ -32,7 +22,7 @@ test('Chromium runs the relaxed-SIMD build; ?wasm=simd128 the plain one; the foo
   assert.deepEqual(problems, []);
   await page.close();
 
-  const plain = await openPage(browser.context, `${server.url}?wasm=simd128`);
+  const plain = await openPage(env.browser.context, `${env.server.url}?wasm=simd128`);
   await waitReady(plain.page);
   assert.equal((await pageBuild(plain.page)).build, 'simd128');
   await drawStroke(plain.page, [[0.5, 0.15], [0.5, 0.85]]);
@@ -42,7 +32,7 @@ test('Chromium runs the relaxed-SIMD build; ?wasm=simd128 the plain one; the foo
 });
 
 test('both builds give the same probabilities (to 1e-5) for 300 held-out digits on every model', async () => {
-  const { page, problems } = await openPage(browser.context, server.url);
+  const { page, problems } = await openPage(env.browser.context, env.server.url);
   const result = await page.evaluate(async () => {
     const { ALL_MODEL_FILES } = await import('./models.js');
     // Two instances of the same glue module (a query string makes a second one), one per build.

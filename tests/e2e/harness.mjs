@@ -4,6 +4,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,6 +45,22 @@ export async function startBrowser({ serviceWorkers = 'block', phone = false } =
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** For a test file: starts the server and a browser (`startBrowser(options)`) before its
+ * tests and stops both after them. Returns an object whose `server` and `browser` are set
+ * once started. */
+export function useServerAndBrowser(options) {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await startBrowser(options);
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.server?.stop();
+  });
+  return env;
 }
 
 /** A page that records console errors and uncaught exceptions. */
