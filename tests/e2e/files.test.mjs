@@ -2,17 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import vm from 'node:vm';
 import { ALL_MODEL_FILES, SETS, STUDIES, VARIANTS, modelFiles } from '../../www/models.js';
+import { serviceWorkerLists } from './harness.mjs';
 
 const WWW = new URL('../../www/', import.meta.url);
 
-/** FILES, MODEL_FILES and STUDY_FILES as sw.js computes them, run in a sandbox with a stub `self`. */
-function serviceWorkerLists() {
-  const code = readFileSync(new URL('sw.js', WWW), 'utf8') + '\n;({ FILES, MODEL_FILES, STUDY_FILES, CACHE });';
-  const sandbox = { self: { addEventListener() {}, location: { origin: 'http://x' } }, URL };
-  return vm.runInNewContext(code, sandbox);
-}
 
 test('the service worker caches every model file the page can load', () => {
   const { MODEL_FILES } = serviceWorkerLists();

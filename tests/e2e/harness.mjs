@@ -1,9 +1,10 @@
 // Starts the static server and headless Debian Chromium for the browser tests.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
@@ -61,6 +62,14 @@ export function useServerAndBrowser(options) {
     env.server?.stop();
   });
   return env;
+}
+
+/** FILES, MODEL_FILES, STUDY_FILES and CACHE as www/sw.js computes them, run in a sandbox with
+ * a stub `self`. */
+export function serviceWorkerLists() {
+  const code = readFileSync(join(ROOT, 'www', 'sw.js'), 'utf8') + '\n;({ FILES, MODEL_FILES, STUDY_FILES, CACHE });';
+  const sandbox = { self: { addEventListener() {}, location: { origin: 'http://x' } }, URL };
+  return vm.runInNewContext(code, sandbox);
 }
 
 /** A page that records console errors and uncaught exceptions. */

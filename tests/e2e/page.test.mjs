@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, argmax, drawStroke, nativePredict, openPage, screenshot, startBrowser, startServer, waitReady } from './harness.mjs';
+import { ROOT, argmax, drawStroke, nativePredict, openPage, screenshot, serviceWorkerLists, startBrowser, startServer, waitReady } from './harness.mjs';
 
 let server;
 let browser;
@@ -382,7 +382,8 @@ describe('splash demo page', () => {
 
   test('a WebAssembly module that fails to load is reported, not a frozen page', async () => {
     const page = await browser.context.newPage();
-    await browser.context.route('**/pkg/splash_bg.wasm', (route) => route.fulfill({ status: 404, body: 'missing' }));
+    // Both builds (wasm-build.js): Chromium would load the relaxed-SIMD one.
+    await browser.context.route('**/pkg/splash*_bg.wasm', (route) => route.fulfill({ status: 404, body: 'missing' }));
     try {
       await page.goto(server.url);
       await page.waitForSelector('#error-banner:not([hidden])');
@@ -392,7 +393,7 @@ describe('splash demo page', () => {
       await page.click('#gallery button[data-index="4"]');
       await page.waitForFunction(() => /label/.test(document.getElementById('digit-source').textContent));
     } finally {
-      await browser.context.unroute('**/pkg/splash_bg.wasm');
+      await browser.context.unroute('**/pkg/splash*_bg.wasm');
       await page.close();
     }
   });
@@ -404,8 +405,13 @@ describe('splash demo page', () => {
       await page.goto(server.url);
       await waitReady(page);
       await page.waitForFunction(() => globalThis.__splash.offlineReady === true, null, { timeout: 30000 });
-      // Let the install step finish caching every file.
-      await page.waitForFunction(async () => (await (await caches.open('splash-v1')).keys()).length >= 24, null, { timeout: 30000 });
+      // Let the install step finish caching every file of the page (polled here: waitForFunction
+      // does not wait for a promise, so an async predicate would pass at once).
+      const { CACHE, FILES } = serviceWorkerLists();
+      const cached = () => page.evaluate(async (name) => (await caches.has(name) ? (await (await caches.open(name)).keys()).length : 0), CACHE);
+      for (const deadline = Date.now() + 30000; (await cached()) < FILES.length; await page.waitForTimeout(200)) {
+        if (Date.now() > deadline) assert.fail(`the service worker cached ${await cached()} of the page's ${FILES.length} files in ${CACHE}`);
+      }
       await own.context.setOffline(true);
       await page.goto(`${server.url}?arch=allcnn&digit=7`);
       await waitReady(page);
