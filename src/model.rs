@@ -278,9 +278,8 @@ fn fold(layer: &mut dyn Layer, bn: &BatchNorm, index: usize) -> Option<Folded> {
     if [gamma.len(), beta.len(), mean.len(), var.len()] != [channels; 4] {
         return None;
     }
-    // The same 1/√(σ² + ε) as BatchNorm's evaluation pass.
     let scale: Vec<f32> = (0..channels)
-        .map(|c| gamma[c] * (1.0 / (var[c] as f64 + bn.eps as f64).sqrt()) as f32)
+        .map(|c| gamma[c] * bn.inverse_std(var[c] as f64))
         .collect();
     let mut w = weight.value.as_standard_layout().into_owned();
     let per = w.len() / channels.max(1);

@@ -74,6 +74,11 @@ impl BatchNorm {
             cache: None,
         }
     }
+
+    /// 1/√(σ² + ε) for a variance σ², as the normalisation uses it (computed in f64).
+    pub fn inverse_std(&self, variance: f64) -> f32 {
+        (1.0 / (variance + self.eps as f64).sqrt()) as f32
+    }
 }
 
 impl Layer for BatchNorm {
@@ -133,10 +138,7 @@ impl Layer for BatchNorm {
                 self.running_var.iter().map(|&v| v as f64).collect(),
             ),
         };
-        let inv_std: Vec<f32> = var
-            .iter()
-            .map(|&v| (1.0 / (v + self.eps as f64).sqrt()) as f32)
-            .collect();
+        let inv_std: Vec<f32> = var.iter().map(|&v| self.inverse_std(v)).collect();
         let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         let gamma: Vec<f32> = self.gamma.value.iter().copied().collect();
         let beta: Vec<f32> = self.beta.value.iter().copied().collect();
