@@ -19,11 +19,14 @@ export const RELAXED_SIMD = (() => {
   }
 })();
 
-/** The build to load for a page whose query string is `search`: {name, file} (file in pkg/). */
+/** The two builds: name, file in pkg/ (as scripts/build.sh writes it), description. */
+export const BUILDS = {
+  relaxed: { name: 'relaxed-simd', file: 'splash_relaxed_bg.wasm', description: 'relaxed SIMD (fused multiply-add)' },
+  plain: { name: 'simd128', file: 'splash_bg.wasm', description: 'SIMD' },
+};
+
+/** The build to load for a page whose query string is `search` (one of BUILDS). */
 export function wasmBuild(search = '') {
   const asked = new URLSearchParams(search).get('wasm');
-  const relaxed = RELAXED_SIMD && asked !== 'simd128';
-  return relaxed
-    ? { name: 'relaxed-simd', file: 'splash_relaxed_bg.wasm', description: 'relaxed SIMD (fused multiply-add)' }
-    : { name: 'simd128', file: 'splash_bg.wasm', description: 'SIMD' };
+  return RELAXED_SIMD && asked !== BUILDS.plain.name ? BUILDS.relaxed : BUILDS.plain;
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { ALL_MODEL_FILES, SETS, STUDIES, VARIANTS, modelFiles } from '../../www/models.js';
+import { BUILDS } from '../../www/wasm-build.js';
 import { serviceWorkerLists } from './harness.mjs';
 
 const WWW = new URL('../../www/', import.meta.url);
@@ -33,4 +34,13 @@ test('model sets name their files and networks', () => {
   assert.deepEqual(modelFiles('allcnn-adv', 'relu'), { weights: 'models/allcnn-relu-adv.safetensors', report: 'models/allcnn-relu-adv.eval.json', name: 'allcnn-relu' });
   assert.throws(() => modelFiles('../secret', 'relu'), /unknown model set/);
   assert.equal(ALL_MODEL_FILES.length, SETS.length * VARIANTS.length * 2);
+});
+
+test('both wasm builds the workers may load are cached by the service worker and written by the build', () => {
+  const { FILES } = serviceWorkerLists();
+  const build = readFileSync(new URL('../../scripts/build.sh', import.meta.url), 'utf8');
+  for (const { file: f } of Object.values(BUILDS)) {
+    assert.ok(FILES.includes(`pkg/${f}`), `pkg/${f} is not in sw.js's FILES`);
+    assert.ok(build.includes(f), `scripts/build.sh does not write www/pkg/${f}`);
+  }
 });
