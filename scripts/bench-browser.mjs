@@ -21,13 +21,18 @@ try {
   const bench = await run({});
   const f = (v) => v.toFixed(2).padStart(8);
   console.log(`splash ${bench.wasm} build; TF.js ${bench.tfjs} in ${bench.userAgent}`);
-  console.log('model   peer             | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
+  console.log('model          peer             | predict b=1 ms: splash   peer  ratio | FGSM step b=1 ms: splash   peer  ratio | b=64 img/s: splash    peer  ratio | max|dp|');
   for (const r of bench.rows) {
     console.log(
-      `${r.arch.padEnd(7)} ${r.backend.padEnd(16)} |        ${f(r.splash.predict1)} ${f(r.tfjs.predict1)} ${f(r.ratio.predict1)} |           ${r.fgsmError ? '       (TF.js cannot)      ' : `${f(r.splash.fgsm1)} ${f(r.tfjs.fgsm1)} ${f(r.ratio.fgsm1)}`} |  ${(64000 / r.splash.predict64).toFixed(0).padStart(8)} ${(64000 / r.tfjs.predict64).toFixed(0).padStart(7)} ${f(r.ratio.throughput64)} | ${r.maxProbDiff.toExponential(1)}`,
+      `${r.model.padEnd(14)} ${r.backend.padEnd(16)} |        ${f(r.splash.predict1)} ${f(r.tfjs.predict1)} ${f(r.ratio.predict1)} |           ${r.fgsmError ? '       (TF.js cannot)      ' : `${f(r.splash.fgsm1)} ${f(r.tfjs.fgsm1)} ${f(r.ratio.fgsm1)}`} |  ${(64000 / r.splash.predict64).toFixed(0).padStart(8)} ${(64000 / r.tfjs.predict64).toFixed(0).padStart(7)} ${f(r.ratio.throughput64)} | ${r.maxProbDiff.toExponential(1)}`,
     );
   }
   console.log('ratio = splash / TF.js for latency (below 1: splash faster), splash / TF.js for img/s (above 1: splash faster)');
+  console.log('\nsplash against the fastest TF.js configuration of each measurement:');
+  for (const r of bench.fastest) {
+    const cell = (c) => `${c.ratio.toFixed(2)} (${c.peer})`.padEnd(24);
+    console.log(`${r.model.padEnd(14)} | predict b=1 ${cell(r.predict1)} | FGSM step b=1 ${cell(r.fgsm1)} | b=64 img/s ${cell(r.throughput64)}`);
+  }
   console.log('\ntraining, LeNet5-ReLU, batch 64, one step per call, alternating:');
   for (const r of bench.training) {
     const ips = (ms) => (ms ? ((r.batch * 1000) / ms).toFixed(0) : '-');
@@ -36,7 +41,7 @@ try {
   const threaded = await run({ isolated: '1' });
   console.log('\nbatch 64 with threads on both sides (cross-origin isolated page):');
   for (const r of threaded.threads) {
-    console.log(`${r.arch.padEnd(7)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.workers} workers | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
+    console.log(`${r.model.padEnd(14)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.workers} workers | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
   }
 } finally {
   await browser.close();

@@ -15,12 +15,13 @@ let PIX;
 let MEAN;
 let STD;
 
-/** Parses safetensors bytes into {name: {shape, data: Float32Array}}. */
+/** Parses safetensors bytes into {name: {shape, data: Float32Array}}, with the file's
+ * metadata (strings) under `__metadata__`. */
 function parseSafetensors(buf) {
   const view = new DataView(buf);
   const n = Number(view.getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
-  const out = {};
+  const out = { __metadata__: header.__metadata__ ?? {} };
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const [s, e] = t.data_offsets;
@@ -31,16 +32,22 @@ function parseSafetensors(buf) {
 
 /**
  * A TF.js forward pass (NHWC) with the same layers and weights as the splash model. Op by op
- * (`fused` false): conv/matMul, bias add, batchNorm and relu as separate ops. As TF.js users
- * ship a model (`fused` true: what the converter makes of it): BatchNorm folded into the
- * preceding conv or dense weights, and conv/matMul + bias + relu as one fused op.
+ * (`fused` false): conv/matMul, bias add, batchNorm and the activation as separate ops. As
+ * TF.js users ship a model (`fused` true: what the converter makes of it): BatchNorm folded
+ * into the preceding conv or dense weights, and conv/matMul + bias (+ relu for a ReLU network)
+ * as one fused op; a SPLASH network's activation stays separate ops (TF.js has no fused
+ * kernel for it).
  */
-function tfModel(arch, w, fused = false) {
+function tfModel(w, fused = false) {
   const raw = (name) => {
     const t = w[name];
     if (!t) throw new Error(`missing ${name}`);
     return t;
   };
+  const { architecture: arch, activation } = w.__metadata__;
+  if (activation !== 'relu' && activation !== 'splash') throw new Error(`the TF.js benchmark models have no ${activation} activation`);
+  // The hinges as the file records them (splash checks them against its own on loading).
+  const hinges = activation === 'splash' ? JSON.parse(w.__metadata__.hinges) : [];
   const layers = [];
   // Weights (OIHW for conv, (out, in) for dense) with BatchNorm `bn` folded in, if given.
   const folded = (name, bn) => {
@@ -62,31 +69,51 @@ function tfModel(arch, w, fused = false) {
     const [m, v, g, b] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => tf.tensor(raw(`${name}.${k}`).data, raw(`${name}.${k}`).shape));
     layers.push((x) => tf.batchNorm(x, m, v, b, g, 1e-5));
   };
-  const relu = () => layers.push((x) => tf.relu(x));
-  // conv → BN → relu (or a bare conv when `bn` is null).
+  // SPLASH as a TF.js user writes it: Σₛ a⁺ₛ·relu(x − bₛ) + a⁻ₛ·relu(−x − bₛ), op by op.
+  const splash = (k) => {
+    const [ap, am] = ['a_plus', 'a_minus'].map((t) => Array.from(raw(`act${k}.${t}`).data, (a) => tf.scalar(a)));
+    const b = hinges.map((h) => tf.scalar(h));
+    return (x) => {
+      const neg = tf.neg(x);
+      let h = tf.mul(ap[0], tf.relu(x));
+      h = tf.add(h, tf.mul(am[0], tf.relu(neg)));
+      for (let s = 1; s < b.length; s++) {
+        h = tf.add(h, tf.mul(ap[s], tf.relu(tf.sub(x, b[s]))));
+        h = tf.add(h, tf.mul(am[s], tf.relu(tf.sub(neg, b[s]))));
+      }
+      return h;
+    };
+  };
+  // The activation after BatchNorm `bn` (act<k> follows bn<k>).
+  const act = (bn) => layers.push(activation === 'relu' ? (x) => tf.relu(x) : splash(bn.slice(2)));
+  // conv → BN → activation (or a bare conv when `bn` is null).
   const conv = (name, stride, pad, bn) => {
     if (fused) {
       const { W, b } = folded(name, bn);
       const f = W.transpose([2, 3, 1, 0]); // OIHW → HWIO
-      layers.push((x) => tf.fused.conv2d({ x, filter: f, strides: stride, pad, bias: b, activation: bn ? 'relu' : 'linear' }));
+      const fusedRelu = bn && activation === 'relu';
+      layers.push((x) => tf.fused.conv2d({ x, filter: f, strides: stride, pad, bias: b, activation: fusedRelu ? 'relu' : 'linear' }));
+      if (bn && !fusedRelu) act(bn);
       return;
     }
     const { W, b } = folded(name, null);
     const f = W.transpose([2, 3, 1, 0]);
     layers.push((x) => tf.add(tf.conv2d(x, f, stride, pad), b));
-    if (bn) bnOp(bn), relu();
+    if (bn) bnOp(bn), act(bn);
   };
   const dense = (name, bn) => {
     if (fused) {
       const { W, b } = folded(name, bn);
       const Wt = W.transpose();
-      layers.push((x) => tf.fused.matMul({ a: x, b: Wt, bias: b, activation: bn ? 'relu' : 'linear' }));
+      const fusedRelu = bn && activation === 'relu';
+      layers.push((x) => tf.fused.matMul({ a: x, b: Wt, bias: b, activation: fusedRelu ? 'relu' : 'linear' }));
+      if (bn && !fusedRelu) act(bn);
       return;
     }
     const { W, b } = folded(name, null);
     const Wt = W.transpose();
     layers.push((x) => tf.add(tf.matMul(x, Wt), b));
-    if (bn) bnOp(bn), relu();
+    if (bn) bnOp(bn), act(bn);
   };
   layers.push((x) => tf.div(tf.sub(x, MEAN), STD));
   if (arch === 'lenet5') {
@@ -94,11 +121,13 @@ function tfModel(arch, w, fused = false) {
     conv('conv2', 1, 0, 'bn2'), layers.push((x) => tf.maxPool(x, 2, 2, 'valid'));
     layers.push((x) => tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], 400])); // PyTorch's (C, H, W) order
     dense('fc1', 'bn3'), dense('fc2', 'bn4'), dense('fc3', null);
-  } else {
+  } else if (arch === 'allcnn') {
     const plan = [[1, 1, 1], [2, 1, 1], [3, 2, 1], [4, 1, 1], [5, 1, 1], [6, 2, 1], [7, 1, 0], [8, 1, 0]];
     for (const [i, s, p] of plan) conv(`conv${i}`, s, p, `bn${i}`);
     conv('conv9', 1, 0, null);
     layers.push((x) => tf.mean(x, [1, 2]));
+  } else {
+    throw new Error(`the TF.js benchmark models have no ${arch} architecture`);
   }
   return (x) => layers.reduce((h, f) => f(h), x);
 }
@@ -150,34 +179,56 @@ function digits(n, seed) {
   return x;
 }
 
-async function benchArch(arch, rows) {
-  const buf = await (await fetch(`models/${arch}-relu.safetensors`)).arrayBuffer();
-  const net = new Network(new Uint8Array(buf));
-  const weights = parseSafetensors(buf);
+/** The four TF.js configurations each model is measured against: backend, and whether the
+ * model is built as TF.js users ship it (fused) or op by op. */
+const PEERS = [['wasm', true], ['wasm', false], ['cpu', true], ['cpu', false]];
+/** The networks measured, from www/models. */
+const MODELS = ['lenet5-relu', 'lenet5-splash', 'allcnn-relu', 'allcnn-splash'];
+const peerName = (backend, fused) => `tfjs-${backend}${fused ? ' fused' : ''}`;
+
+/** The network in `models/<model>.safetensors` for both sides: splash's Network and the
+ * parsed tensors TF.js builds its models from. */
+async function loadModel(model) {
+  const buf = await (await fetch(`models/${model}.safetensors`)).arrayBuffer();
+  return { buf, net: new Network(new Uint8Array(buf)), weights: parseSafetensors(buf) };
+}
+
+/** TF.js's FGSM step (untargeted, ε) on `t` (NHWC) with labels `y` through `forward`. */
+function tfFgsm(forward, t, y, eps) {
+  const onehot = tf.oneHot(tf.tensor1d(Array.from(y), 'int32'), 10);
+  const gradFn = tf.grad((x) => tf.losses.softmaxCrossEntropy(onehot, forward(x)));
+  return () => tf.tidy(() => tf.clipByValue(tf.add(t, tf.mul(eps, tf.sign(gradFn(t)))), 0, 1)).data();
+}
+
+/** Largest |a[i] − b[i]|. */
+function maxAbsDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+async function benchModel(model, rows) {
+  const { net, weights } = await loadModel(model);
   const x1 = digits(1, 7);
   const x64 = digits(64, 11);
   const label = Uint32Array.of(3);
   const eps = 0.1;
 
   const splashPredict1 = () => net.predict(x1);
-  const fgsmSpec = JSON.stringify({ method: 'fgsm', epsilon: eps });
+  const fgsmSpec = JSON.stringify({ method: 'fgsm', epsilon: eps, early_stop: false });
   const splashFgsm1 = () => net.attack(x1, label, false, fgsmSpec).free();
   const splashPredict64 = () => net.predict(x64);
   const pSplash = net.predict(x1);
 
-  for (const [backend, fused] of [['wasm', true], ['wasm', false], ['cpu', true], ['cpu', false]]) {
+  for (const [backend, fused] of PEERS) {
     await tf.setBackend(backend);
     await tf.ready();
-    const forward = tfModel(arch, weights, fused);
+    const forward = tfModel(weights, fused);
     const t1 = tf.tensor4d(x1, [1, 28, 28, 1]);
     const t64 = tf.tensor4d(x64, [64, 28, 28, 1]);
-    const onehot = tf.oneHot(tf.tensor1d([3], 'int32'), 10);
-    const gradFn = tf.grad((x) => tf.losses.softmaxCrossEntropy(onehot, forward(x)));
     const predict = (t) => tf.tidy(() => tf.softmax(forward(t))).data();
-    const fgsm = () => tf.tidy(() => tf.clipByValue(tf.add(t1, tf.mul(eps, tf.sign(gradFn(t1)))), 0, 1)).data();
-    const pTf = await predict(t1);
-    let maxDiff = 0;
-    for (let k = 0; k < 10; k++) maxDiff = Math.max(maxDiff, Math.abs(pTf[k] - pSplash[k]));
+    const fgsm = tfFgsm(forward, t1, label, eps);
+    const maxDiff = maxAbsDiff(await predict(t1), pSplash);
     const sp = {};
     const tfr = {};
     [sp.predict1, tfr.predict1] = await timePair(splashPredict1, () => predict(t1));
@@ -192,10 +243,10 @@ async function benchArch(arch, rows) {
       sp.fgsm1 = tfr.fgsm1 = NaN;
     }
     [sp.predict64, tfr.predict64] = await timePair(splashPredict64, () => predict(t64), { warmup: 2 });
-    tf.dispose([t1, t64, onehot]);
+    tf.dispose([t1, t64]);
     rows.push({
-      arch,
-      backend: `tfjs-${backend}${fused ? ' fused' : ''}`,
+      model,
+      backend: peerName(backend, fused),
       maxProbDiff: maxDiff,
       fgsmError,
       splash: sp,
@@ -206,6 +257,63 @@ async function benchArch(arch, rows) {
         throughput64: (64 / sp.predict64) / (64 / tfr.predict64),
       },
     });
+  }
+  net.free();
+}
+
+/** For each model: splash against the fastest TF.js configuration of each measurement. */
+function fastest(rows) {
+  const out = [];
+  for (const model of [...new Set(rows.map((r) => r.model))]) {
+    const mine = rows.filter((r) => r.model === model);
+    const best = (key, better) => {
+      const ok = mine.filter((r) => Number.isFinite(r.tfjs[key]));
+      return ok.reduce((a, r) => (better(r.tfjs[key], a.tfjs[key]) ? r : a), ok[0]);
+    };
+    const p1 = best('predict1', (a, b) => a < b);
+    const f1 = best('fgsm1', (a, b) => a < b);
+    const t64 = best('predict64', (a, b) => a < b);
+    out.push({
+      model,
+      predict1: { peer: p1.backend, ratio: p1.ratio.predict1 },
+      fgsm1: { peer: f1.backend, ratio: f1.ratio.fgsm1 },
+      throughput64: { peer: t64.backend, ratio: t64.ratio.throughput64 },
+    });
+  }
+  return out;
+}
+
+// ---- agreement check (bench.html?check): no timing ----------------------------------------
+// Every TF.js configuration of every model against splash on the same inputs: probabilities
+// on a batch, and (where TF.js has the gradient) the FGSM image. tests/e2e/bench.test.mjs
+// reads it: a benchmark against a model that computes something else measures nothing.
+async function checkModel(model, rows) {
+  const { net, weights } = await loadModel(model);
+  const n = 16;
+  const x = digits(n, 13);
+  const y = Uint32Array.from({ length: n }, (_, i) => i % 10);
+  const eps = 0.1;
+  const pSplash = net.predict(x);
+  const adv = net.attack(x, y, false, JSON.stringify({ method: 'fgsm', epsilon: eps, early_stop: false }));
+  const advSplash = adv.adversarial;
+  adv.free();
+  for (const [backend, fused] of PEERS) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const forward = tfModel(weights, fused);
+    const t = tf.tensor4d(x, [n, 28, 28, 1]);
+    const p = await tf.tidy(() => tf.softmax(forward(t))).data();
+    const row = { model, backend: peerName(backend, fused), maxProbDiff: maxAbsDiff(p, pSplash) };
+    try {
+      const advTf = await tfFgsm(forward, t, y, eps)();
+      let same = 0;
+      for (let i = 0; i < advTf.length; i++) same += Math.abs(advTf[i] - advSplash[i]) < 1e-6 ? 1 : 0;
+      row.fgsmSameFraction = same / advTf.length;
+    } catch (e) {
+      row.fgsmError = e.message;
+    }
+    t.dispose();
+    rows.push(row);
   }
   net.free();
 }
@@ -227,7 +335,7 @@ function render(rows) {
     table.append(
       tr(
         [
-          r.arch,
+          r.model,
           r.backend,
           ms(r.splash.predict1),
           ms(r.tfjs.predict1),
@@ -243,6 +351,15 @@ function render(rows) {
         'td',
       ),
     );
+  }
+}
+
+function renderFastest(summary) {
+  const table = document.getElementById('fastest');
+  table.replaceChildren(tr(['model', 'predict b=1: fastest peer', 'ratio', 'FGSM step b=1: fastest peer', 'ratio', 'b=64 img/s: fastest peer', 'ratio'], 'th'));
+  for (const r of summary) {
+    const cells = [r.predict1, r.fgsm1, r.throughput64].flatMap((c) => [c.peer, c.ratio.toFixed(2)]);
+    table.append(tr([r.model, ...cells], 'td'));
   }
 }
 
@@ -354,19 +471,19 @@ async function splashPool(n, weights) {
   };
 }
 
-async function benchThreads(arch, rows) {
-  const buf = await (await fetch(`models/${arch}-relu.safetensors`)).arrayBuffer();
-  const weights = parseSafetensors(buf);
+async function benchThreads(model, rows) {
+  const { buf, net, weights } = await loadModel(model);
+  net.free();
   const x64 = digits(64, 11);
   const pool = await splashPool(THREADS, buf);
   try {
     for (const fused of [true, false]) {
-      const forward = tfModel(arch, weights, fused);
+      const forward = tfModel(weights, fused);
       const t64 = tf.tensor4d(x64, [64, 28, 28, 1]);
       const predict = () => tf.tidy(() => tf.softmax(forward(t64))).data();
       const [splashMs, tfjsMs] = await timePair(() => pool.predict(x64), predict, { warmup: 2 });
       t64.dispose();
-      rows.push({ arch, peer: `tfjs-wasm${fused ? ' fused' : ''}`, threads: tf.wasm.getThreadsCount(), workers: THREADS, splashMs, tfjsMs, ratio: tfjsMs / splashMs });
+      rows.push({ model, peer: peerName('wasm', fused), threads: tf.wasm.getThreadsCount(), workers: THREADS, splashMs, tfjsMs, ratio: tfjsMs / splashMs });
     }
   } finally {
     pool.close();
@@ -376,7 +493,7 @@ async function benchThreads(arch, rows) {
 function renderThreads(rows) {
   const table = document.getElementById('thread-results');
   table.replaceChildren(tr(['model', 'peer', 'TF.js threads', 'splash workers', 'b=64 img/s splash', 'peer', 'ratio'], 'th'));
-  for (const r of rows) table.append(tr([r.arch, r.peer, String(r.threads), String(r.workers), (64000 / r.splashMs).toFixed(0), (64000 / r.tfjsMs).toFixed(0), r.ratio.toFixed(2)], 'td'));
+  for (const r of rows) table.append(tr([r.model, r.peer, String(r.threads), String(r.workers), (64000 / r.splashMs).toFixed(0), (64000 / r.tfjsMs).toFixed(0), r.ratio.toFixed(2)], 'td'));
 }
 
 async function mainThreads() {
@@ -385,14 +502,24 @@ async function mainThreads() {
   await tf.setBackend('wasm');
   await tf.ready();
   const rows = [];
-  for (const arch of ['lenet5', 'allcnn']) {
-    status(`Running ${arch} with threads…`);
-    await benchThreads(arch, rows);
+  for (const model of MODELS) {
+    status(`Running ${model} with threads…`);
+    await benchThreads(model, rows);
     renderThreads(rows);
   }
   document.getElementById('thread-notes').textContent = `Threads on both sides: TF.js's threaded wasm build, splash's ${build.description} build in ${THREADS} workers (the batch split evenly, copied to each). ${navigator.userAgent}.`;
   status('Done');
   globalThis.__bench = { threads: rows, wasm: build.name, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+}
+
+async function mainCheck() {
+  const rows = [];
+  for (const model of MODELS) {
+    status(`Checking ${model}…`);
+    await checkModel(model, rows);
+  }
+  status('Done');
+  globalThis.__bench = { check: rows, wasm: build.name, tfjs: tf.version.tfjs };
 }
 
 async function main() {
@@ -404,19 +531,22 @@ async function main() {
     ({ pixels: PIX, mnist_mean: MEAN, mnist_std: STD } = JSON.parse(modelConstants()));
     document.getElementById('threads').hidden = !ISOLATED;
     if (ISOLATED) return await mainThreads();
+    if (new URLSearchParams(location.search).has('check')) return await mainCheck();
     const rows = [];
-    for (const arch of ['lenet5', 'allcnn']) {
-      status(`Running ${arch}…`);
-      await benchArch(arch, rows);
+    for (const model of MODELS) {
+      status(`Running ${model}…`);
+      await benchModel(model, rows);
       render(rows);
     }
+    const summary = fastest(rows);
+    renderFastest(summary);
     status('Running training…');
     const training = [];
     await benchTraining(training);
     renderTraining(training);
     document.getElementById('notes').textContent = `Medians over alternating samples of splash and TF.js after warm-up; ratio < 1 means splash is faster (for img/s, > 1). splash's ${build.description} build (${build.name}); TF.js ${tf.version.tfjs}; ${navigator.userAgent}.`;
     status('Done');
-    globalThis.__bench = { rows, training, wasm: build.name, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
+    globalThis.__bench = { rows, fastest: summary, training, wasm: build.name, tfjs: tf.version.tfjs, userAgent: navigator.userAgent };
   } catch (e) {
     status(`Failed: ${e.message}`);
     globalThis.__bench = { error: e.message };
