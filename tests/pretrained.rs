@@ -126,6 +126,10 @@ fn eval_reports_hold_strong_attacks_the_worst_case_and_diagnostics() {
         assert_eq!(worst.test_digits, worst_digits, "{name}");
         assert_eq!(worst.of.as_ref().unwrap().len(), r.attacks.len() - 1);
         for a in &r.attacks {
+            // Every attack states the loss it ran (not null for "the method's default").
+            if let Some(s) = &a.settings {
+                assert_eq!(s.loss, Some(s.loss()), "{name} {}: loss as run", a.name);
+            }
             assert_eq!(a.epsilons.len(), a.white_box_accuracy.len());
             assert!(a.white_box_accuracy.iter().all(|v| (0.0..=1.0).contains(v)));
             // The worst case is measured on a prefix of every attack's digits, so it can be

@@ -514,7 +514,12 @@ fn eval(a: EvalArgs) -> Res {
         let curve = AttackCurve {
             name: spec.name(),
             description: spec.describe(),
-            settings: Some(spec.clone()),
+            // The loss as run (the method's own when the spec leaves it unset), so that
+            // a reader of the report need not know the defaults.
+            settings: Some(AttackSpec {
+                loss: Some(spec.loss()),
+                ..spec.clone()
+            }),
             of: None,
             epsilons: a.epsilons.clone(),
             white_box_accuracy: fractions(&white.robust),
