@@ -9,11 +9,9 @@ scripts/setup.sh "$@"
 echo "== building the wasm core"
 wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-features
 echo "== building the wasm core with relaxed SIMD (fused multiply-add; www/wasm-build.js loads it where the browser has it)"
-# RUSTFLAGS replaces .cargo/config.toml's flags for the target: these are those flags with
-# +relaxed-simd added. Its own target directory keeps both builds cached.
-flags=$(sed -n 's/^rustflags = \[\(.*\)\]/\1/p' .cargo/config.toml | tr -d '",')
-case "$flags" in *+simd128*) ;; *) echo "build.sh: no +simd128 in .cargo/config.toml's rustflags" >&2; exit 1 ;; esac
-RUSTFLAGS=${flags/+simd128/+simd128,+relaxed-simd} CARGO_TARGET_DIR=target/relaxed-simd \
+# Its own target directory keeps both builds cached.
+relaxed=$(scripts/relaxed-simd-flags.sh) # on its own line, so that set -e sees it fail
+RUSTFLAGS=$relaxed CARGO_TARGET_DIR=target/relaxed-simd \
   wasm-pack build --target web --release --out-dir pkg-relaxed --no-pack -- --no-default-features
 # The same JS glue (pkg/splash.js) drives both builds.
 cmp -s pkg/splash.js pkg-relaxed/splash.js || { echo "build.sh: the relaxed-SIMD build's JS glue differs from the plain build's" >&2; exit 1; }

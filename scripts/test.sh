@@ -13,6 +13,10 @@ cargo clippy --all-targets --all-features -- -D warnings
 echo "== clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown --no-default-features --lib -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --no-default-features --features training --lib --tests -- -D warnings
+echo "== clippy (wasm32, relaxed SIMD: the kernels' fused multiply-add branch)"
+relaxed=$(scripts/relaxed-simd-flags.sh) # on its own line, so that set -e sees it fail
+RUSTFLAGS=$relaxed CARGO_TARGET_DIR=target/relaxed-simd \
+  cargo clippy --target wasm32-unknown-unknown --no-default-features --lib -- -D warnings
 echo "== native tests"
 cargo test --release --all-features
 echo "== wasm binding tests (Node)"
