@@ -32,3 +32,39 @@ fn native_training_repeats_the_wasm_run_bit_for_bit() {
          in tests/common/tiny_run.rs (the wasm test must then agree)"
     );
 }
+
+/// With the WebAssembly kernels, evaluation-mode stride-1 convolutions other than Winograd's
+/// read their zero-padded input in place (no im2col); training unfolds it into columns. Both
+/// sum the same products in the same order, so they agree to the bit, for odd sizes, one or
+/// many channels, padding or none.
+#[test]
+fn convolutions_without_im2col_equal_im2col_to_the_bit() {
+    use rand::{Rng, SeedableRng};
+    use splash::nn::{Conv2d, Layer, Mode};
+    splash::nn::gemm::use_portable_kernels(true);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // (in, out, kernel, padding, height, width)
+    for (cin, cout, k, p, h, w) in [
+        (1, 6, 5, 2, 28, 28),
+        (6, 16, 5, 0, 14, 14),
+        (32, 32, 3, 0, 7, 7),
+        (3, 5, 3, 2, 9, 11),
+        (2, 7, 2, 0, 6, 5),
+        (4, 3, 5, 1, 5, 8),
+        (5, 9, 4, 3, 3, 3),
+    ] {
+        let mut conv = Conv2d::new(cin, cout, k, 1, p, &mut rng);
+        conv.bias.value.mapv_inplace(|_| rng.gen_range(-1.0..1.0));
+        let x = ndarray::ArrayD::from_shape_fn(vec![3, cin, h, w], |_| rng.gen_range(-1.0..1.0));
+        let eval = conv.forward(&x, Mode::Eval);
+        let train = conv.forward(&x, Mode::Train);
+        assert_eq!(eval.shape(), train.shape());
+        let differ = eval.iter().zip(&train).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ,
+            0,
+            "{:?}: {differ} outputs differ",
+            (cin, cout, k, p, h, w)
+        );
+    }
+}

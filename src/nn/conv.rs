@@ -1,6 +1,6 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
-use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels};
+use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Strided};
 use super::winograd::{Scratch, Winograd};
 use super::{add_into, Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
@@ -125,6 +125,69 @@ fn im2col_same(x: &[f32], g: &Geometry, cols: &mut [f32]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A stride-1 convolution of one sample without im2col, for evaluation with the WebAssembly
+/// kernels. The input is copied once into a zero-padded buffer (rows `W + 2p` wide); every
+/// kernel tap (c, ki, kj) is then that buffer shifted by one flat offset, which
+/// [`small_gemm_offsets`] reads as a row of B in place. The product is computed for every
+/// column of the padded width, so each output row carries k − 1 columns that wrap around the
+/// row's edge; they are dropped when the output is copied out. Same products summed in the same
+/// order as im2col + GEMM, so the result is the same to the bit; the cost is those k − 1
+/// extra columns per row instead of writing and reading C·k·k columns.
+#[derive(Default)]
+struct ShiftedConv {
+    padded: Vec<f32>,
+    offsets: Vec<usize>,
+    out: Vec<f32>,
+}
+
+impl ShiftedConv {
+    /// y (O, OH, OW) = W (O × C·k·k) ⊛ x (C, H, W) + bias; `y` is overwritten.
+    fn apply(&mut self, x: &[f32], g: &Geometry, w: &[f32], bias: &[f32], y: &mut [f32]) {
+        debug_assert_eq!(g.stride, 1);
+        let (k, p) = (g.kernel, g.padding);
+        let (hp, wp) = (g.height + 2 * p, g.width + 2 * p);
+        // k − 1 zeros after the last plane: the wrapped columns of the last output row read
+        // up to there. The border stays zero from sample to sample; only the inside is
+        // overwritten.
+        let len = g.channels * hp * wp + k - 1;
+        if self.padded.len() != len {
+            self.padded.clear();
+            self.padded.resize(len, 0.0);
+            self.offsets = (0..g.channels)
+                .flat_map(|c| (0..k).flat_map(move |ki| (0..k).map(move |kj| (c, ki, kj))))
+                .map(|(c, ki, kj)| c * hp * wp + ki * wp + kj)
+                .collect();
+        }
+        for (c, plane) in x.chunks_exact(g.height * g.width).enumerate() {
+            for (r, row) in plane.chunks_exact(g.width).enumerate() {
+                self.padded[c * hp * wp + (r + p) * wp + p..][..g.width].copy_from_slice(row);
+            }
+        }
+        let n = g.out_h * wp;
+        self.out.clear();
+        for &b in bias {
+            self.out.extend(std::iter::repeat_n(b, n));
+        }
+        let a = Strided {
+            data: w,
+            row_stride: g.rows(),
+            col_stride: 1,
+        };
+        small_gemm_offsets(
+            bias.len(),
+            n,
+            a,
+            &self.padded,
+            &self.offsets,
+            &mut self.out,
+            n,
+        );
+        for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(wp)) {
+            dst.copy_from_slice(&src[..g.out_w]);
         }
     }
 }
@@ -395,21 +458,32 @@ impl Layer for Conv2d {
         let winograd =
             !keep && portable_kernels() && g.kernel == 3 && g.stride == 1 && g.padding == 1;
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;
+        // Other stride-1 convolutions in evaluation with the WebAssembly kernels: no im2col
+        // ([`ShiftedConv`]).
+        let shifted = !keep && portable_kernels() && !winograd && !pointwise && g.stride == 1;
         let winograd =
             winograd.then(|| Winograd::new(w2.as_slice().expect("contiguous weight"), o, c));
         map_ordered(work, |ci, (mut ych, mut kept)| {
-            let mut scratch = if kept.is_some() || winograd.is_some() || pointwise {
+            let mut scratch = if kept.is_some() || winograd.is_some() || pointwise || shifted {
                 Vec::new()
             } else {
                 vec![0.0f32; per_cols]
             };
             let mut winograd_scratch = Scratch::default();
+            let mut shifted_conv = ShiftedConv::default();
             for (j, yi) in ych.outer_iter_mut().enumerate() {
                 let i = ci * chunk + j;
                 if let Some(winograd) = &winograd {
                     let yi = yi.into_slice().expect("contiguous output");
                     let xi = &xs[i * per..(i + 1) * per];
                     winograd.apply(xi, h, w, bias, yi, &mut winograd_scratch);
+                    continue;
+                }
+                if shifted {
+                    let yi = yi.into_slice().expect("contiguous output");
+                    let xi = &xs[i * per..(i + 1) * per];
+                    let w2 = w2.as_slice().expect("contiguous weight");
+                    shifted_conv.apply(xi, &g, w2, bias, yi);
                     continue;
                 }
                 let xi = &xs[i * per..(i + 1) * per];

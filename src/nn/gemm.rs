@@ -75,25 +75,63 @@ pub fn small_gemm(
     c: &mut [f32],
     c_stride: usize,
 ) {
+    assert!(
+        k == 0 || n == 0 || b.len() >= (k - 1) * b_stride + n,
+        "gemm: B too short"
+    );
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride);
+}
+
+/// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B, where row p of
+/// B is `b[offsets[p]..offsets[p] + n]`: rows may start anywhere, overlap or repeat. A
+/// convolution reads its zero-padded input this way, each kernel tap a shifted view of it,
+/// instead of copying the shifted views into columns (im2col). Same blocking and summation
+/// order as [`small_gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn small_gemm_offsets(
+    m: usize,
+    n: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    offsets: &[usize],
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    assert!(
+        n == 0 || offsets.iter().all(|&o| o + n <= b.len()),
+        "gemm: a row of B ends past its end"
+    );
+    gemm_rows(m, n, offsets.len(), &a, b, |p| offsets[p], c, c_stride);
+}
+
+/// [`small_gemm`] with B's row p starting at `b[row(p)]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gemm_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &Strided<'_>,
+    b: &[f32],
+    row: impl Fn(usize) -> usize + Copy,
+    c: &mut [f32],
+    c_stride: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
-    assert!(
-        k == 0 || b.len() >= (k - 1) * b_stride + n,
-        "gemm: B too short"
-    );
     assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
     let mut i = 0;
     while i + 4 <= m {
-        row_block::<4>(i, n, k, &a, b, b_stride, c, c_stride);
+        row_block::<4>(i, n, k, a, b, row, c, c_stride);
         i += 4;
     }
     // Leftover rows in one block of three, two or one (six output channels are a block of
     // four and one of two: each B vector loaded then serves two rows, not one).
     match m - i {
-        3 => row_block::<3>(i, n, k, &a, b, b_stride, c, c_stride),
-        2 => row_block::<2>(i, n, k, &a, b, b_stride, c, c_stride),
-        1 => row_block::<1>(i, n, k, &a, b, b_stride, c, c_stride),
+        3 => row_block::<3>(i, n, k, a, b, row, c, c_stride),
+        2 => row_block::<2>(i, n, k, a, b, row, c, c_stride),
+        1 => row_block::<1>(i, n, k, a, b, row, c, c_stride),
         _ => {}
     }
 }
@@ -108,20 +146,20 @@ fn row_block<const R: usize>(
     k: usize,
     a: &Strided<'_>,
     b: &[f32],
-    b_stride: usize,
+    row: impl Fn(usize) -> usize + Copy,
     c: &mut [f32],
     c_stride: usize,
 ) {
     let mut j = 0;
     while j + 12 <= n {
-        block::<R, 3>(i, j, k, a, b, b_stride, c, c_stride);
+        block::<R, 3>(i, j, k, a, b, row, c, c_stride);
         j += 12;
     }
     if j + 8 <= n {
-        block::<R, 2>(i, j, k, a, b, b_stride, c, c_stride);
+        block::<R, 2>(i, j, k, a, b, row, c, c_stride);
         j += 8;
     }
-    edge_columns(i, i + R, j, n, k, a, b, b_stride, c, c_stride);
+    edge_columns(i, i + R, j, n, k, a, b, row, c, c_stride);
 }
 
 /// Rows `i..i + R`, columns `j..j + 4·V` of C, accumulated over all of k in R·V vectors.
@@ -133,7 +171,7 @@ fn block<const R: usize, const V: usize>(
     k: usize,
     a: &Strided<'_>,
     b: &[f32],
-    b_stride: usize,
+    row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
 ) {
@@ -145,7 +183,8 @@ fn block<const R: usize, const V: usize>(
         }
     }
     for p in 0..k {
-        let bv: [f32x4; V] = std::array::from_fn(|v| load(b, p * b_stride + j + 4 * v));
+        let start = row(p) + j;
+        let bv: [f32x4; V] = std::array::from_fn(|v| load(b, start + 4 * v));
         for (r, row) in acc.iter_mut().enumerate() {
             let av = f32x4::splat(a.at(i + r, p));
             for (x, bv) in row.iter_mut().zip(&bv) {
@@ -172,7 +211,7 @@ fn edge_columns(
     k: usize,
     a: &Strided<'_>,
     b: &[f32],
-    b_stride: usize,
+    row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
 ) {
@@ -182,7 +221,7 @@ fn edge_columns(
             let s = i * c_stride + j;
             let mut acc = f32x4::new(c[s..s + 4].try_into().expect("4"));
             for p in 0..k {
-                let t = p * b_stride + j;
+                let t = row(p) + j;
                 let bv = f32x4::new(b[t..t + 4].try_into().expect("4"));
                 acc = madd(f32x4::splat(a.at(i, p)), bv, acc);
             }
@@ -192,7 +231,7 @@ fn edge_columns(
         for j in j..n {
             let mut acc = c[i * c_stride + j];
             for p in 0..k {
-                acc += a.at(i, p) * b[p * b_stride + j];
+                acc += a.at(i, p) * b[row(p) + j];
             }
             c[i * c_stride + j] = acc;
         }
