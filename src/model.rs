@@ -471,7 +471,8 @@ impl Model {
     ///
     /// It runs the network with each BatchNorm folded into the layer before it (one pass
     /// over the data fewer per BatchNorm); the probabilities agree with those of
-    /// [`Model::forward`] in [`Mode::Eval`] to rounding (about 1e-7). The activation layers
+    /// [`Model::forward`] in [`Mode::Eval`] to rounding (about 1e-7). The layers run
+    /// [`Layer::infer`], so they keep nothing for a backward pass, but the activation layers
     /// still record their inputs ([`ActivationLayer::last_input`]). Attacks and the
     /// backward passes use [`Model::forward`], unfolded.
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
@@ -502,11 +503,11 @@ impl Model {
                         std::mem::swap(&mut b.value, &mut f.bias);
                     };
                     swap(layer.as_mut(), f);
-                    h = layer.forward(&h, Mode::Eval);
+                    h = layer.infer(&h);
                     swap(layer.as_mut(), f);
                     skip_next = true;
                 }
-                None => h = layer.forward(&h, Mode::Eval),
+                None => h = layer.infer(&h),
             }
         }
         self.folded = Some(folded);

@@ -598,3 +598,48 @@ fn predict_with_folded_batchnorm_matches_the_layer_by_layer_pass() {
         check(&mut model, "after an optimiser-style update");
     }
 }
+
+/// `Layer::infer` (a prediction: nothing kept for a backward pass) gives exactly what
+/// `forward` in evaluation gives, ties and NaN in max pooling included; a backward pass after
+/// it is refused, and a forward pass after it makes backward work again.
+#[test]
+fn infer_equals_the_evaluation_forward_pass() {
+    let mut r = rng(71);
+    let mut layers: Vec<(Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            Box::new(Conv2d::new(3, 5, 3, 1, 1, &mut r)),
+            vec![2, 3, 9, 8],
+        ),
+        (
+            Box::new(Conv2d::new(2, 4, 5, 2, 2, &mut r)),
+            vec![2, 2, 11, 11],
+        ),
+        (
+            Box::new(Conv2d::new(1, 6, 5, 1, 2, &mut r)),
+            vec![3, 1, 12, 12],
+        ),
+        (Box::new(MaxPool2d::new(2)), vec![2, 3, 9, 10]),
+        (Box::new(MaxPool2d::new(3)), vec![2, 2, 9, 7]),
+        (Box::new(Linear::new(7, 4, &mut r)), vec![5, 7]),
+    ];
+    for (i, (layer, shape)) in layers.iter_mut().enumerate() {
+        let mut x = random(shape, 72 + i as u64);
+        // Ties and a NaN for the pools: the same winner's value either way.
+        x.iter_mut().step_by(5).for_each(|v| *v = 0.25);
+        x.iter_mut().skip(3).step_by(17).for_each(|v| *v = f32::NAN);
+        let want = layer.forward(&x, Mode::Eval);
+        let got = layer.infer(&x);
+        assert_eq!(got.shape(), want.shape(), "{}", layer.kind());
+        let same = got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        assert!(same, "{}: infer differs from forward", layer.kind());
+        let dy = want.mapv(|_| 1.0);
+        let refused =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| layer.backward(&dy)));
+        assert!(refused.is_err(), "{}: backward after infer", layer.kind());
+        layer.forward(&x, Mode::Eval);
+        layer.backward(&dy);
+    }
+}

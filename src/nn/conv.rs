@@ -312,108 +312,9 @@ impl Conv2d {
         self.weight.value.shape()[0]
     }
 
-    /// The backward pass; dL/dx only if `input_grad` (the first layer of a network being
-    /// trained needs none, and it is the costliest part for a one-channel input), and the
-    /// parameter gradients only if `param_grad` (an attack needs none).
-    fn backward_inner(
-        &mut self,
-        grad_out: &ArrayD<f32>,
-        input_grad: bool,
-        param_grad: bool,
-    ) -> Option<Array4<f32>> {
-        let (n, c, h, w) = match &self.cache {
-            Cache::Empty => panic!("conv2d: backward before forward"),
-            Cache::Input(x) => x.dim(),
-            Cache::Columns(dim) => *dim,
-        };
-        let g = self.geometry(c, h, w);
-        let o = self.out_channels();
-        let dy = grad_out
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("conv2d grad (N, O, OH, OW)");
-        assert_eq!(dy.dim(), (n, o, g.out_h, g.out_w), "conv2d: grad shape");
-        let dy = dy.as_standard_layout();
-        let dys = dy.as_slice().expect("standard layout");
-        let w2 = self.weight_matrix(g.rows());
-        let mut dx = if input_grad {
-            Array4::<f32>::zeros((n, c, h, w))
-        } else {
-            Array4::<f32>::zeros((0, c, h, w))
-        };
-        let chunk = chunk_len(n);
-        let nchunks = n.div_ceil(chunk);
-        let dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
-            dx.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect()
-        } else {
-            (0..nchunks).map(|_| None).collect()
-        };
-        let per_out = o * g.cols();
-        let per_cols = g.rows() * g.cols();
-        let (cache, columns) = (&self.cache, &self.columns);
-        let partials = map_ordered(dx_chunks, |ci, mut dxch| {
-            let mut scratch = Array2::<f32>::zeros((g.rows(), g.cols()));
-            let mut dcols = Array2::<f32>::zeros((g.rows(), g.cols()));
-            let mut dw = Array2::<f32>::zeros((o, g.rows()));
-            let mut db = Array1::<f32>::zeros(o);
-            let samples = (ci * chunk)..((ci + 1) * chunk).min(n);
-            for (j, i) in samples.enumerate() {
-                let cols = match cache {
-                    Cache::Columns(_) => ArrayView2::from_shape(
-                        (g.rows(), g.cols()),
-                        &columns[i * per_cols..][..per_cols],
-                    )
-                    .expect("sized"),
-                    Cache::Input(x) => {
-                        let xs = x.as_slice().expect("standard layout");
-                        let per = c * h * w;
-                        im2col(
-                            &xs[i * per..(i + 1) * per],
-                            &g,
-                            scratch.as_slice_mut().expect("contiguous"),
-                        );
-                        scratch.view()
-                    }
-                    Cache::Empty => unreachable!("checked above"),
-                };
-                let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
-                    .expect("sized");
-                if param_grad {
-                    matmul_nt_acc(dyi, cols, &mut dw.view_mut());
-                    for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
-                        *b += row.sum();
-                    }
-                }
-                if let Some(dxch) = dxch.as_mut() {
-                    dcols.fill(0.0);
-                    matmul_acc(w2.t(), dyi, &mut dcols.view_mut());
-                    col2im(
-                        dcols.as_slice().expect("contiguous"),
-                        &g,
-                        dxch.index_axis_mut(Axis(0), j)
-                            .as_slice_mut()
-                            .expect("contiguous"),
-                    );
-                }
-            }
-            (dw, db)
-        });
-        if param_grad {
-            for (dw, db) in partials {
-                add_into(&mut self.weight.grad, dw.as_slice().expect("contiguous"));
-                add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
-            }
-        }
-        input_grad.then_some(dx)
-    }
-}
-
-impl Layer for Conv2d {
-    fn kind(&self) -> &'static str {
-        "conv2d"
-    }
-
-    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+    /// The forward pass; in evaluation, the input is cached for a backward pass only if
+    /// `keep_input`.
+    fn run(&mut self, x: &ArrayD<f32>, mode: Mode, keep_input: bool) -> ArrayD<f32> {
         let x = x
             .view()
             .into_dimensionality::<Ix4>()
@@ -517,9 +418,124 @@ impl Layer for Conv2d {
         self.cache = if keep {
             Cache::Columns((n, c, h, w))
         } else {
-            Cache::Input(x.into_owned())
+            // Only a backward pass reads the input (an attack's gradient); a prediction keeps
+            // no copy of it.
+            if keep_input {
+                Cache::Input(x.into_owned())
+            } else {
+                Cache::Empty
+            }
         };
         y.into_dyn()
+    }
+
+    /// The backward pass; dL/dx only if `input_grad` (the first layer of a network being
+    /// trained needs none, and it is the costliest part for a one-channel input), and the
+    /// parameter gradients only if `param_grad` (an attack needs none).
+    fn backward_inner(
+        &mut self,
+        grad_out: &ArrayD<f32>,
+        input_grad: bool,
+        param_grad: bool,
+    ) -> Option<Array4<f32>> {
+        let (n, c, h, w) = match &self.cache {
+            Cache::Empty => panic!("conv2d: backward before forward"),
+            Cache::Input(x) => x.dim(),
+            Cache::Columns(dim) => *dim,
+        };
+        let g = self.geometry(c, h, w);
+        let o = self.out_channels();
+        let dy = grad_out
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("conv2d grad (N, O, OH, OW)");
+        assert_eq!(dy.dim(), (n, o, g.out_h, g.out_w), "conv2d: grad shape");
+        let dy = dy.as_standard_layout();
+        let dys = dy.as_slice().expect("standard layout");
+        let w2 = self.weight_matrix(g.rows());
+        let mut dx = if input_grad {
+            Array4::<f32>::zeros((n, c, h, w))
+        } else {
+            Array4::<f32>::zeros((0, c, h, w))
+        };
+        let chunk = chunk_len(n);
+        let nchunks = n.div_ceil(chunk);
+        let dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
+            dx.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect()
+        } else {
+            (0..nchunks).map(|_| None).collect()
+        };
+        let per_out = o * g.cols();
+        let per_cols = g.rows() * g.cols();
+        let (cache, columns) = (&self.cache, &self.columns);
+        let partials = map_ordered(dx_chunks, |ci, mut dxch| {
+            let mut scratch = Array2::<f32>::zeros((g.rows(), g.cols()));
+            let mut dcols = Array2::<f32>::zeros((g.rows(), g.cols()));
+            let mut dw = Array2::<f32>::zeros((o, g.rows()));
+            let mut db = Array1::<f32>::zeros(o);
+            let samples = (ci * chunk)..((ci + 1) * chunk).min(n);
+            for (j, i) in samples.enumerate() {
+                let cols = match cache {
+                    Cache::Columns(_) => ArrayView2::from_shape(
+                        (g.rows(), g.cols()),
+                        &columns[i * per_cols..][..per_cols],
+                    )
+                    .expect("sized"),
+                    Cache::Input(x) => {
+                        let xs = x.as_slice().expect("standard layout");
+                        let per = c * h * w;
+                        im2col(
+                            &xs[i * per..(i + 1) * per],
+                            &g,
+                            scratch.as_slice_mut().expect("contiguous"),
+                        );
+                        scratch.view()
+                    }
+                    Cache::Empty => unreachable!("checked above"),
+                };
+                let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
+                    .expect("sized");
+                if param_grad {
+                    matmul_nt_acc(dyi, cols, &mut dw.view_mut());
+                    for (b, row) in db.iter_mut().zip(dyi.outer_iter()) {
+                        *b += row.sum();
+                    }
+                }
+                if let Some(dxch) = dxch.as_mut() {
+                    dcols.fill(0.0);
+                    matmul_acc(w2.t(), dyi, &mut dcols.view_mut());
+                    col2im(
+                        dcols.as_slice().expect("contiguous"),
+                        &g,
+                        dxch.index_axis_mut(Axis(0), j)
+                            .as_slice_mut()
+                            .expect("contiguous"),
+                    );
+                }
+            }
+            (dw, db)
+        });
+        if param_grad {
+            for (dw, db) in partials {
+                add_into(&mut self.weight.grad, dw.as_slice().expect("contiguous"));
+                add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
+            }
+        }
+        input_grad.then_some(dx)
+    }
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+        self.run(x, mode, true)
+    }
+
+    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        self.run(x, Mode::Eval, false)
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {

@@ -38,6 +38,25 @@ impl Linear {
 }
 
 impl Linear {
+    /// y = x·Wᵀ + b for x (N, in) in standard layout.
+    fn apply(&self, x: ndarray::ArrayView2<'_, f32>) -> ArrayD<f32> {
+        let w = self.weight2();
+        assert_eq!(x.ncols(), w.ncols(), "linear: feature mismatch");
+        let b = self
+            .bias
+            .value
+            .view()
+            .into_dimensionality::<ndarray::Ix1>()
+            .expect("1-D");
+        // The output starts as the bias; the product is added to it.
+        let mut y = b
+            .broadcast((x.nrows(), w.nrows()))
+            .expect("bias per output")
+            .to_owned();
+        matmul_nt_acc(x, w, &mut y.view_mut());
+        y.into_dyn()
+    }
+
     /// dL/dx, and the parameter gradients too if `param_grad`.
     fn backward_inner(&mut self, grad_out: &ArrayD<f32>, param_grad: bool) -> ArrayD<f32> {
         let x = self
@@ -78,22 +97,18 @@ impl Layer for Linear {
             .into_dimensionality::<Ix2>()
             .expect("linear expects (N, in)")
             .to_owned();
-        let w = self.weight2();
-        assert_eq!(x.ncols(), w.ncols(), "linear: feature mismatch");
-        let b = self
-            .bias
-            .value
-            .view()
-            .into_dimensionality::<ndarray::Ix1>()
-            .expect("1-D");
-        // The output starts as the bias; the product is added to it.
-        let mut y = b
-            .broadcast((x.nrows(), w.nrows()))
-            .expect("bias per output")
-            .to_owned();
-        matmul_nt_acc(x.view(), w, &mut y.view_mut());
+        let y = self.apply(x.view());
         self.input = Some(x);
-        y.into_dyn()
+        y
+    }
+
+    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        self.input = None;
+        let x = x
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("linear expects (N, in)");
+        self.apply(x.as_standard_layout().view())
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {

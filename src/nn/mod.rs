@@ -99,6 +99,13 @@ pub trait Layer: std::any::Any + Send {
     fn kind(&self) -> &'static str;
     /// Computes the output and caches what `backward` needs.
     fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32>;
+    /// [`Layer::forward`] in [`Mode::Eval`] with no backward pass to follow (a prediction):
+    /// the same output, but layers may skip what only `backward` reads (a copy of the input,
+    /// the max-pool's winners) and leave no cache for it, so a `backward` after it panics as
+    /// one before any `forward` does.
+    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        self.forward(x, Mode::Eval)
+    }
     /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
     /// returns dL/d(input).
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;

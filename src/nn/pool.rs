@@ -24,12 +24,9 @@ impl MaxPool2d {
     }
 }
 
-impl Layer for MaxPool2d {
-    fn kind(&self) -> &'static str {
-        "maxpool2d"
-    }
-
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+impl MaxPool2d {
+    /// The pooled maxima; with `winners`, also where each came from (for `backward`).
+    fn run(&mut self, x: &ArrayD<f32>, winners: bool) -> ArrayD<f32> {
         let x = x
             .view()
             .into_dimensionality::<Ix4>()
@@ -41,26 +38,26 @@ impl Layer for MaxPool2d {
         let (oh, ow) = (h / s, w / s);
         let mut y = vec![0.0f32; n * c * oh * ow];
         self.argmax.clear();
-        self.argmax.resize(y.len(), 0);
+        if winners {
+            self.argmax.resize(y.len(), 0);
+        }
         // Samples in fixed chunks, in parallel; each output depends on its window only.
         let chunk = light_chunk_len(n, c * h * w);
         let per_out = c * oh * ow;
+        let mut args = self.argmax.chunks_mut(chunk * per_out);
         let work: Vec<_> = y
             .chunks_mut(chunk * per_out)
-            .zip(self.argmax.chunks_mut(chunk * per_out))
+            .map(|ys| (ys, args.next()))
             .collect();
-        map_ordered(work, |ci, (ys, args)| {
+        map_ordered(work, |ci, (ys, mut args)| {
             let first_plane = ci * chunk * c;
-            for (p, (ys, args)) in ys
-                .chunks_exact_mut(oh * ow)
-                .zip(args.chunks_exact_mut(oh * ow))
-                .enumerate()
-            {
+            for (p, ys) in ys.chunks_exact_mut(oh * ow).enumerate() {
                 let base = (first_plane + p) * h * w;
                 let plane = &xs[base..base + h * w];
                 for r in 0..oh {
                     let ys = &mut ys[r * ow..(r + 1) * ow];
-                    let args = &mut args[r * ow..(r + 1) * ow];
+                    let at = (p * oh + r) * ow;
+                    let args = args.as_mut().map(|a| &mut a[at..at + ow]);
                     let top = r * s * w;
                     if s == 2 {
                         pool_row_2x2(&plane[top..top + 2 * w], w, ys, args, base + top);
@@ -70,8 +67,22 @@ impl Layer for MaxPool2d {
                 }
             }
         });
-        self.input_shape = Some((n, c, h, w));
+        self.input_shape = winners.then_some((n, c, h, w));
         ArrayD::from_shape_vec(vec![n, c, oh, ow], y).expect("sized")
+    }
+}
+
+impl Layer for MaxPool2d {
+    fn kind(&self) -> &'static str {
+        "maxpool2d"
+    }
+
+    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        self.run(x, true)
+    }
+
+    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
+        self.run(x, false)
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
@@ -105,16 +116,16 @@ fn pick4(x: f32x4, i: f32x4, y: f32x4, j: f32x4) -> (f32x4, f32x4) {
 
 /// One output row of a `size`×`size` pool: the first maximum of each window, scanned in
 /// row-major order. `rows` holds the window's `size` input rows of width `w`, which start
-/// at flat index `offset` of the input.
+/// at flat index `offset` of the input; `args`, if given, receives each winner's flat index.
 fn pool_row(
     rows: &[f32],
     w: usize,
     size: usize,
     ys: &mut [f32],
-    args: &mut [usize],
+    mut args: Option<&mut [usize]>,
     offset: usize,
 ) {
-    for (col, (y, a)) in ys.iter_mut().zip(args.iter_mut()).enumerate() {
+    for (col, y) in ys.iter_mut().enumerate() {
         let (mut best, mut arg) = (rows[col * size], col * size);
         for di in 0..size {
             for dj in 0..size {
@@ -123,14 +134,22 @@ fn pool_row(
             }
         }
         *y = best;
-        *a = offset + arg;
+        if let Some(args) = args.as_mut() {
+            args[col] = offset + arg;
+        }
     }
 }
 
 /// [`pool_row`] for 2×2 windows, four windows at a time in explicit vectors: the two
 /// pairs, then the pair winners, which gives the same first maximum (or first NaN) as the
 /// row-major scan. Which tap wins is unpredictable, so nothing branches on it.
-fn pool_row_2x2(rows: &[f32], w: usize, ys: &mut [f32], args: &mut [usize], offset: usize) {
+fn pool_row_2x2(
+    rows: &[f32],
+    w: usize,
+    ys: &mut [f32],
+    mut args: Option<&mut [usize]>,
+    offset: usize,
+) {
     let (upper, lower) = rows.split_at(w);
     let taps = [0.0, 1.0, 2.0, 3.0].map(f32x4::splat);
     // Tap t of window `col` is row t / 2, column t % 2 of the window (arithmetic, not a
@@ -147,8 +166,10 @@ fn pool_row_2x2(rows: &[f32], w: usize, ys: &mut [f32], args: &mut [usize], offs
         let (v1, t1) = pick4(lane(lower, 0), taps[2], lane(lower, 1), taps[3]);
         let (v, t) = pick4(v0, t0, v1, t1);
         ys[q..q + 4].copy_from_slice(&v.to_array());
-        for (l, tap) in t.to_array().into_iter().enumerate() {
-            args[q + l] = offset + at(tap, q + l);
+        if let Some(args) = args.as_mut() {
+            for (l, tap) in t.to_array().into_iter().enumerate() {
+                args[q + l] = offset + at(tap, q + l);
+            }
         }
     }
     for col in whole..ys.len() {
@@ -166,7 +187,9 @@ fn pool_row_2x2(rows: &[f32], w: usize, ys: &mut [f32], args: &mut [usize], offs
         );
         let (v, i) = pick(v0, i0, v1, i1);
         ys[col] = v;
-        args[col] = offset + i;
+        if let Some(args) = args.as_mut() {
+            args[col] = offset + i;
+        }
     }
 }
 
