@@ -212,6 +212,16 @@ pub fn validate_images(x: &Array4<f32>) -> Result<(), ModelError> {
     if s[0] == 0 || s[1] != 1 || s[2] != IMAGE_SIDE || s[3] != IMAGE_SIDE {
         return Err(ModelError::BadShape(s.to_vec()));
     }
+    // One branch-free pass first (NaN fails both comparisons), which vectorises; the
+    // element-by-element search for the first bad value only when there is one.
+    let in_range = |v: &f32| (*v >= 0.0) & (*v <= 1.0);
+    let all_in_range = match x.as_slice() {
+        Some(s) => s.iter().fold(true, |ok, v| ok & in_range(v)),
+        None => x.iter().all(in_range),
+    };
+    if all_in_range {
+        return Ok(());
+    }
     for (index, &value) in x.iter().enumerate() {
         if !value.is_finite() {
             return Err(ModelError::NotFinite { index, value });

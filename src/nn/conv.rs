@@ -332,26 +332,6 @@ impl Conv2d {
         // one sample at a time into a per-chunk scratch block.
         let keep = mode == Mode::Train;
         all_cols.resize(if keep { n * per_cols } else { 0 }, 0.0);
-        // The output starts as the bias, and the GEMM adds W·cols to it.
-        let mut y = Vec::with_capacity(n * o * g.cols());
-        for _ in 0..n {
-            for &b in bias {
-                y.extend(std::iter::repeat_n(b, g.cols()));
-            }
-        }
-        let mut y = Array4::from_shape_vec((n, o, g.out_h, g.out_w), y).expect("sized");
-        let chunk = chunk_len(n);
-        let col_chunks: Vec<Option<&mut [f32]>> = if keep {
-            all_cols.chunks_mut(chunk * per_cols).map(Some).collect()
-        } else {
-            (0..n.div_ceil(chunk)).map(|_| None).collect()
-        };
-        let work: Vec<_> = y
-            .axis_chunks_iter_mut(Axis(0), chunk)
-            .zip(col_chunks)
-            .collect();
-        let xs = x.as_slice().expect("standard layout");
-        let per = c * h * w;
         // Winograd's F(2×2, 3×3) ([`Winograd`]) for evaluation-mode 3×3 stride-1 padding-1
         // convolutions with the WebAssembly kernels only: wasm SIMD has no fused multiply-add, so
         // the plain GEMM is bound by its multiplications; natively im2col feeds matrixmultiply's
@@ -368,6 +348,31 @@ impl Conv2d {
         // Other stride-1 convolutions in evaluation with the WebAssembly kernels: no im2col
         // ([`ShiftedConv`]).
         let shifted = !keep && portable_kernels() && !winograd && !pointwise && g.stride == 1;
+        // The output starts as the bias, and the GEMM adds W·cols to it (Winograd and the
+        // shifted convolution write every output themselves, bias included).
+        let mut y = Vec::with_capacity(n * o * g.cols());
+        if winograd || shifted {
+            y.resize(n * o * g.cols(), 0.0);
+        } else {
+            for _ in 0..n {
+                for &b in bias {
+                    y.extend(std::iter::repeat_n(b, g.cols()));
+                }
+            }
+        }
+        let mut y = Array4::from_shape_vec((n, o, g.out_h, g.out_w), y).expect("sized");
+        let chunk = chunk_len(n);
+        let col_chunks: Vec<Option<&mut [f32]>> = if keep {
+            all_cols.chunks_mut(chunk * per_cols).map(Some).collect()
+        } else {
+            (0..n.div_ceil(chunk)).map(|_| None).collect()
+        };
+        let work: Vec<_> = y
+            .axis_chunks_iter_mut(Axis(0), chunk)
+            .zip(col_chunks)
+            .collect();
+        let xs = x.as_slice().expect("standard layout");
+        let per = c * h * w;
         let winograd =
             winograd.then(|| Winograd::new(w2.as_slice().expect("contiguous weight"), o, c));
         map_ordered(work, |ci, (mut ych, mut kept)| {
