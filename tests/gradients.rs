@@ -437,6 +437,7 @@ fn small_gemm_matches_a_plain_product() {
         (9, 3, 0),
         (4, 8, 3),
         (7, 12, 33),
+        (6, 13, 5),
     ] {
         let a = random(&[m * k + 3], (m * n + k) as u64)
             .into_raw_vec_and_offset()

@@ -121,6 +121,10 @@ fn gemm_rows(
         return;
     }
     assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
+    if m == 6 {
+        six_rows(n, k, a, b, row, c, c_stride);
+        return;
+    }
     let mut i = 0;
     while i + 4 <= m {
         row_block::<4>(i, n, k, a, b, row, c, c_stride);
@@ -134,6 +138,27 @@ fn gemm_rows(
         1 => row_block::<1>(i, n, k, a, b, row, c, c_stride),
         _ => {}
     }
+}
+
+/// All six rows of C at once in blocks of 8 columns (12 accumulators, as many as 4 × 12
+/// holds), so each B vector is loaded once for all six (LeNet5's conv1).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn six_rows(
+    n: usize,
+    k: usize,
+    a: &Strided<'_>,
+    b: &[f32],
+    row: impl Fn(usize) -> usize + Copy,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    let mut j = 0;
+    while j + 8 <= n {
+        block::<6, 2>(0, j, k, a, b, row, c, c_stride);
+        j += 8;
+    }
+    edge_columns(0, 6, j, n, k, a, b, row, c, c_stride);
 }
 
 /// Rows `i..i + R` of C, every column: blocks of 12 columns, one of 8 if it fits, then the
