@@ -6,6 +6,9 @@
 #[path = "common/tiny_run.rs"]
 mod tiny_run;
 
+#[path = "common/conv_case.rs"]
+mod conv_case;
+
 use splash::data::Dataset;
 use splash::model::ModelSpec;
 use splash::train::{RunOptions, Trainer};
@@ -39,8 +42,8 @@ fn native_training_repeats_the_wasm_run_bit_for_bit() {
 /// many channels, padding or none.
 #[test]
 fn convolutions_without_im2col_equal_im2col_to_the_bit() {
-    use rand::{Rng, SeedableRng};
-    use splash::nn::{Conv2d, Layer, Mode};
+    use rand::SeedableRng;
+    use splash::nn::{Layer, Mode};
     splash::nn::gemm::use_portable_kernels(true);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     // (in, out, kernel, padding, height, width)
@@ -53,9 +56,8 @@ fn convolutions_without_im2col_equal_im2col_to_the_bit() {
         (4, 3, 5, 1, 5, 8),
         (5, 9, 4, 3, 3, 3),
     ] {
-        let mut conv = Conv2d::new(cin, cout, k, 1, p, &mut rng);
-        conv.bias.value.mapv_inplace(|_| rng.gen_range(-1.0..1.0));
-        let x = ndarray::ArrayD::from_shape_fn(vec![3, cin, h, w], |_| rng.gen_range(-1.0..1.0));
+        let (mut conv, x) =
+            conv_case::conv_and_input(&mut rng, (cin, cout, k, 1, p), (3, h, w), (-1.0, 1.0));
         let eval = conv.forward(&x, Mode::Eval);
         let train = conv.forward(&x, Mode::Train);
         assert_eq!(eval.shape(), train.shape());

@@ -7,6 +7,9 @@
 #[path = "common/tiny_run.rs"]
 mod tiny_run;
 
+#[path = "common/conv_case.rs"]
+mod conv_case;
+
 #[cfg(feature = "training")]
 use splash::wasm::Training;
 use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network};
@@ -204,8 +207,8 @@ fn canvas_preprocessing_runs_in_wasm() {
 /// use, and so must the input gradients of the two modes.
 #[wasm_bindgen_test]
 fn evaluation_paths_agree_with_the_training_path() {
-    use rand::{Rng, SeedableRng};
-    use splash::nn::{Conv2d, Layer, Mode};
+    use rand::SeedableRng;
+    use splash::nn::{Layer, Mode};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     // (in, out, kernel, stride, padding, side)
     for (cin, cout, k, s, p, side) in [
@@ -219,10 +222,8 @@ fn evaluation_paths_agree_with_the_training_path() {
         (32, 10, 1, 1, 0, 5),
         (3, 4, 3, 1, 1, 7),
     ] {
-        let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng);
-        conv.bias.value.mapv_inplace(|_| rng.gen_range(-1.0..1.0));
-        let x =
-            ndarray::ArrayD::from_shape_fn(vec![2, cin, side, side], |_| rng.gen_range(0.0..1.0));
+        let (mut conv, x) =
+            conv_case::conv_and_input(&mut rng, (cin, cout, k, s, p), (2, side, side), (0.0, 1.0));
         let eval = conv.forward(&x, Mode::Eval);
         let dy = eval.mapv(|v| v.sin());
         let dx_eval = conv.backward(&dy);

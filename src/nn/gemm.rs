@@ -121,51 +121,32 @@ fn gemm_rows(
         return;
     }
     assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
+    // Six rows (LeNet5's conv1) as one block 8 columns wide, so each B vector is loaded
+    // once for all six, not for four rows and again for two.
     if m == 6 {
-        six_rows(n, k, a, b, row, c, c_stride);
+        row_block::<6, 2>(0, n, k, a, b, row, c, c_stride);
         return;
     }
     let mut i = 0;
     while i + 4 <= m {
-        row_block::<4>(i, n, k, a, b, row, c, c_stride);
+        row_block::<4, 3>(i, n, k, a, b, row, c, c_stride);
         i += 4;
     }
     // Leftover rows in one block of three, two or one (six output channels are a block of
     // four and one of two: each B vector loaded then serves two rows, not one).
     match m - i {
-        3 => row_block::<3>(i, n, k, a, b, row, c, c_stride),
-        2 => row_block::<2>(i, n, k, a, b, row, c, c_stride),
-        1 => row_block::<1>(i, n, k, a, b, row, c, c_stride),
+        3 => row_block::<3, 3>(i, n, k, a, b, row, c, c_stride),
+        2 => row_block::<2, 3>(i, n, k, a, b, row, c, c_stride),
+        1 => row_block::<1, 3>(i, n, k, a, b, row, c, c_stride),
         _ => {}
     }
 }
 
-/// All six rows of C at once in blocks of 8 columns (12 accumulators, as many as 4 × 12
-/// holds), so each B vector is loaded once for all six (LeNet5's conv1).
+/// Rows `i..i + R` of C, every column: blocks of 4·W columns (R·W accumulators, at most 12),
+/// one of 8 if it fits, then the edge.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn six_rows(
-    n: usize,
-    k: usize,
-    a: &Strided<'_>,
-    b: &[f32],
-    row: impl Fn(usize) -> usize + Copy,
-    c: &mut [f32],
-    c_stride: usize,
-) {
-    let mut j = 0;
-    while j + 8 <= n {
-        block::<6, 2>(0, j, k, a, b, row, c, c_stride);
-        j += 8;
-    }
-    edge_columns(0, 6, j, n, k, a, b, row, c, c_stride);
-}
-
-/// Rows `i..i + R` of C, every column: blocks of 12 columns, one of 8 if it fits, then the
-/// edge.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn row_block<const R: usize>(
+fn row_block<const R: usize, const W: usize>(
     i: usize,
     n: usize,
     k: usize,
@@ -176,11 +157,11 @@ fn row_block<const R: usize>(
     c_stride: usize,
 ) {
     let mut j = 0;
-    while j + 12 <= n {
-        block::<R, 3>(i, j, k, a, b, row, c, c_stride);
-        j += 12;
+    while j + 4 * W <= n {
+        block::<R, W>(i, j, k, a, b, row, c, c_stride);
+        j += 4 * W;
     }
-    if j + 8 <= n {
+    if W > 2 && j + 8 <= n {
         block::<R, 2>(i, j, k, a, b, row, c, c_stride);
         j += 8;
     }
