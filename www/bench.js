@@ -5,6 +5,7 @@
 import initTrainer, { Training, modelConstants } from './pkg-train/splash.js';
 import initPage, { Network } from './pkg/splash.js';
 import { wasmBuild } from './wasm-build.js';
+import { VARIANTS, modelFiles } from './models.js';
 
 const build = wasmBuild(location.search);
 
@@ -182,14 +183,15 @@ function digits(n, seed) {
 /** The four TF.js configurations each model is measured against: backend, and whether the
  * model is built as TF.js users ship it (fused) or op by op. */
 const PEERS = [['wasm', true], ['wasm', false], ['cpu', true], ['cpu', false]];
-/** The networks measured, from www/models. */
-const MODELS = ['lenet5-relu', 'lenet5-splash', 'allcnn-relu', 'allcnn-splash'];
+/** The networks measured: both variants of the standard LeNet5 and All-CNN sets (their
+ * files as www/models.js names them). */
+const MODELS = ['lenet5', 'allcnn'].flatMap((set) => VARIANTS.map((v) => modelFiles(set, v)));
 const peerName = (backend, fused) => `tfjs-${backend}${fused ? ' fused' : ''}`;
 
-/** The network in `models/<model>.safetensors` for both sides: splash's Network and the
+/** The network of `model` (an entry of MODELS) for both sides: splash's Network and the
  * parsed tensors TF.js builds its models from. */
 async function loadModel(model) {
-  const buf = await (await fetch(`models/${model}.safetensors`)).arrayBuffer();
+  const buf = await (await fetch(model.weights)).arrayBuffer();
   return { buf, net: new Network(new Uint8Array(buf)), weights: parseSafetensors(buf) };
 }
 
@@ -245,7 +247,7 @@ async function benchModel(model, rows) {
     [sp.predict64, tfr.predict64] = await timePair(splashPredict64, () => predict(t64), { warmup: 2 });
     tf.dispose([t1, t64]);
     rows.push({
-      model,
+      model: model.name,
       backend: peerName(backend, fused),
       maxProbDiff: maxDiff,
       fgsmError,
@@ -303,7 +305,7 @@ async function checkModel(model, rows) {
     const forward = tfModel(weights, fused);
     const t = tf.tensor4d(x, [n, 28, 28, 1]);
     const p = await tf.tidy(() => tf.softmax(forward(t))).data();
-    const row = { model, backend: peerName(backend, fused), maxProbDiff: maxAbsDiff(p, pSplash) };
+    const row = { model: model.name, backend: peerName(backend, fused), maxProbDiff: maxAbsDiff(p, pSplash) };
     try {
       const advTf = await tfFgsm(forward, t, y, eps)();
       let same = 0;
@@ -483,7 +485,7 @@ async function benchThreads(model, rows) {
       const predict = () => tf.tidy(() => tf.softmax(forward(t64))).data();
       const [splashMs, tfjsMs] = await timePair(() => pool.predict(x64), predict, { warmup: 2 });
       t64.dispose();
-      rows.push({ model, peer: peerName('wasm', fused), threads: tf.wasm.getThreadsCount(), workers: THREADS, splashMs, tfjsMs, ratio: tfjsMs / splashMs });
+      rows.push({ model: model.name, peer: peerName('wasm', fused), threads: tf.wasm.getThreadsCount(), workers: THREADS, splashMs, tfjsMs, ratio: tfjsMs / splashMs });
     }
   } finally {
     pool.close();
@@ -503,7 +505,7 @@ async function mainThreads() {
   await tf.ready();
   const rows = [];
   for (const model of MODELS) {
-    status(`Running ${model} with threads…`);
+    status(`Running ${model.name} with threads…`);
     await benchThreads(model, rows);
     renderThreads(rows);
   }
@@ -515,7 +517,7 @@ async function mainThreads() {
 async function mainCheck() {
   const rows = [];
   for (const model of MODELS) {
-    status(`Checking ${model}…`);
+    status(`Checking ${model.name}…`);
     await checkModel(model, rows);
   }
   status('Done');
@@ -534,7 +536,7 @@ async function main() {
     if (new URLSearchParams(location.search).has('check')) return await mainCheck();
     const rows = [];
     for (const model of MODELS) {
-      status(`Running ${model}…`);
+      status(`Running ${model.name}…`);
       await benchModel(model, rows);
       render(rows);
     }
