@@ -454,6 +454,16 @@ pub fn preprocess_canvas(rgba: &[u8], width: usize, height: usize) -> Result<Vec
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// `x` as the JSON number of its shortest decimal text, so 0.1307 reads 0.1307 (not
+/// 0.13070000708…). Through serde_json's own writer and reader: `str::parse` would add core's
+/// float-parsing tables (21 KB) to the wasm.
+fn shortest(x: f32) -> serde_json::Value {
+    serde_json::to_string(&x)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// The models' fixed numbers, so that scripts do not repeat them: `{image_side, pixels,
 /// classes, mnist_mean, mnist_std, hinges}` as JSON.
 #[wasm_bindgen(js_name = modelConstants)]
@@ -462,9 +472,8 @@ pub fn model_constants() -> String {
         "image_side": IMAGE_SIDE,
         "pixels": PIXELS,
         "classes": CLASSES,
-        // Through their decimal text, so 0.1307 reads 0.1307 in JSON (not 0.13070000708…).
-        "mnist_mean": MNIST_MEAN.to_string().parse::<f64>().unwrap_or(f64::NAN),
-        "mnist_std": MNIST_STD.to_string().parse::<f64>().unwrap_or(f64::NAN),
+        "mnist_mean": shortest(MNIST_MEAN),
+        "mnist_std": shortest(MNIST_STD),
         "hinges": crate::SPLASH_HINGES,
     })
     .to_string()

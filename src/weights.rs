@@ -110,14 +110,16 @@ impl ModelConfig {
                 format!("this build uses hinges {SPLASH_HINGES:?}"),
             ));
         }
-        fn optional<T: std::str::FromStr>(
+        // Read as JSON numbers: serde_json's reader is in the wasm anyway, where `str::parse`
+        // for floats would add core's 21 KB table of powers of five.
+        fn optional<T: serde::de::DeserializeOwned>(
             m: &HashMap<String, String>,
             key: &'static str,
             what: &str,
         ) -> Result<Option<T>, WeightsError> {
             m.get(key)
                 .map(|s| {
-                    s.parse().map_err(|_| WeightsError::BadMetadata {
+                    serde_json::from_str(s).map_err(|_| WeightsError::BadMetadata {
                         key,
                         value: s.clone(),
                         reason: format!("not {what}"),

@@ -12,7 +12,7 @@ mod conv_case;
 
 #[cfg(feature = "training")]
 use splash::wasm::Training;
-use splash::wasm::{attack_limits, describe_attack, preprocess_canvas, Network};
+use splash::wasm::{attack_limits, describe_attack, model_constants, preprocess_canvas, Network};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -199,6 +199,28 @@ fn canvas_preprocessing_runs_in_wasm() {
     let px = preprocess_canvas(&rgba, w, h).unwrap();
     assert_eq!(px.len(), 784);
     assert!(px.contains(&1.0));
+}
+
+/// The constants scripts read: the MNIST normalisation as its decimal text (0.1307, not the
+/// f32's f64 expansion 0.13070000708…), the hinges and sizes as the core has them.
+#[wasm_bindgen_test]
+fn model_constants_state_the_core_numbers() {
+    let text = model_constants();
+    assert!(text.contains("\"mnist_mean\":0.1307"), "{text}");
+    assert!(text.contains("\"mnist_std\":0.3081"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["mnist_mean"].as_f64().unwrap() as f32,
+        splash::model::MNIST_MEAN
+    );
+    assert_eq!(
+        v["mnist_std"].as_f64().unwrap() as f32,
+        splash::model::MNIST_STD
+    );
+    assert_eq!(v["pixels"], 784);
+    assert_eq!(v["classes"], 10);
+    let hinges: Vec<f32> = serde_json::from_value(v["hinges"].clone()).unwrap();
+    assert_eq!(hinges, splash::SPLASH_HINGES);
 }
 
 /// In WebAssembly, evaluation-mode 3×3 "same" convolutions use Winograd's F(2×2, 3×3);
