@@ -41,7 +41,7 @@ try {
   const threaded = await run({ isolated: '1' });
   console.log('\nbatch 64 with threads on both sides (cross-origin isolated page):');
   for (const r of threaded.threads) {
-    console.log(`${r.model.padEnd(14)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.workers} workers | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
+    console.log(`${r.model.padEnd(14)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.splashThreads} threads | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
   }
 } finally {
   await browser.close();

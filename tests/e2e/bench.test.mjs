@@ -30,3 +30,17 @@ test('TF.js models on the benchmark page agree with splash, SPLASH networks incl
   for (const m of ['lenet5-splash', 'allcnn-splash']) assert.ok(bench.check.some((r) => r.model === m && r.fgsmSameFraction !== undefined));
   await page.close();
 });
+
+test('splash on threads (shared memory, bench.html?isolated) gives the probabilities of one thread', async () => {
+  const page = await env.browser.context.newPage();
+  await page.goto(`${env.server.url}bench.html?isolated&check`);
+  await page.waitForFunction(() => globalThis.__bench, null, { timeout: 300000 });
+  const bench = await page.evaluate(() => globalThis.__bench);
+  assert.equal(bench.error, undefined, bench.error);
+  assert.deepEqual(bench.threads.map((r) => r.model).sort(), ['allcnn-relu', 'allcnn-splash', 'lenet5-relu', 'lenet5-splash']);
+  for (const r of bench.threads) {
+    assert.ok(r.splashThreads >= 2, `${r.model}: ${r.splashThreads} threads`);
+    assert.equal(r.maxProbDiff, 0, r.model);
+  }
+  await page.close();
+});
