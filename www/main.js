@@ -1,5 +1,5 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
-import { Engine } from './client.js';
+import { engine } from './boot.js';
 import { FIELD_BOUNDS, decodePixels, encodePixels, modelSet, readState, writeState } from './state.js';
 import { STUDIES, VARIANTS, modelFiles } from './models.js';
 import { PIXELS, argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
@@ -21,6 +21,19 @@ const ARCH_NAMES = { lenet5: 'LeNet5', allcnn: 'All-CNN' };
 const TRAINING_NAMES = { standard: 'standard training', adv: 'adversarial training' };
 const debug = (globalThis.__splash = { ready: false, errors: [] }); // read by the browser tests
 
+// The explanation opens on a first visit only (a shared link with a query is still a first
+// visit); from the next visit on it starts closed. Decided first, before this file yields to
+// the worker (below), so that the page does not open it late.
+const INTRO_SEEN = 'splash-intro-seen';
+try {
+  if (!localStorage.getItem(INTRO_SEEN)) {
+    $('intro').open = true;
+    localStorage.setItem(INTRO_SEEN, '1');
+  }
+} catch {
+  // Storage blocked: keep the explanation closed.
+}
+
 // ---- status and errors --------------------------------------------------------------------
 function setStatus(text, busy = false) {
   $('status').textContent = text;
@@ -36,10 +49,10 @@ $('error-close').addEventListener('click', () => {
   $('error-banner').hidden = true;
 });
 
-const engine = new Engine((err) => {
+engine.onFatal = (err) => {
   showError(err);
   setStatus('The inference worker stopped', false);
-});
+};
 // The page's one copy of the image size (util.js) must be the core's.
 engine
   .call('constants')
@@ -72,14 +85,22 @@ let robustness;
 let curves;
 let travel;
 let bend;
+// The held-out digits download while the panels are built (shown at the end of this file).
+const heldoutLoading = loadHeldout();
+// Building the charts takes this thread a few hundred ms, and the worker (boot.js) needs it
+// for a moment to start: so it yields once first. Not on a visit served by the service
+// worker, where everything is at hand and the yield only delayed the first bars (measured:
+// README, "How quickly the page answers").
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 const strip = createStrip($('strip'), [$('predict-panel'), $('attack-results')]);
 try {
+  if (!navigator.serviceWorker?.controller) await nextTask();
   predictions = createPredictions();
-  robustness = createRobustness($('curve-chart'));
+  predictions.clear();
   curves = createCurves($('curves'), $('coeffs'));
+  robustness = createRobustness($('curve-chart'));
   travel = createTravel($('travel-chart'));
   bend = createBend($('bend'), { onChange: () => bendSoon() });
-  predictions.clear();
 } catch (e) {
   showError(e);
 }
@@ -572,6 +593,9 @@ async function loadModels(arch, training, pair = null) {
     custom = pair;
     if (!pair) Object.assign(state, next);
     save();
+    // The digit shown goes to the new networks at once; the panels below are redrawn while
+    // the worker answers (its answer is handled after them).
+    const answered = input ? refresh() : null;
     twin = null;
     const adv = training === 'adv';
     const tag = (v) => (pair ? ` (${pair.tag[v]})` : adv ? ' (adv.)' : '');
@@ -592,7 +616,8 @@ async function loadModels(arch, training, pair = null) {
     debug.arch = arch;
     debug.training = training;
     debug.custom = pair ? { key: pair.key, how: pair.how } : null;
-    if (input) await refresh();
+    await answered;
+    offerOffline();
     if (!pair) loadTwin();
     return true;
   } catch (e) {
@@ -601,6 +626,7 @@ async function loadModels(arch, training, pair = null) {
       throw e;
     }
     showError(e);
+    offerOffline();
     if (info) {
       setStatus(`Still showing ${ARCH_NAMES[state.arch]}, ${TRAINING_NAMES[state.training]}`);
       debug.ready = true;
@@ -682,8 +708,13 @@ try {
 
 // ---- start ----------------------------------------------------------------------------------
 // Offline support (sw.js). A browser without service workers, or one that blocks them, just
-// has no offline copy.
-if ('serviceWorker' in navigator) {
+// has no offline copy. Registered once the first networks are shown (or failed to load):
+// on a first visit its install downloads every file of the page, which would otherwise
+// compete with the files the first bars need.
+let offlineAsked = false;
+function offerOffline() {
+  if (offlineAsked || !('serviceWorker' in navigator)) return;
+  offlineAsked = true;
   navigator.serviceWorker
     .register('sw.js')
     .then(() => navigator.serviceWorker.ready)
@@ -701,23 +732,14 @@ $('verdict-more').addEventListener('click', () => {
   $('verdict-more').textContent = clamped ? 'Show all' : 'Show less';
   $('verdict-more').setAttribute('aria-expanded', String(!clamped));
 });
-// The explanation opens on a first visit only (a shared link with a query is still a first
-// visit); from the next visit on it starts closed.
-const INTRO_SEEN = 'splash-intro-seen';
-try {
-  if (!localStorage.getItem(INTRO_SEEN)) {
-    $('intro').open = true;
-    localStorage.setItem(INTRO_SEEN, '1');
-  }
-} catch {
-  // Storage blocked: keep the explanation closed.
-}
-// The models and the held-out digits load side by side; a digit named in the URL is
-// picked once both are there.
-const digitsLoaded = loadHeldout()
+// The models and the held-out digits load side by side.
+// A digit named in the URL is shown as soon as the digits are there; its bars follow once
+// the networks are (loadModels).
+heldoutLoading
   .then((data) => {
     heldout = data;
     gallery = createGallery($('gallery'), $('gallery-filter'), $('gallery-more'), data, { onPick: pickDigit });
+    if (state.digit !== null) pickDigit(state.digit);
   })
   .catch(showError);
 /** A drawing shared in the URL: shown as if just drawn, with the visitor's label. */
@@ -734,7 +756,5 @@ function showSharedDrawing() {
   updateLabelChoices();
   refresh();
 }
-Promise.all([digitsLoaded, loadModels(state.arch, state.training)]).then(() => {
-  if (state.digit !== null && heldout) pickDigit(state.digit);
-  else if (state.drawn) showSharedDrawing();
-});
+if (state.digit === null && state.drawn) showSharedDrawing();
+loadModels(state.arch, state.training);

@@ -10,6 +10,7 @@ const FILES = [
   'index.html',
   'style.css',
   'favicon.svg',
+  'boot.js',
   'main.js',
   'client.js',
   'state.js',

@@ -3,7 +3,7 @@
 // each with its own wasm instance. Attacks are described by the core's AttackSpec (sent as
 // a plain object); its defaults, bounds and step-size rule live in Rust, not here.
 // Messages in: {id, type, ...args}; out: {id, ok, result} | {id, ok: false, error}.
-import { VARIANTS, modelFiles } from './models.js';
+import { SETS, VARIANTS, modelFiles } from './models.js';
 import init, { Network, attackLimits, describeAdversarialTraining, describeAttack, modelConstants, parseAttack, preprocessCanvas } from './pkg/splash.js';
 import { wasmBuild } from './wasm-build.js';
 
@@ -57,19 +57,46 @@ function describe(net, evalReport) {
   };
 }
 
+const loading = new Map(); // model set -> its load, while it runs
+
 /**
  * Loads the model set `arch` (models.js) from its files, or, given `custom` ({splash, relu}:
  * .safetensors bytes, trained in the page or a visitor's file), from those bytes under the
  * key `arch`. The core validates every file; a bad one is an error naming it.
  */
 async function load({ arch, custom }) {
+  if (nets.has(arch)) return nets.get(arch).info;
+  if (custom) return loadSet(arch, custom);
+  // The page asks for its first set as soon as it starts, and again once its panels are
+  // built: both wait for the same load.
+  if (!loading.has(arch)) {
+    const job = loadSet(arch, null);
+    loading.set(arch, job);
+    job.then(
+      () => loading.delete(arch),
+      () => loading.delete(arch),
+    );
+  }
+  return loading.get(arch);
+}
+
+async function loadSet(arch, custom) {
+  // A set's four files download together, and while the module compiles.
+  const files = custom
+    ? VARIANTS.map((v) => ({ f: { weights: custom.names?.[v] ?? `the ${v} file` }, bytes: custom[v], report: { error: 'no evaluation report (trained here or loaded from a file)' } }))
+    : await Promise.all(
+        VARIANTS.map(async (v) => {
+          const f = modelFiles(arch, v);
+          const [bytes, report] = await Promise.all([fetchBytes(f.weights), fetchJson(f.report)]);
+          return { f, bytes, report };
+        }),
+      );
   await wasmReady;
   if (nets.has(arch)) return nets.get(arch).info;
   const entry = { info: {}, bytes: {} };
   try {
-    for (const v of VARIANTS) {
-      const f = custom ? { weights: custom.names?.[v] ?? `the ${v} file` } : modelFiles(arch, v);
-      const bytes = custom ? custom[v] : await fetchBytes(f.weights);
+    for (const [i, v] of VARIANTS.entries()) {
+      const { f, bytes, report } = files[i];
       let net;
       try {
         net = new Network(bytes);
@@ -79,7 +106,7 @@ async function load({ arch, custom }) {
       entry[v] = net;
       if (!custom && net.name() !== f.name) throw new Error(`${f.weights} holds ${net.name()}, not ${f.name}`);
       entry.bytes[v] = bytes;
-      entry.info[v] = describe(net, custom ? { error: 'no evaluation report (trained here or loaded from a file)' } : await fetchJson(f.report));
+      entry.info[v] = describe(net, report);
     }
   } catch (e) {
     for (const v of VARIANTS) entry[v]?.free();
@@ -231,12 +258,17 @@ function preprocess({ rgba, width, height }) {
 const limits = () => JSON.parse(attackLimits());
 const constants = () => ({ ...JSON.parse(modelConstants()), wasm: build.name, wasmDescription: build.description });
 
+// The set the page will show first (client.js: `firstSet`), loaded before it is asked for.
+const firstSet = new URLSearchParams(self.location.search).get('set');
+if (SETS.includes(firstSet)) load({ arch: firstSet }).catch(() => {}); // the page's own request reports errors
+
 const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, bend, preprocess, describe: describe_, limits, constants };
 
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;
   try {
-    await wasmReady;
+    // A load fetches its files before it needs the module; everything else needs it.
+    if (type !== 'load') await wasmReady;
     const handler = handlers[type];
     if (!handler) throw new Error(`unknown request ${type}`);
     const result = await handler(args, id);
