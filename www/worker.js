@@ -67,8 +67,8 @@ const loading = new Map(); // model set -> its load, while it runs
 async function load({ arch, custom }) {
   if (nets.has(arch)) return nets.get(arch).info;
   if (custom) return loadSet(arch, custom);
-  // The page asks for its first set as soon as it starts, and again once its panels are
-  // built: both wait for the same load.
+  // The worker starts the page's first set by itself (`firstSet` below); the page's own
+  // request for it, or any request for a set already loading, waits for that same load.
   if (!loading.has(arch)) {
     const job = loadSet(arch, null);
     loading.set(arch, job);
