@@ -2,7 +2,8 @@
 // Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128]
 // (`simd128`: splash's plain SIMD build instead of the relaxed-SIMD one the page picks.)
 // Then the page again, cross-origin isolated (bench.html?isolated): batch-64 throughput with
-// threads on both sides (TF.js's threaded wasm backend, splash's worker pool).
+// threads on both sides (TF.js's threaded wasm backend on every core; splash on the page's
+// thread plus workers fed through shared memory).
 import { startBrowser, startServer, waitReady } from '../tests/e2e/harness.mjs';
 
 const server = await startServer();
