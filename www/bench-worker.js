@@ -4,7 +4,7 @@
 // SharedArrayBuffer, output: SharedArrayBuffer}, loads the network and is answered {ok: true} (or
 // {ok: false, error}); the worker then sleeps in Atomics.wait on control[0] and serves
 // requests without messages: GO with control[1] images in `input` → their probabilities in
-// `output`, then DONE (or FAILED, with the message posted). See SharedPool in bench.js.
+// `output`, then DONE (or FAILED, with the message posted). See sharedPool in bench.js.
 import init, { Network } from './pkg/splash.js';
 import { DONE, FAILED, GO, IDLE } from './bench-pool.js';
 

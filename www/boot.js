@@ -5,7 +5,6 @@
 import { Engine } from './client.js';
 import { modelSet, readState } from './state.js';
 
-console.log(`T ${(performance.timeOrigin + performance.now()).toFixed(0)} boot`);
 // The worker starts loading them by itself (a message would wait for this thread, which
 // main.js keeps busy for a few hundred ms); main.js's loadModels asks for the same load
 // and waits for it, or reports its error.
