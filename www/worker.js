@@ -267,8 +267,7 @@ const handlers = { load, bytes, predict, attack, breakingPoints, robustChunk, be
 self.onmessage = async ({ data }) => {
   const { id, type, ...args } = data;
   try {
-    // A load fetches its files before it needs the module; everything else needs it.
-    if (type !== 'load') await wasmReady;
+    await wasmReady;
     const handler = handlers[type];
     if (!handler) throw new Error(`unknown request ${type}`);
     const result = await handler(args, id);
