@@ -398,6 +398,29 @@ describe('splash demo page', () => {
     }
   });
 
+  test('an inference worker that cannot start is reported, even before the page listens for it', async () => {
+    const page = await browser.context.newPage();
+    // boot.js starts the worker before main.js has set its error handler; the failure must
+    // still reach the page, and requests made after it must fail rather than wait forever.
+    await browser.context.route('**/worker.js*', (route) => route.fulfill({ status: 404, body: 'missing' }));
+    // main.js arrives late, so the worker has failed before the page listens.
+    await browser.context.route('**/main.js', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await route.continue();
+    });
+    try {
+      await page.goto(server.url);
+      await page.waitForSelector('#error-banner:not([hidden])');
+      assert.match(await page.locator('#error-text').textContent(), /inference worker/);
+      await page.waitForFunction(() => !/Loading/.test(document.getElementById('status').textContent));
+      assert.doesNotMatch(await page.locator('#status').textContent(), /Loading/);
+    } finally {
+      await browser.context.unroute('**/worker.js*');
+      await browser.context.unroute('**/main.js');
+      await page.close();
+    }
+  });
+
   test('works offline after one visit (service worker)', async () => {
     const own = await startBrowser({ serviceWorkers: 'allow' });
     try {
