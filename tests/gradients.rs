@@ -476,6 +476,66 @@ fn small_gemm_matches_a_plain_product() {
     }
 }
 
+/// The matrix kernels read A and B without bounds checks inside their loops, trusting the
+/// checks made once per call: every short operand, and strides whose products overflow,
+/// must stop there with a panic instead of reading out of bounds.
+#[test]
+fn small_gemm_refuses_operands_that_are_too_short() {
+    use splash::nn::gemm::{small_gemm, small_gemm_offsets, Strided};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let (m, n, k) = (4, 8, 3);
+    let a = vec![1.0f32; m * k];
+    let b = vec![1.0f32; k * n];
+    let full = |data| Strided {
+        data,
+        row_stride: k,
+        col_stride: 1,
+    };
+    let fails = |what: &str, f: &dyn Fn(&mut [f32])| {
+        let mut c = vec![0.0f32; m * n];
+        let err = catch_unwind(AssertUnwindSafe(|| f(&mut c))).expect_err(what);
+        let msg = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(msg.starts_with("gemm:"), "{what}: {msg}");
+        // Nothing was written before the check.
+        assert!(c.iter().all(|&v| v == 0.0), "{what}");
+    };
+    // The shapes that pass, for reference.
+    let mut c = vec![0.0f32; m * n];
+    small_gemm(m, n, k, full(&a), &b, n, &mut c, n);
+    assert!(c.iter().all(|&v| v == 3.0));
+    fails("A short", &|c| {
+        small_gemm(m, n, k, full(&a[1..]), &b, n, c, n)
+    });
+    fails("A's strides overflow", &|c| {
+        let view = Strided {
+            data: &a,
+            row_stride: usize::MAX / 2,
+            col_stride: 1,
+        };
+        small_gemm(m, n, k, view, &b, n, c, n)
+    });
+    fails("B short", &|c| {
+        small_gemm(m, n, k, full(&a), &b[1..], n, c, n)
+    });
+    fails("B's stride overflows", &|c| {
+        small_gemm(m, n, k, full(&a), &b, usize::MAX / 2 + 1, c, n)
+    });
+    fails("C short", &|c| {
+        let len = c.len();
+        small_gemm(m, n, k, full(&a), &b, n, &mut c[..len - 1], n)
+    });
+    fails("an offset past B's end", &|c| {
+        small_gemm_offsets(m, n, full(&a), &b, &[0, 8, 17], c, n)
+    });
+    fails("an offset that overflows", &|c| {
+        small_gemm_offsets(m, n, full(&a), &b, &[0, usize::MAX - 2, 8], c, n)
+    });
+}
+
 /// The WebAssembly build's A·Bᵀ kernel (linear layers, weight gradients) against a plain
 /// triple loop, with k below, at and past multiples of four and C accumulated into.
 #[test]

@@ -3,7 +3,7 @@
 //! [`matmul_acc`] computes C += A·B. Natively it calls `matrixmultiply` (through ndarray),
 //! which picks AVX2/FMA kernels at run time. In WebAssembly it calls [`small_gemm`], a
 //! kernel for the small, odd shapes of these networks (6 to 32 output channels, 25 to 288
-//! rows, 25 to 784 columns): no packing, no masked edge tiles, 4×12 (or 4×8) register blocks in
+//! rows, 25 to 784 columns): no packing, no masked edge tiles, 4×8 register blocks in
 //! simd128 vectors. `small_gemm` is plain Rust on [`wide::f32x4`], so the native tests
 //! check the same code (on SSE2) that the page runs (on simd128); after
 //! [`use_portable_kernels`], native runs use it too and repeat the page's results bit for bit.
@@ -60,10 +60,10 @@ impl Strided<'_> {
 /// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
 /// `b_stride` apart, unit columns).
 ///
-/// Blocks of 4 rows (one block of 1 to 3 for leftover rows) × 12 (or 8) columns are accumulated in vectors
-/// over the whole of k, so each element of C is loaded and stored once; leftover columns use
-/// a 4-wide vector and scalars. Sums run over k in order, so results do not depend on the
-/// block an element falls in.
+/// Blocks of 4 rows (one block of 1 to 3 for leftover rows) × 8 columns are accumulated in
+/// vectors over the whole of k, so each element of C is loaded and stored once; leftover
+/// columns use a 4-wide vector and scalars. Sums run over k in order, so results do not
+/// depend on the block an element falls in.
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm(
     m: usize,
@@ -76,7 +76,12 @@ pub fn small_gemm(
     c_stride: usize,
 ) {
     assert!(
-        k == 0 || n == 0 || b.len() >= (k - 1) * b_stride + n,
+        k == 0
+            || n == 0
+            || (k - 1)
+                .checked_mul(b_stride)
+                .and_then(|e| e.checked_add(n))
+                .is_some_and(|end| end <= b.len()),
         "gemm: B too short"
     );
     gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride);
@@ -98,7 +103,10 @@ pub fn small_gemm_offsets(
     c_stride: usize,
 ) {
     assert!(
-        n == 0 || offsets.iter().all(|&o| o + n <= b.len()),
+        n == 0
+            || offsets
+                .iter()
+                .all(|&o| o.checked_add(n).is_some_and(|end| end <= b.len())),
         "gemm: a row of B ends past its end"
     );
     gemm_rows(m, n, offsets.len(), &a, b, |p| offsets[p], c, c_stride);
@@ -120,7 +128,24 @@ fn gemm_rows(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * c_stride + n, "gemm: C too short");
+    assert!(
+        (m - 1)
+            .checked_mul(c_stride)
+            .and_then(|e| e.checked_add(n))
+            .is_some_and(|end| end <= c.len()),
+        "gemm: C too short"
+    );
+    // `block` reads A and B without bounds checks: A's last element is checked here, B's
+    // rows by the callers (row(p) + n ≤ b.len() for every p < k).
+    assert!(
+        k == 0
+            || (m - 1)
+                .checked_mul(a.row_stride)
+                .zip((k - 1).checked_mul(a.col_stride))
+                .and_then(|(r, q)| r.checked_add(q))
+                .is_some_and(|last| last < a.data.len()),
+        "gemm: A too short"
+    );
     // Six rows (LeNet5's conv1) as one block 8 columns wide, so each B vector is loaded
     // once for all six, not for four rows and again for two.
     if m == 6 {
@@ -129,21 +154,21 @@ fn gemm_rows(
     }
     let mut i = 0;
     while i + 4 <= m {
-        row_block::<4, 3>(i, n, k, a, b, row, c, c_stride);
+        row_block::<4, 2>(i, n, k, a, b, row, c, c_stride);
         i += 4;
     }
     // Leftover rows in one block of three, two or one (six output channels are a block of
     // four and one of two: each B vector loaded then serves two rows, not one).
     match m - i {
-        3 => row_block::<3, 3>(i, n, k, a, b, row, c, c_stride),
-        2 => row_block::<2, 3>(i, n, k, a, b, row, c, c_stride),
-        1 => row_block::<1, 3>(i, n, k, a, b, row, c, c_stride),
+        3 => row_block::<3, 2>(i, n, k, a, b, row, c, c_stride),
+        2 => row_block::<2, 2>(i, n, k, a, b, row, c, c_stride),
+        1 => row_block::<1, 2>(i, n, k, a, b, row, c, c_stride),
         _ => {}
     }
 }
 
-/// Rows `i..i + R` of C, every column: blocks of 4·W columns (R·W accumulators, at most 12),
-/// one of 8 if it fits, then the edge.
+/// Rows `i..i + R` of C, every column: blocks of 4·W columns (R·W accumulators), then the
+/// edge.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn row_block<const R: usize, const W: usize>(
@@ -161,14 +186,16 @@ fn row_block<const R: usize, const W: usize>(
         block::<R, W>(i, j, k, a, b, row, c, c_stride);
         j += 4 * W;
     }
-    if W > 2 && j + 8 <= n {
-        block::<R, 2>(i, j, k, a, b, row, c, c_stride);
-        j += 8;
-    }
     edge_columns(i, i + R, j, n, k, a, b, row, c, c_stride);
 }
 
 /// Rows `i..i + R`, columns `j..j + 4·V` of C, accumulated over all of k in R·V vectors.
+///
+/// The loop over k reads A and B unchecked: in WebAssembly a bounds check per read was a
+/// compare and a branch for every one or two multiply-adds, and with them V8 ran out of
+/// registers (4×12 blocks spilled accumulators to the stack every step). 4×8 blocks and
+/// unchecked reads made All-CNN's batch-1 prediction 0.78× the time. The reads are in
+/// bounds by [`gemm_rows`]'s checks of A and its callers' checks of B.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block<const R: usize, const V: usize>(
@@ -188,11 +215,28 @@ fn block<const R: usize, const V: usize>(
             *x = load(c, (i + r) * c_stride + j + 4 * v);
         }
     }
+    debug_assert!(k == 0 || (i + R - 1) * a.row_stride + (k - 1) * a.col_stride < a.data.len());
     for p in 0..k {
         let start = row(p) + j;
-        let bv: [f32x4; V] = std::array::from_fn(|v| load(b, start + 4 * v));
+        debug_assert!(start + 4 * V <= b.len());
+        // SAFETY: j + 4·V ≤ n and row(p) + n ≤ b.len() (checked by the callers of
+        // `gemm_rows`), so b[start..start + 4·V] is inside b; `f32x4::new` takes the four
+        // values by copy (an unaligned read of plain f32s).
+        let bv: [f32x4; V] = std::array::from_fn(|v| unsafe {
+            f32x4::new(
+                b.as_ptr()
+                    .add(start + 4 * v)
+                    .cast::<[f32; 4]>()
+                    .read_unaligned(),
+            )
+        });
         for (r, row) in acc.iter_mut().enumerate() {
-            let av = f32x4::splat(a.at(i + r, p));
+            // SAFETY: i + r < m and p < k, and (m − 1)·row_stride + (k − 1)·col_stride is
+            // inside A's data (checked in `gemm_rows`).
+            let av = f32x4::splat(unsafe {
+                *a.data
+                    .get_unchecked((i + r) * a.row_stride + p * a.col_stride)
+            });
             for (x, bv) in row.iter_mut().zip(&bv) {
                 *x = madd(av, *bv, *x);
             }
