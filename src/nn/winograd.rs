@@ -12,6 +12,27 @@ use super::gemm::{small_gemm, Strided};
 use std::ops::{Add, Sub};
 use wide::f32x4;
 
+/// Four values of `s` from `at`, as a vector.
+#[inline(always)]
+fn load4(s: &[f32], at: usize) -> f32x4 {
+    f32x4::new(s[at..at + 4].try_into().expect("4"))
+}
+
+/// The even and the odd lanes of (x, y) taken as eight values: (x0, x2, y0, y2) and
+/// (x1, x3, y1, y3). Written on arrays, which LLVM turns into two lane shuffles.
+#[inline(always)]
+fn deinterleave(x: f32x4, y: f32x4) -> (f32x4, f32x4) {
+    let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (x.to_array(), y.to_array());
+    (f32x4::new([x0, x2, y0, y2]), f32x4::new([x1, x3, y1, y3]))
+}
+
+/// The inverse of [`deinterleave`]: (x0, y0, x1, y1) and (x2, y2, x3, y3).
+#[inline(always)]
+fn interleave(x: f32x4, y: f32x4) -> (f32x4, f32x4) {
+    let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (x.to_array(), y.to_array());
+    (f32x4::new([x0, y0, x1, y1]), f32x4::new([x2, y2, x3, y3]))
+}
+
 /// Kernel transform U = G·g·Gᵀ of one 3×3 kernel, as 16 values (row-major 4×4).
 fn kernel_transform(g: &[f32]) -> [f32; 16] {
     // G·g, 4×3.
@@ -149,11 +170,14 @@ impl Winograd {
                 let rows: [&[f32]; 4] = std::array::from_fn(|a| &padded[(2 * ti + a) * pw..][..pw]);
                 let mut tj = 0;
                 while tj + 4 <= tx {
-                    // Element (a, b) of tiles tj..tj + 4, one tile per lane.
+                    // Element (a, b) of tiles tj..tj + 4, one tile per lane: columns
+                    // 2·tj + b, + 2, + 4, + 6 of row a, the even or odd lanes of two
+                    // neighbouring vectors (shuffles, not one load per lane).
                     let d: [[f32x4; 4]; 4] = std::array::from_fn(|a| {
-                        std::array::from_fn(|b| {
-                            f32x4::new(std::array::from_fn(|q| rows[a][2 * (tj + q) + b]))
-                        })
+                        let at = |col: usize| load4(rows[a], 2 * tj + col);
+                        let (e0, o0) = deinterleave(at(0), at(4));
+                        let (e2, o2) = deinterleave(at(2), at(6));
+                        [e0, o0, e2, o2]
                     });
                     let t = ti * tx + tj;
                     for (e, val) in input_transform(&d).iter().flatten().enumerate() {
@@ -212,16 +236,28 @@ impl Winograd {
                 let mut tj = 0;
                 while tj + 4 <= tx {
                     let t = ti * tx + tj;
-                    let tile: [[f32x4; 4]; 4] = std::array::from_fn(|a| {
-                        std::array::from_fn(|bb| {
-                            let s = at(a, bb, t);
-                            f32x4::new(m[s..s + 4].try_into().expect("4"))
-                        })
-                    });
-                    let res = output_transform(&tile).map(|row| row.map(|v| v.to_array()));
-                    for q in 0..4 {
-                        let pair = res.map(|row| row.map(|v| v[q]));
-                        put(out, ti, tj + q, pair, b);
+                    let tile: [[f32x4; 4]; 4] =
+                        std::array::from_fn(|a| std::array::from_fn(|bb| load4(m, at(a, bb, t))));
+                    let res = output_transform(&tile);
+                    if 2 * tj + 8 <= w {
+                        // Output columns 2·tj..2·tj + 8 of each row: the two columns of each
+                        // tile interleaved, then two vector stores.
+                        let bv = f32x4::splat(b);
+                        for (a, [even, odd]) in res.into_iter().enumerate() {
+                            let r = 2 * ti + a;
+                            if r < h {
+                                let (lo, hi) = interleave(even, odd);
+                                let s = r * w + 2 * tj;
+                                out[s..s + 4].copy_from_slice(&(lo + bv).to_array());
+                                out[s + 4..s + 8].copy_from_slice(&(hi + bv).to_array());
+                            }
+                        }
+                    } else {
+                        let res = res.map(|row| row.map(|v| v.to_array()));
+                        for q in 0..4 {
+                            let pair = res.map(|row| row.map(|v| v[q]));
+                            put(out, ti, tj + q, pair, b);
+                        }
                     }
                     tj += 4;
                 }
