@@ -50,13 +50,6 @@ pub struct Strided<'a> {
     pub col_stride: usize,
 }
 
-impl Strided<'_> {
-    #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.row_stride + j * self.col_stride]
-    }
-}
-
 /// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
 /// `b_stride` apart, unit columns).
 ///
@@ -167,8 +160,8 @@ fn gemm_rows(
     }
 }
 
-/// Rows `i..i + R` of C, every column: blocks of 4·W columns (R·W accumulators), then the
-/// edge.
+/// Rows `i..i + R` of C, every column: blocks of 4·W columns (R·W accumulators), one of 4
+/// columns if it fits, then single columns.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn row_block<const R: usize, const W: usize>(
@@ -186,7 +179,34 @@ fn row_block<const R: usize, const W: usize>(
         block::<R, W>(i, j, k, a, b, row, c, c_stride);
         j += 4 * W;
     }
-    edge_columns(i, i + R, j, n, k, a, b, row, c, c_stride);
+    if W > 1 && j + 4 <= n {
+        block::<R, 1>(i, j, k, a, b, row, c, c_stride);
+        j += 4;
+    }
+    for j in j..n {
+        column::<R>(i, j, k, a, b, row, c, c_stride);
+    }
+}
+
+/// A(i, p), unchecked.
+///
+/// # Safety
+/// i < m and p < k of a product whose A [`gemm_rows`] has checked.
+#[inline(always)]
+unsafe fn a_at(a: &Strided<'_>, i: usize, p: usize) -> f32 {
+    debug_assert!(i * a.row_stride + p * a.col_stride < a.data.len());
+    *a.data.get_unchecked(i * a.row_stride + p * a.col_stride)
+}
+
+/// b[at..at + 4] as a vector, unchecked (an unaligned read of plain f32s, by copy).
+///
+/// # Safety
+/// at = row(p) + j with p < k and j + 4 ≤ n: the callers of [`gemm_rows`] check that
+/// row(p) + n ≤ b.len() for every p < k.
+#[inline(always)]
+unsafe fn b_vec(b: &[f32], at: usize) -> f32x4 {
+    debug_assert!(at + 4 <= b.len());
+    f32x4::new(b.as_ptr().add(at).cast::<[f32; 4]>().read_unaligned())
 }
 
 /// Rows `i..i + R`, columns `j..j + 4·V` of C, accumulated over all of k in R·V vectors.
@@ -215,28 +235,13 @@ fn block<const R: usize, const V: usize>(
             *x = load(c, (i + r) * c_stride + j + 4 * v);
         }
     }
-    debug_assert!(k == 0 || (i + R - 1) * a.row_stride + (k - 1) * a.col_stride < a.data.len());
     for p in 0..k {
         let start = row(p) + j;
-        debug_assert!(start + 4 * V <= b.len());
-        // SAFETY: j + 4·V ≤ n and row(p) + n ≤ b.len() (checked by the callers of
-        // `gemm_rows`), so b[start..start + 4·V] is inside b; `f32x4::new` takes the four
-        // values by copy (an unaligned read of plain f32s).
-        let bv: [f32x4; V] = std::array::from_fn(|v| unsafe {
-            f32x4::new(
-                b.as_ptr()
-                    .add(start + 4 * v)
-                    .cast::<[f32; 4]>()
-                    .read_unaligned(),
-            )
-        });
+        // SAFETY: p < k and j + 4·V ≤ n.
+        let bv: [f32x4; V] = std::array::from_fn(|v| unsafe { b_vec(b, start + 4 * v) });
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: i + r < m and p < k, and (m − 1)·row_stride + (k − 1)·col_stride is
-            // inside A's data (checked in `gemm_rows`).
-            let av = f32x4::splat(unsafe {
-                *a.data
-                    .get_unchecked((i + r) * a.row_stride + p * a.col_stride)
-            });
+            // SAFETY: i + r < m, p < k.
+            let av = f32x4::splat(unsafe { a_at(a, i + r, p) });
             for (x, bv) in row.iter_mut().zip(&bv) {
                 *x = madd(av, *bv, *x);
             }
@@ -250,14 +255,14 @@ fn block<const R: usize, const V: usize>(
     }
 }
 
-/// Columns `j0..n` (fewer than 8) of rows `i0..i1`: one 4-wide vector, then scalars.
+/// Column `j` of rows `i..i + R`, in scalars: R independent sums, so that each step of k
+/// does not wait for the previous one's addition (one sum at a time was bound by the add's
+/// latency, and All-CNN's 49- and 35-column products left one to three such columns).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn edge_columns(
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    n: usize,
+fn column<const R: usize>(
+    i: usize,
+    j: usize,
     k: usize,
     a: &Strided<'_>,
     b: &[f32],
@@ -265,26 +270,19 @@ fn edge_columns(
     c: &mut [f32],
     c_stride: usize,
 ) {
-    for i in i0..i1 {
-        let mut j = j0;
-        if j + 4 <= n {
-            let s = i * c_stride + j;
-            let mut acc = f32x4::new(c[s..s + 4].try_into().expect("4"));
-            for p in 0..k {
-                let t = row(p) + j;
-                let bv = f32x4::new(b[t..t + 4].try_into().expect("4"));
-                acc = madd(f32x4::splat(a.at(i, p)), bv, acc);
-            }
-            c[s..s + 4].copy_from_slice(&acc.to_array());
-            j += 4;
+    let mut acc: [f32; R] = std::array::from_fn(|r| c[(i + r) * c_stride + j]);
+    for p in 0..k {
+        let at = row(p) + j;
+        debug_assert!(at < b.len());
+        // SAFETY: p < k and j < n, so at < row(p) + n ≤ b.len().
+        let bv = unsafe { *b.get_unchecked(at) };
+        for (r, x) in acc.iter_mut().enumerate() {
+            // SAFETY: i + r < m, p < k.
+            *x += unsafe { a_at(a, i + r, p) } * bv;
         }
-        for j in j..n {
-            let mut acc = c[i * c_stride + j];
-            for p in 0..k {
-                acc += a.at(i, p) * b[row(p) + j];
-            }
-            c[i * c_stride + j] = acc;
-        }
+    }
+    for (r, x) in acc.into_iter().enumerate() {
+        c[(i + r) * c_stride + j] = x;
     }
 }
 
