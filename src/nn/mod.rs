@@ -8,6 +8,7 @@ mod batchnorm;
 mod conv;
 mod dropout;
 pub mod gemm;
+mod lanes;
 mod linear;
 mod pool;
 mod reshape;

@@ -9,29 +9,9 @@
 //! natively, im2col feeds matrixmultiply's FMA kernels instead.
 
 use super::gemm::{small_gemm, Strided};
+use super::lanes::{deinterleave, interleave, load4};
 use std::ops::{Add, Sub};
 use wide::f32x4;
-
-/// Four values of `s` from `at`, as a vector.
-#[inline(always)]
-fn load4(s: &[f32], at: usize) -> f32x4 {
-    f32x4::new(s[at..at + 4].try_into().expect("4"))
-}
-
-/// The even and the odd lanes of (x, y) taken as eight values: (x0, x2, y0, y2) and
-/// (x1, x3, y1, y3). Written on arrays, which LLVM turns into two lane shuffles.
-#[inline(always)]
-fn deinterleave(x: f32x4, y: f32x4) -> (f32x4, f32x4) {
-    let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (x.to_array(), y.to_array());
-    (f32x4::new([x0, x2, y0, y2]), f32x4::new([x1, x3, y1, y3]))
-}
-
-/// The inverse of [`deinterleave`]: (x0, y0, x1, y1) and (x2, y2, x3, y3).
-#[inline(always)]
-fn interleave(x: f32x4, y: f32x4) -> (f32x4, f32x4) {
-    let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (x.to_array(), y.to_array());
-    (f32x4::new([x0, y0, x1, y1]), f32x4::new([x2, y2, x3, y3]))
-}
 
 /// Kernel transform U = G·g·Gᵀ of one 3×3 kernel, as 16 values (row-major 4×4).
 fn kernel_transform(g: &[f32]) -> [f32; 16] {
