@@ -425,10 +425,11 @@ fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
 
 /// The WebAssembly build's matrix kernel against a plain triple loop, over shapes that hit
 /// every edge path (rows not a multiple of 4, columns not a multiple of 8 or 4, k = 0),
-/// with A read directly and transposed, strided B and C rows, and C accumulated into.
+/// with A read directly and transposed, strided B and C rows, and C accumulated into or
+/// overwritten.
 #[test]
 fn small_gemm_matches_a_plain_product() {
-    use splash::nn::gemm::{small_gemm, Strided};
+    use splash::nn::gemm::{small_gemm, small_gemm_overwrite, Strided};
     for (m, n, k) in [
         (6, 784, 25),
         (16, 100, 150),
@@ -470,6 +471,22 @@ fn small_gemm_matches_a_plain_product() {
                 // Padding between rows is left alone.
                 for j in n..c_stride.min(c.len() - i * c_stride) {
                     assert_eq!(c[i * c_stride + j], c0[i * c_stride + j]);
+                }
+            }
+            // C = A·B reads nothing of C (NaN there would show) and gives the same
+            // products as adding to zeros.
+            let mut set = vec![f32::NAN; c0.len()];
+            small_gemm_overwrite(m, n, k, view, &b, b_stride, &mut set, c_stride);
+            let mut zeros = vec![0.0; c0.len()];
+            small_gemm(m, n, k, view, &b, b_stride, &mut zeros, c_stride);
+            for i in 0..m {
+                for j in 0..c_stride.min(c0.len() - i * c_stride) {
+                    let (got, at) = (set[i * c_stride + j], i * c_stride + j);
+                    if j < n {
+                        assert_eq!(got, zeros[at], "{m}x{n}x{k} overwrite at ({i},{j})");
+                    } else {
+                        assert!(got.is_nan(), "{m}x{n}x{k}: padding written at ({i},{j})");
+                    }
                 }
             }
         }

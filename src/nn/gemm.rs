@@ -77,7 +77,32 @@ pub fn small_gemm(
                 .is_some_and(|end| end <= b.len()),
         "gemm: B too short"
     );
-    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride);
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, false);
+}
+
+/// C = A·B, as [`small_gemm`] but without reading C first: the sums start at zero, so C
+/// needs no clearing (same products summed in the same order as C += A·B onto zeros).
+#[allow(clippy::too_many_arguments)]
+pub fn small_gemm_overwrite(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+) {
+    assert!(
+        k == 0
+            || n == 0
+            || (k - 1)
+                .checked_mul(b_stride)
+                .and_then(|e| e.checked_add(n))
+                .is_some_and(|end| end <= b.len()),
+        "gemm: B too short"
+    );
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, true);
 }
 
 /// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B, where row p of
@@ -102,7 +127,17 @@ pub fn small_gemm_offsets(
                 .all(|&o| o.checked_add(n).is_some_and(|end| end <= b.len())),
         "gemm: a row of B ends past its end"
     );
-    gemm_rows(m, n, offsets.len(), &a, b, |p| offsets[p], c, c_stride);
+    gemm_rows(
+        m,
+        n,
+        offsets.len(),
+        &a,
+        b,
+        |p| offsets[p],
+        c,
+        c_stride,
+        false,
+    );
 }
 
 /// [`small_gemm`] with B's row p starting at `b[row(p)]`.
@@ -117,6 +152,7 @@ fn gemm_rows(
     row: impl Fn(usize) -> usize + Copy,
     c: &mut [f32],
     c_stride: usize,
+    overwrite: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -142,20 +178,20 @@ fn gemm_rows(
     // Six rows (LeNet5's conv1) as one block 8 columns wide, so each B vector is loaded
     // once for all six, not for four rows and again for two.
     if m == 6 {
-        row_block::<6, 2>(0, n, k, a, b, row, c, c_stride);
+        row_block::<6, 2>(0, n, k, a, b, row, c, c_stride, overwrite);
         return;
     }
     let mut i = 0;
     while i + 4 <= m {
-        row_block::<4, 2>(i, n, k, a, b, row, c, c_stride);
+        row_block::<4, 2>(i, n, k, a, b, row, c, c_stride, overwrite);
         i += 4;
     }
     // Leftover rows in one block of three, two or one (six output channels are a block of
     // four and one of two: each B vector loaded then serves two rows, not one).
     match m - i {
-        3 => row_block::<3, 2>(i, n, k, a, b, row, c, c_stride),
-        2 => row_block::<2, 2>(i, n, k, a, b, row, c, c_stride),
-        1 => row_block::<1, 2>(i, n, k, a, b, row, c, c_stride),
+        3 => row_block::<3, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
+        2 => row_block::<2, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
+        1 => row_block::<1, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
         _ => {}
     }
 }
@@ -173,18 +209,19 @@ fn row_block<const R: usize, const W: usize>(
     row: impl Fn(usize) -> usize + Copy,
     c: &mut [f32],
     c_stride: usize,
+    overwrite: bool,
 ) {
     let mut j = 0;
     while j + 4 * W <= n {
-        block::<R, W>(i, j, k, a, b, row, c, c_stride);
+        block::<R, W>(i, j, k, a, b, row, c, c_stride, overwrite);
         j += 4 * W;
     }
     if W > 1 && j + 4 <= n {
-        block::<R, 1>(i, j, k, a, b, row, c, c_stride);
+        block::<R, 1>(i, j, k, a, b, row, c, c_stride, overwrite);
         j += 4;
     }
     for j in j..n {
-        column::<R>(i, j, k, a, b, row, c, c_stride);
+        column::<R>(i, j, k, a, b, row, c, c_stride, overwrite);
     }
 }
 
@@ -227,12 +264,15 @@ fn block<const R: usize, const V: usize>(
     row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
+    overwrite: bool,
 ) {
     let load = |s: &[f32], at: usize| f32x4::new(s[at..at + 4].try_into().expect("4"));
     let mut acc = [[f32x4::ZERO; V]; R];
     for (r, row) in acc.iter_mut().enumerate() {
         for (v, x) in row.iter_mut().enumerate() {
-            *x = load(c, (i + r) * c_stride + j + 4 * v);
+            if !overwrite {
+                *x = load(c, (i + r) * c_stride + j + 4 * v);
+            }
         }
     }
     for p in 0..k {
@@ -269,8 +309,15 @@ fn column<const R: usize>(
     row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
+    overwrite: bool,
 ) {
-    let mut acc: [f32; R] = std::array::from_fn(|r| c[(i + r) * c_stride + j]);
+    let mut acc: [f32; R] = std::array::from_fn(|r| {
+        if overwrite {
+            0.0
+        } else {
+            c[(i + r) * c_stride + j]
+        }
+    });
     for p in 0..k {
         let at = row(p) + j;
         debug_assert!(at < b.len());

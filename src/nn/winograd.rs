@@ -8,7 +8,7 @@
 //! where wasm SIMD has no fused multiply-add and the plain GEMM is at its arithmetic limit;
 //! natively, im2col feeds matrixmultiply's FMA kernels instead.
 
-use super::gemm::{small_gemm, Strided};
+use super::gemm::{small_gemm_overwrite, Strided};
 use super::lanes::{deinterleave, interleave, load4};
 use std::ops::{Add, Sub};
 use wide::f32x4;
@@ -178,7 +178,7 @@ impl Winograd {
                 }
             }
         }
-        m.clear();
+        // Every product is written whole (not added to), so M needs no clearing.
         m.resize(16 * o * tiles, 0.0);
         for e in 0..16 {
             let a = Strided {
@@ -186,7 +186,7 @@ impl Winograd {
                 row_stride: c,
                 col_stride: 1,
             };
-            small_gemm(
+            small_gemm_overwrite(
                 o,
                 tiles,
                 c,
