@@ -1,7 +1,7 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
 use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Strided};
-use super::lanes::{deinterleave, load4};
+use super::lanes::{copy_short, deinterleave, load4};
 use super::winograd::{Scratch, Winograd};
 use super::{add_into, Layer, Mode, Param};
 use crate::parallel::{chunk_len, map_ordered};
@@ -77,7 +77,7 @@ fn im2col(x: &[f32], g: &Geometry, cols: &mut [f32]) {
                     let first = lo * g.stride + kj - g.padding;
                     let seg = &mut seg[lo..hi];
                     match g.stride {
-                        1 => seg.copy_from_slice(&src[first..first + seg.len()]),
+                        1 => copy_short(seg, &src[first..first + seg.len()]),
                         2 => unfold_stride2(&src[first..], seg),
                         _ => {
                             for (v, s) in seg.iter_mut().zip(src[first..].iter().step_by(g.stride))
@@ -184,7 +184,10 @@ impl ShiftedConv {
         }
         for (c, plane) in x.chunks_exact(g.height * g.width).enumerate() {
             for (r, row) in plane.chunks_exact(g.width).enumerate() {
-                self.padded[c * hp * wp + (r + p) * wp + p..][..g.width].copy_from_slice(row);
+                copy_short(
+                    &mut self.padded[c * hp * wp + (r + p) * wp + p..][..g.width],
+                    row,
+                );
             }
         }
         let n = g.out_h * wp;
@@ -207,7 +210,7 @@ impl ShiftedConv {
             n,
         );
         for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(wp)) {
-            dst.copy_from_slice(&src[..g.out_w]);
+            copy_short(dst, &src[..g.out_w]);
         }
     }
 }

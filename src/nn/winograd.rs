@@ -9,7 +9,7 @@
 //! natively, im2col feeds matrixmultiply's FMA kernels instead.
 
 use super::gemm::{small_gemm_overwrite, Strided};
-use super::lanes::{deinterleave, interleave, load4};
+use super::lanes::{copy_short, deinterleave, interleave, load4};
 use std::ops::{Add, Sub};
 use wide::f32x4;
 
@@ -144,7 +144,7 @@ impl Winograd {
         v.resize(16 * c * tiles, 0.0);
         for (ch, plane) in x.chunks_exact(h * w).enumerate() {
             for (r, row) in plane.chunks_exact(w).enumerate() {
-                padded[(r + 1) * pw + 1..][..w].copy_from_slice(row);
+                copy_short(&mut padded[(r + 1) * pw + 1..][..w], row);
             }
             for ti in 0..ty {
                 let rows: [&[f32]; 4] = std::array::from_fn(|a| &padded[(2 * ti + a) * pw..][..pw]);
