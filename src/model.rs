@@ -2,6 +2,7 @@
 
 use crate::activation::{ActivationKind, ActivationLayer, SPLASH_HINGES};
 use crate::loss::{cross_entropy, softmax};
+use crate::nn::winograd::Winograd;
 use crate::nn::{
     BatchNorm, Conv2d, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize, Param,
 };
@@ -265,6 +266,9 @@ struct Folded {
     layer: usize,
     weight: ArrayD<f32>,
     bias: ArrayD<f32>,
+    /// The folded weight's Winograd transform, for a convolution that evaluates that way
+    /// (see [`Conv2d::prepared`]).
+    winograd: Option<Winograd>,
 }
 
 /// The weight and bias of a convolution or linear layer.
@@ -304,10 +308,13 @@ fn fold(layer: &mut dyn Layer, bn: &BatchNorm, index: usize) -> Option<Folded> {
     let b: Vec<f32> = (0..channels)
         .map(|c| scale[c] * (bias.value.as_slice().expect("contiguous")[c] - mean[c]) + beta[c])
         .collect();
+    let any: &dyn std::any::Any = layer;
+    let winograd = any.downcast_ref::<Conv2d>().and_then(|c| c.winograd(&w));
     Some(Folded {
         layer: index,
         weight: w,
         bias: ArrayD::from_shape_vec(vec![channels], b).expect("sized"),
+        winograd,
     })
 }
 
@@ -505,9 +512,14 @@ impl Model {
             }
             match pending.next_if(|f| f.layer == i) {
                 Some(f) => {
-                    // Runs the layer with the folded tensors in place of its own, then puts
-                    // its own back (swaps, no copies).
+                    // Runs the layer with the folded tensors (and a convolution with their
+                    // Winograd transform) in place of its own, then puts its own back
+                    // (swaps, no copies).
                     let swap = |layer: &mut dyn Layer, f: &mut Folded| {
+                        let any: &mut dyn std::any::Any = &mut *layer;
+                        if let Some(conv) = any.downcast_mut::<Conv2d>() {
+                            std::mem::swap(&mut conv.prepared, &mut f.winograd);
+                        }
                         let (w, b) = weight_and_bias(layer).expect("folded layer");
                         std::mem::swap(&mut w.value, &mut f.weight);
                         std::mem::swap(&mut b.value, &mut f.bias);

@@ -70,3 +70,42 @@ fn convolutions_without_im2col_equal_im2col_to_the_bit() {
         );
     }
 }
+
+/// With the WebAssembly kernels, `predict` runs All-CNN's 3×3 convolutions as Winograd's
+/// with the folded weights' transform made once at folding time. It must agree with the
+/// layer-by-layer evaluation pass, and must follow the weights when they change (a stale
+/// transform would keep predicting with the old ones).
+#[test]
+fn folded_prediction_with_prepared_winograd_follows_the_weights() {
+    use rand::{Rng, SeedableRng};
+    use splash::loss::softmax;
+    use splash::model::Model;
+    use splash::nn::Mode;
+    splash::nn::gemm::use_portable_kernels(true);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    let x = ndarray::Array4::from_shape_fn((3, 1, 28, 28), |_| rng.gen_range(0.0..1.0f32));
+    let mut model = Model::new(ModelSpec::allcnn(4, ActivationKind::Relu), 3);
+    for (name, t) in model.state_mut() {
+        if name.ends_with("running_var") || name.ends_with("gamma") {
+            t.mapv_inplace(|_| rng.gen_range(0.5..2.0));
+        } else if name.ends_with("running_mean") || name.ends_with("bias") {
+            t.mapv_inplace(|_| rng.gen_range(-0.5..0.5));
+        }
+    }
+    let check = |model: &mut Model, what: &str| {
+        let want = softmax(model.forward(&x, Mode::Eval).view());
+        let got = model.predict(&x).unwrap();
+        let diff = (&got - &want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+        assert!(diff <= 1e-5, "{what}: max |Δp| = {diff}");
+        got
+    };
+    let first = check(&mut model, "fresh");
+    assert_eq!(check(&mut model, "transform reused"), first);
+    for (name, p) in model.params_mut() {
+        if name.ends_with("weight") {
+            p.value.mapv_inplace(|v| -1.5 * v);
+        }
+    }
+    let changed = check(&mut model, "after the weights changed");
+    assert_ne!(changed, first);
+}

@@ -276,6 +276,11 @@ pub struct Conv2d {
     /// The unfolded columns of the last training batch; the buffer is reused from step to
     /// step (im2col writes every element, so it is never cleared).
     columns: Vec<f32>,
+    /// The Winograd transform of the weights in `weight`, made by the caller that put them
+    /// there, so that an evaluation-mode 3×3 convolution does not transform them again on
+    /// every call. Only [`crate::model::Model`]'s folded prediction sets it, for the span of
+    /// one pass with its folded weights in place (see [`Conv2d::winograd`]); otherwise None.
+    pub(crate) prepared: Option<Winograd>,
 }
 
 impl Conv2d {
@@ -301,6 +306,7 @@ impl Conv2d {
             padding,
             cache: Cache::Empty,
             columns: Vec::new(),
+            prepared: None,
         }
     }
 
@@ -331,6 +337,31 @@ impl Conv2d {
             .expect("contiguous weight")
     }
 
+    /// Whether an evaluation pass over `channels` input channels runs as Winograd's F(2×2, 3×3)
+    /// ([`Winograd`]): 3×3, stride-1, padding-1 convolutions with the WebAssembly kernels only
+    /// (wasm SIMD has no fused multiply-add, so the plain GEMM is bound by its multiplications;
+    /// natively im2col feeds matrixmultiply's AVX2/FMA kernels, and training keeps its
+    /// columns for the backward pass anyway). Not for one input channel: its 16 products
+    /// would be GEMMs over k = 1, which load and store the output once per multiplication
+    /// (All-CNN's conv1 is 0.94x the time without).
+    fn uses_winograd(&self, channels: usize) -> bool {
+        portable_kernels()
+            && self.kernel == 3
+            && self.stride == 1
+            && self.padding == 1
+            && channels > 1
+    }
+
+    /// The Winograd transform of `weight` (this layer's shape) if evaluation runs this layer
+    /// as Winograd's convolution, for [`Conv2d::prepared`].
+    pub(crate) fn winograd(&self, weight: &ArrayD<f32>) -> Option<Winograd> {
+        let s = weight.shape();
+        (s == self.weight.value.shape() && self.uses_winograd(s[1])).then(|| {
+            let w = weight.as_slice().expect("contiguous weight");
+            Winograd::new(w, s[0], s[1])
+        })
+    }
+
     fn out_channels(&self) -> usize {
         self.weight.value.shape()[0]
     }
@@ -355,18 +386,7 @@ impl Conv2d {
         // one sample at a time into a per-chunk scratch block.
         let keep = mode == Mode::Train;
         all_cols.resize(if keep { n * per_cols } else { 0 }, 0.0);
-        // Winograd's F(2×2, 3×3) ([`Winograd`]) for evaluation-mode 3×3 stride-1 padding-1
-        // convolutions with the WebAssembly kernels only: wasm SIMD has no fused multiply-add, so
-        // the plain GEMM is bound by its multiplications; natively im2col feeds matrixmultiply's
-        // AVX2/FMA kernels, and training keeps its columns for the backward pass anyway. Not
-        // for one input channel: its 16 products would be GEMMs over k = 1, which load and
-        // store the output once per multiplication (All-CNN's conv1 is 0.94x the time without).
-        let winograd = !keep
-            && portable_kernels()
-            && g.kernel == 3
-            && g.stride == 1
-            && g.padding == 1
-            && c > 1;
+        let winograd = !keep && self.uses_winograd(c);
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;
         // Other stride-1 convolutions in evaluation with the WebAssembly kernels: no im2col
         // ([`ShiftedConv`]).
@@ -396,8 +416,16 @@ impl Conv2d {
             .collect();
         let xs = x.as_slice().expect("standard layout");
         let per = c * h * w;
-        let winograd =
-            winograd.then(|| Winograd::new(w2.as_slice().expect("contiguous weight"), o, c));
+        // The weights' transform: the one prepared with them, or made now.
+        let fresh;
+        let winograd = match (winograd, &self.prepared) {
+            (false, _) => None,
+            (true, Some(prepared)) if prepared.shape() == (o, c) => Some(prepared),
+            (true, _) => {
+                fresh = Winograd::new(w2.as_slice().expect("contiguous weight"), o, c);
+                Some(&fresh)
+            }
+        };
         map_ordered(work, |ci, (mut ych, mut kept)| {
             let mut scratch = if kept.is_some() || winograd.is_some() || pointwise || shifted {
                 Vec::new()

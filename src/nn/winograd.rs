@@ -135,6 +135,11 @@ impl Winograd {
         }
     }
 
+    /// (output channels, input channels).
+    pub fn shape(&self) -> (usize, usize) {
+        (self.out_channels, self.channels)
+    }
+
     /// y (O, H, W) = the convolution of one sample x (C, H, W) + bias; `y` is overwritten.
     ///
     /// The transforms run on four neighbouring tiles at once in vectors (lane by lane the
