@@ -490,7 +490,7 @@ impl Model {
     /// over the data fewer per BatchNorm); the probabilities agree with those of
     /// [`Model::forward`] in [`Mode::Eval`] to rounding (about 1e-7). The layers run
     /// [`Layer::infer`], so they keep nothing for a backward pass, but the activation layers
-    /// still record their inputs ([`ActivationLayer::last_input`]). Attacks and the
+    /// still record the first image's inputs ([`ActivationLayer::last_input`]). Attacks and the
     /// backward passes use [`Model::forward`], unfolded.
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;

@@ -181,6 +181,13 @@ fn splash_curves_and_pre_activations_are_exposed() {
     net.predict(&one()).unwrap();
     assert_eq!(net.pre_activations(0).unwrap().len(), 6 * 28 * 28);
     assert_eq!(net.pre_activations(3).unwrap().len(), 84);
+    // A batch's are its first image's (the layers keep only those).
+    let alone: Vec<Vec<f32>> = (0..4).map(|l| net.pre_activations(l).unwrap()).collect();
+    let other: Vec<f32> = one().iter().map(|v| 1.0 - v).collect();
+    net.predict(&[one(), other].concat()).unwrap();
+    for (l, alone) in alone.iter().enumerate() {
+        assert_eq!(&net.pre_activations(l).unwrap(), alone, "layer {l}");
+    }
     let relu = Network::new(LENET5_RELU).unwrap();
     assert!(relu.coefficients(0).unwrap().is_empty());
     assert_eq!(relu.curve(0, &[-1.0, 2.0]).unwrap(), vec![0.0, 2.0]);
