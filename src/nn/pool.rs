@@ -1,5 +1,6 @@
 //! Max pooling and global average pooling.
 
+use super::lanes::{deinterleave, load4};
 use super::{Layer, Mode};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
@@ -160,10 +161,12 @@ fn pool_row_2x2(
     };
     let whole = ys.len() / 4 * 4;
     for q in (0..whole).step_by(4) {
-        let lane =
-            |row: &[f32], dj: usize| f32x4::new(std::array::from_fn(|l| row[2 * (q + l) + dj]));
-        let (v0, t0) = pick4(lane(upper, 0), taps[0], lane(upper, 1), taps[1]);
-        let (v1, t1) = pick4(lane(lower, 0), taps[2], lane(lower, 1), taps[3]);
+        // Columns 2·(q + l) and 2·(q + l) + 1 of a row, l = 0..4: the even and odd lanes of
+        // two vector loads (shuffles, not one load per lane).
+        let pairs = |row: &[f32]| deinterleave(load4(row, 2 * q), load4(row, 2 * q + 4));
+        let ((u0, u1), (l0, l1)) = (pairs(upper), pairs(lower));
+        let (v0, t0) = pick4(u0, taps[0], u1, taps[1]);
+        let (v1, t1) = pick4(l0, taps[2], l1, taps[3]);
         let (v, t) = pick4(v0, t0, v1, t1);
         ys[q..q + 4].copy_from_slice(&v.to_array());
         if let Some(args) = args.as_mut() {
