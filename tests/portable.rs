@@ -36,28 +36,35 @@ fn native_training_repeats_the_wasm_run_bit_for_bit() {
     );
 }
 
-/// With the WebAssembly kernels, evaluation-mode stride-1 convolutions other than Winograd's
-/// read their zero-padded input in place (no im2col); training unfolds it into columns. Both
-/// sum the same products in the same order, so they agree to the bit, for odd sizes, one or
-/// many channels, padding or none.
+/// With the WebAssembly kernels, evaluation-mode convolutions other than Winograd's and 1×1
+/// read their zero-padded input in place, split into phase planes for a stride (no im2col);
+/// training unfolds it into columns. Both sum the same products in the same order, so they
+/// agree to the bit, for odd sizes, one or many channels, padding or none, strides 1 to 3.
 #[test]
 fn convolutions_without_im2col_equal_im2col_to_the_bit() {
     use rand::SeedableRng;
     use splash::nn::{Layer, Mode};
     splash::nn::gemm::use_portable_kernels(true);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    // (in, out, kernel, padding, height, width)
-    for (cin, cout, k, p, h, w) in [
-        (1, 6, 5, 2, 28, 28),
-        (6, 16, 5, 0, 14, 14),
-        (32, 32, 3, 0, 7, 7),
-        (3, 5, 3, 2, 9, 11),
-        (2, 7, 2, 0, 6, 5),
-        (4, 3, 5, 1, 5, 8),
-        (5, 9, 4, 3, 3, 3),
+    // (in, out, kernel, stride, padding, height, width)
+    for (cin, cout, k, st, p, h, w) in [
+        (1, 6, 5, 1, 2, 28, 28),
+        (6, 16, 5, 1, 0, 14, 14),
+        (32, 32, 3, 1, 0, 7, 7),
+        (3, 5, 3, 1, 2, 9, 11),
+        (2, 7, 2, 1, 0, 6, 5),
+        (4, 3, 5, 1, 1, 5, 8),
+        (5, 9, 4, 1, 3, 3, 3),
+        (16, 16, 3, 2, 1, 28, 28),
+        (32, 32, 3, 2, 1, 14, 14),
+        (3, 4, 3, 2, 1, 7, 9),
+        (2, 5, 3, 2, 0, 8, 7),
+        (3, 2, 4, 2, 2, 5, 6),
+        (2, 3, 5, 3, 1, 11, 10),
+        (1, 2, 3, 3, 0, 3, 4),
     ] {
         let (mut conv, x) =
-            conv_case::conv_and_input(&mut rng, (cin, cout, k, 1, p), (3, h, w), (-1.0, 1.0));
+            conv_case::conv_and_input(&mut rng, (cin, cout, k, st, p), (3, h, w), (-1.0, 1.0));
         let eval = conv.forward(&x, Mode::Eval);
         let train = conv.forward(&x, Mode::Train);
         assert_eq!(eval.shape(), train.shape());
@@ -66,7 +73,7 @@ fn convolutions_without_im2col_equal_im2col_to_the_bit() {
             differ,
             0,
             "{:?}: {differ} outputs differ",
-            (cin, cout, k, p, h, w)
+            (cin, cout, k, st, p, h, w)
         );
     }
 }

@@ -149,17 +149,19 @@ fn im2col_same(x: &[f32], g: &Geometry, cols: &mut [f32]) {
     }
 }
 
-/// A stride-1 convolution of one sample without im2col, for evaluation with the WebAssembly
-/// kernels. The input is copied once into a zero-padded buffer (rows `W + 2p` wide); every
-/// kernel tap (c, ki, kj) is then that buffer shifted by one flat offset, which
-/// [`small_gemm_offsets`] reads as a row of B in place. The product is computed for every
-/// column of the padded width, so each output row carries k − 1 columns that wrap around the
-/// row's edge; they are dropped when the output is copied out. Same products summed in the same
-/// order as im2col + GEMM, so the result is the same to the bit; the cost is those k − 1
-/// extra columns per row instead of writing and reading C·k·k columns.
+/// A convolution of one sample without im2col, for evaluation with the WebAssembly kernels.
+/// The zero-padded input (rows `W + 2p` wide) is split into stride² phase planes, phase
+/// (a, b) holding the padded pixels (s·i + a, s·j + b) at (i, j); with stride 1 that is the
+/// padded input itself. Every kernel tap (c, ki, kj) then reads phase (ki mod s, kj mod s)
+/// shifted by (⌊ki/s⌋, ⌊kj/s⌋): one flat offset, which [`small_gemm_offsets`] reads as a
+/// row of B in place. The product is computed for every column of a phase plane's width, so
+/// each output row carries a few columns that wrap around the row's edge (k − 1 for stride
+/// 1, ⌈(k − 1)/2⌉-ish for stride 2); they are dropped when the output is copied out. Same
+/// products summed in the same order as im2col + GEMM, so the result is the same to the bit;
+/// the cost is those extra columns instead of writing and reading C·k·k columns.
 #[derive(Default)]
 struct ShiftedConv {
-    padded: Vec<f32>,
+    phases: Vec<f32>,
     offsets: Vec<usize>,
     out: Vec<f32>,
 }
@@ -167,30 +169,55 @@ struct ShiftedConv {
 impl ShiftedConv {
     /// y (O, OH, OW) = W (O × C·k·k) ⊛ x (C, H, W) + bias; `y` is overwritten.
     fn apply(&mut self, x: &[f32], g: &Geometry, w: &[f32], bias: &[f32], y: &mut [f32]) {
-        debug_assert_eq!(g.stride, 1);
-        let (k, p) = (g.kernel, g.padding);
-        let (hp, wp) = (g.height + 2 * p, g.width + 2 * p);
-        // k − 1 zeros after the last plane: the wrapped columns of the last output row read
-        // up to there. The border stays zero from sample to sample; only the inside is
+        let (k, p, s) = (g.kernel, g.padding, g.stride);
+        // Each phase plane is ph × pw; a channel's s² planes are consecutive.
+        let (ph, pw) = (
+            (g.height + 2 * p).div_ceil(s),
+            (g.width + 2 * p).div_ceil(s),
+        );
+        let plane = ph * pw;
+        // ⌊(k − 1)/s⌋ zeros after the last plane: the wrapped columns of the last output row
+        // read up to there. The border stays zero from sample to sample; only the pixels are
         // overwritten.
-        let len = g.channels * hp * wp + k - 1;
-        if self.padded.len() != len {
-            self.padded.clear();
-            self.padded.resize(len, 0.0);
+        let len = g.channels * s * s * plane + (k - 1) / s;
+        if self.phases.len() != len {
+            self.phases.clear();
+            self.phases.resize(len, 0.0);
             self.offsets = (0..g.channels)
                 .flat_map(|c| (0..k).flat_map(move |ki| (0..k).map(move |kj| (c, ki, kj))))
-                .map(|(c, ki, kj)| c * hp * wp + ki * wp + kj)
+                .map(|(c, ki, kj)| {
+                    let phase = (ki % s) * s + kj % s;
+                    (c * s * s + phase) * plane + (ki / s) * pw + kj / s
+                })
                 .collect();
         }
-        for (c, plane) in x.chunks_exact(g.height * g.width).enumerate() {
-            for (r, row) in plane.chunks_exact(g.width).enumerate() {
-                copy_short(
-                    &mut self.padded[c * hp * wp + (r + p) * wp + p..][..g.width],
-                    row,
-                );
+        for (c, image) in x.chunks_exact(g.height * g.width).enumerate() {
+            for (r, row) in image.chunks_exact(g.width).enumerate() {
+                let (a, i) = ((r + p) % s, (r + p) / s);
+                // Phase b takes the input columns q with (q + p) mod s = b, from q0 on,
+                // to columns j0, j0 + 1, … of its row i.
+                for b in 0..s {
+                    let q0 = (b + s - p % s) % s;
+                    if q0 >= g.width {
+                        continue;
+                    }
+                    let j0 = (q0 + p) / s;
+                    let count = (g.width - q0).div_ceil(s);
+                    let at = (c * s * s + a * s + b) * plane + i * pw + j0;
+                    let dst = &mut self.phases[at..at + count];
+                    match s {
+                        1 => copy_short(dst, row),
+                        2 => unfold_stride2(&row[q0..], dst),
+                        _ => {
+                            for (d, v) in dst.iter_mut().zip(row[q0..].iter().step_by(s)) {
+                                *d = *v;
+                            }
+                        }
+                    }
+                }
             }
         }
-        let n = g.out_h * wp;
+        let n = g.out_h * pw;
         self.out.clear();
         for &b in bias {
             self.out.extend(std::iter::repeat_n(b, n));
@@ -204,12 +231,12 @@ impl ShiftedConv {
             bias.len(),
             n,
             a,
-            &self.padded,
+            &self.phases,
             &self.offsets,
             &mut self.out,
             n,
         );
-        for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(wp)) {
+        for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(pw)) {
             copy_short(dst, &src[..g.out_w]);
         }
     }
@@ -388,9 +415,9 @@ impl Conv2d {
         all_cols.resize(if keep { n * per_cols } else { 0 }, 0.0);
         let winograd = !keep && self.uses_winograd(c);
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;
-        // Other stride-1 convolutions in evaluation with the WebAssembly kernels: no im2col
+        // Other convolutions in evaluation with the WebAssembly kernels: no im2col
         // ([`ShiftedConv`]).
-        let shifted = !keep && portable_kernels() && !winograd && !pointwise && g.stride == 1;
+        let shifted = !keep && portable_kernels() && !winograd && !pointwise;
         // The output starts as the bias, and the GEMM adds W·cols to it (Winograd and the
         // shifted convolution write every output themselves, bias included).
         let mut y = Vec::with_capacity(n * o * g.cols());
