@@ -493,6 +493,54 @@ fn small_gemm_matches_a_plain_product() {
     }
 }
 
+/// The shifted-rows kernel against a plain triple loop: rows of B anywhere in one buffer
+/// (overlapping, repeated), every sum starting at its row's bias, C's old values not read
+/// (NaN there would show), padding between C's rows left alone.
+#[test]
+fn small_gemm_offsets_matches_a_plain_product_plus_bias() {
+    use splash::nn::gemm::{small_gemm_offsets, Strided};
+    for (m, n, k) in [
+        (6, 896, 25),
+        (16, 140, 150),
+        (5, 13, 7),
+        (1, 1, 1),
+        (4, 8, 3),
+        (7, 3, 0),
+    ] {
+        let a = random(&[m * k + 1], (m + n + k) as u64)
+            .into_raw_vec_and_offset()
+            .0;
+        let b = random(&[n + 3 * k + 9], 5).into_raw_vec_and_offset().0;
+        let offsets: Vec<usize> = (0..k).map(|p| (p * 7) % (3 * k + 9)).collect();
+        let bias = random(&[m], 6).into_raw_vec_and_offset().0;
+        let c_stride = n + 3;
+        let mut c = vec![f32::NAN; m * c_stride];
+        let view = Strided {
+            data: &a,
+            row_stride: k,
+            col_stride: 1,
+        };
+        small_gemm_offsets(m, n, view, &b, &offsets, &bias, &mut c, c_stride);
+        for i in 0..m {
+            for j in 0..c_stride {
+                let got = c[i * c_stride + j];
+                if j >= n {
+                    assert!(got.is_nan(), "{m}x{n}x{k}: padding written at ({i},{j})");
+                    continue;
+                }
+                let mut want = bias[i];
+                for (p, &o) in offsets.iter().enumerate() {
+                    want += a[i * k + p] * b[o + j];
+                }
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{m}x{n}x{k} at ({i},{j}): {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
 /// The matrix kernels read A and B without bounds checks inside their loops, trusting the
 /// checks made once per call: every short operand, and strides whose products overflow,
 /// must stop there with a panic instead of reading out of bounds.
@@ -546,10 +594,10 @@ fn small_gemm_refuses_operands_that_are_too_short() {
         small_gemm(m, n, k, full(&a), &b, n, &mut c[..len - 1], n)
     });
     fails("an offset past B's end", &|c| {
-        small_gemm_offsets(m, n, full(&a), &b, &[0, 8, 17], c, n)
+        small_gemm_offsets(m, n, full(&a), &b, &[0, 8, 17], &[0.0; 4], c, n)
     });
     fails("an offset that overflows", &|c| {
-        small_gemm_offsets(m, n, full(&a), &b, &[0, usize::MAX - 2, 8], c, n)
+        small_gemm_offsets(m, n, full(&a), &b, &[0, usize::MAX - 2, 8], &[0.0; 4], c, n)
     });
 }
 

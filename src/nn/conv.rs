@@ -217,11 +217,9 @@ impl ShiftedConv {
                 }
             }
         }
+        // Every sum starts at its channel's bias in the GEMM, which writes all of `out`.
         let n = g.out_h * pw;
-        self.out.clear();
-        for &b in bias {
-            self.out.extend(std::iter::repeat_n(b, n));
-        }
+        self.out.resize(bias.len() * n, 0.0);
         let a = Strided {
             data: w,
             row_stride: g.rows(),
@@ -233,6 +231,7 @@ impl ShiftedConv {
             a,
             &self.phases,
             &self.offsets,
+            bias,
             &mut self.out,
             n,
         );

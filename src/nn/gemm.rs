@@ -77,7 +77,7 @@ pub fn small_gemm(
                 .is_some_and(|end| end <= b.len()),
         "gemm: B too short"
     );
-    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, false);
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, Start::C);
 }
 
 /// C = A·B, as [`small_gemm`] but without reading C first: the sums start at zero, so C
@@ -102,14 +102,16 @@ pub fn small_gemm_overwrite(
                 .is_some_and(|end| end <= b.len()),
         "gemm: B too short"
     );
-    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, true);
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, Start::Zero);
 }
 
-/// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B, where row p of
-/// B is `b[offsets[p]..offsets[p] + n]`: rows may start anywhere, overlap or repeat. A
-/// convolution reads its zero-padded input this way, each kernel tap a shifted view of it,
-/// instead of copying the shifted views into columns (im2col). Same blocking and summation
-/// order as [`small_gemm`].
+/// C (m×n, rows `c_stride` apart, unit columns) = bias (one value per row of C) + A (m×k,
+/// any strides) · B, where row p of B is `b[offsets[p]..offsets[p] + n]`: rows may start
+/// anywhere, overlap or repeat. A convolution reads its zero-padded input this way, each
+/// kernel tap a shifted view of it, instead of copying the shifted views into columns
+/// (im2col). C's old values are not read: each sum starts at its row's bias and adds the
+/// products in order, as C += A·B does on a C filled with the bias (same blocking and
+/// summation order as [`small_gemm`]), without the pass that fills C.
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm_offsets(
     m: usize,
@@ -117,6 +119,7 @@ pub fn small_gemm_offsets(
     a: Strided<'_>,
     b: &[f32],
     offsets: &[usize],
+    bias: &[f32],
     c: &mut [f32],
     c_stride: usize,
 ) {
@@ -127,6 +130,7 @@ pub fn small_gemm_offsets(
                 .all(|&o| o.checked_add(n).is_some_and(|end| end <= b.len())),
         "gemm: a row of B ends past its end"
     );
+    assert_eq!(bias.len(), m, "gemm: one bias per row of C");
     gemm_rows(
         m,
         n,
@@ -136,8 +140,31 @@ pub fn small_gemm_offsets(
         |p| offsets[p],
         c,
         c_stride,
-        false,
+        Start::Bias(bias),
     );
+}
+
+/// Where each sum of a product starts.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// At C's value: C += A·B.
+    C,
+    /// At zero: C = A·B.
+    Zero,
+    /// At row i's bias: C = bias + A·B.
+    Bias(&'a [f32]),
+}
+
+impl Start<'_> {
+    /// The starting value of row i's sums, or None to read C.
+    #[inline(always)]
+    fn value(self, i: usize) -> Option<f32> {
+        match self {
+            Start::C => None,
+            Start::Zero => Some(0.0),
+            Start::Bias(b) => Some(b[i]),
+        }
+    }
 }
 
 /// [`small_gemm`] with B's row p starting at `b[row(p)]`.
@@ -152,7 +179,7 @@ fn gemm_rows(
     row: impl Fn(usize) -> usize + Copy,
     c: &mut [f32],
     c_stride: usize,
-    overwrite: bool,
+    start: Start<'_>,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -178,20 +205,20 @@ fn gemm_rows(
     // Six rows (LeNet5's conv1) as one block 8 columns wide, so each B vector is loaded
     // once for all six, not for four rows and again for two.
     if m == 6 {
-        row_block::<6, 2>(0, n, k, a, b, row, c, c_stride, overwrite);
+        row_block::<6, 2>(0, n, k, a, b, row, c, c_stride, start);
         return;
     }
     let mut i = 0;
     while i + 4 <= m {
-        row_block::<4, 2>(i, n, k, a, b, row, c, c_stride, overwrite);
+        row_block::<4, 2>(i, n, k, a, b, row, c, c_stride, start);
         i += 4;
     }
     // Leftover rows in one block of three, two or one (six output channels are a block of
     // four and one of two: each B vector loaded then serves two rows, not one).
     match m - i {
-        3 => row_block::<3, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
-        2 => row_block::<2, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
-        1 => row_block::<1, 2>(i, n, k, a, b, row, c, c_stride, overwrite),
+        3 => row_block::<3, 2>(i, n, k, a, b, row, c, c_stride, start),
+        2 => row_block::<2, 2>(i, n, k, a, b, row, c, c_stride, start),
+        1 => row_block::<1, 2>(i, n, k, a, b, row, c, c_stride, start),
         _ => {}
     }
 }
@@ -209,19 +236,19 @@ fn row_block<const R: usize, const W: usize>(
     row: impl Fn(usize) -> usize + Copy,
     c: &mut [f32],
     c_stride: usize,
-    overwrite: bool,
+    start: Start<'_>,
 ) {
     let mut j = 0;
     while j + 4 * W <= n {
-        block::<R, W>(i, j, k, a, b, row, c, c_stride, overwrite);
+        block::<R, W>(i, j, k, a, b, row, c, c_stride, start);
         j += 4 * W;
     }
     if W > 1 && j + 4 <= n {
-        block::<R, 1>(i, j, k, a, b, row, c, c_stride, overwrite);
+        block::<R, 1>(i, j, k, a, b, row, c, c_stride, start);
         j += 4;
     }
     for j in j..n {
-        column::<R>(i, j, k, a, b, row, c, c_stride, overwrite);
+        column::<R>(i, j, k, a, b, row, c, c_stride, start);
     }
 }
 
@@ -264,17 +291,14 @@ fn block<const R: usize, const V: usize>(
     row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
-    overwrite: bool,
+    start: Start<'_>,
 ) {
     let load = |s: &[f32], at: usize| f32x4::new(s[at..at + 4].try_into().expect("4"));
-    let mut acc = [[f32x4::ZERO; V]; R];
-    for (r, row) in acc.iter_mut().enumerate() {
-        for (v, x) in row.iter_mut().enumerate() {
-            if !overwrite {
-                *x = load(c, (i + r) * c_stride + j + 4 * v);
-            }
-        }
-    }
+    let acc: [[f32x4; V]; R] = std::array::from_fn(|r| match start.value(i + r) {
+        Some(v) => [f32x4::splat(v); V],
+        None => std::array::from_fn(|v| load(c, (i + r) * c_stride + j + 4 * v)),
+    });
+    let mut acc = acc;
     for p in 0..k {
         let start = row(p) + j;
         // SAFETY: p < k and j + 4·V ≤ n.
@@ -309,14 +333,12 @@ fn column<const R: usize>(
     row: impl Fn(usize) -> usize,
     c: &mut [f32],
     c_stride: usize,
-    overwrite: bool,
+    start: Start<'_>,
 ) {
     let mut acc: [f32; R] = std::array::from_fn(|r| {
-        if overwrite {
-            0.0
-        } else {
-            c[(i + r) * c_stride + j]
-        }
+        start
+            .value(i + r)
+            .unwrap_or_else(|| c[(i + r) * c_stride + j])
     });
     for p in 0..k {
         let at = row(p) + j;
