@@ -191,18 +191,17 @@ impl ShiftedConv {
                 })
                 .collect();
         }
+        // Phase b takes the input columns q with (q + p) mod s = b, from q0 on, to columns
+        // j0, j0 + 1, … of its rows (worked out once, not per row: integer divisions).
+        let columns: Vec<(usize, usize, usize, usize)> = (0..s)
+            .map(|b| (b, (b + s - p % s) % s))
+            .filter(|&(_, q0)| q0 < g.width)
+            .map(|(b, q0)| (b, q0, (q0 + p) / s, (g.width - q0).div_ceil(s)))
+            .collect();
         for (c, image) in x.chunks_exact(g.height * g.width).enumerate() {
             for (r, row) in image.chunks_exact(g.width).enumerate() {
                 let (a, i) = ((r + p) % s, (r + p) / s);
-                // Phase b takes the input columns q with (q + p) mod s = b, from q0 on,
-                // to columns j0, j0 + 1, … of its row i.
-                for b in 0..s {
-                    let q0 = (b + s - p % s) % s;
-                    if q0 >= g.width {
-                        continue;
-                    }
-                    let j0 = (q0 + p) / s;
-                    let count = (g.width - q0).div_ceil(s);
+                for &(b, q0, j0, count) in &columns {
                     let at = (c * s * s + a * s + b) * plane + i * pw + j0;
                     let dst = &mut self.phases[at..at + count];
                     match s {
