@@ -377,7 +377,14 @@ fn backward_params_matches_the_full_backward_pass() {
 /// Values are coarse so that ties are common; widths leave tails beyond four windows.
 #[test]
 fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
-    for (size, h, w) in [(2, 6, 22), (2, 5, 9), (3, 7, 11), (2, 2, 2)] {
+    for (size, h, w) in [
+        (2, 6, 22),
+        (2, 5, 9),
+        (3, 7, 11),
+        (2, 2, 2),
+        (2, 4, 28),
+        (2, 3, 10),
+    ] {
         let mut x = random(&[2, 3, h, w], 51).mapv(|v| (v * 3.0).round());
         let xs = x.as_slice_mut().unwrap();
         for i in (0..xs.len()).step_by(37) {
