@@ -68,16 +68,7 @@ pub fn small_gemm(
     c: &mut [f32],
     c_stride: usize,
 ) {
-    assert!(
-        k == 0
-            || n == 0
-            || (k - 1)
-                .checked_mul(b_stride)
-                .and_then(|e| e.checked_add(n))
-                .is_some_and(|end| end <= b.len()),
-        "gemm: B too short"
-    );
-    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, Start::C);
+    strided_rows(m, n, k, a, b, b_stride, c, c_stride, Start::C);
 }
 
 /// C = A·B, as [`small_gemm`] but without reading C first: the sums start at zero, so C
@@ -93,6 +84,24 @@ pub fn small_gemm_overwrite(
     c: &mut [f32],
     c_stride: usize,
 ) {
+    strided_rows(m, n, k, a, b, b_stride, c, c_stride, Start::Zero);
+}
+
+/// [`small_gemm`] and [`small_gemm_overwrite`]: one copy of the kernels for both (the start
+/// is chosen once per block, outside the loop over k).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn strided_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: &[f32],
+    b_stride: usize,
+    c: &mut [f32],
+    c_stride: usize,
+    start: Start<'_>,
+) {
     assert!(
         k == 0
             || n == 0
@@ -102,7 +111,7 @@ pub fn small_gemm_overwrite(
                 .is_some_and(|end| end <= b.len()),
         "gemm: B too short"
     );
-    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, Start::Zero);
+    gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, start);
 }
 
 /// C (m×n, rows `c_stride` apart, unit columns) = bias (one value per row of C) + A (m×k,
