@@ -436,7 +436,7 @@ fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
 /// overwritten.
 #[test]
 fn small_gemm_matches_a_plain_product() {
-    use splash::nn::gemm::{small_gemm, small_gemm_overwrite, Strided};
+    use splash::nn::gemm::{small_gemm, Start, Strided};
     for (m, n, k) in [
         (6, 784, 25),
         (16, 100, 150),
@@ -462,7 +462,7 @@ fn small_gemm_matches_a_plain_product() {
                 row_stride: rs,
                 col_stride: cs,
             };
-            small_gemm(m, n, k, view, &b, b_stride, &mut c, c_stride);
+            small_gemm(m, n, k, view, &b, b_stride, &mut c, c_stride, Start::C);
             for i in 0..m {
                 for j in 0..n {
                     let mut want = c0[i * c_stride + j];
@@ -483,9 +483,9 @@ fn small_gemm_matches_a_plain_product() {
             // C = A·B reads nothing of C (NaN there would show) and gives the same
             // products as adding to zeros.
             let mut set = vec![f32::NAN; c0.len()];
-            small_gemm_overwrite(m, n, k, view, &b, b_stride, &mut set, c_stride);
+            small_gemm(m, n, k, view, &b, b_stride, &mut set, c_stride, Start::Zero);
             let mut zeros = vec![0.0; c0.len()];
-            small_gemm(m, n, k, view, &b, b_stride, &mut zeros, c_stride);
+            small_gemm(m, n, k, view, &b, b_stride, &mut zeros, c_stride, Start::C);
             for i in 0..m {
                 for j in 0..c_stride.min(c0.len() - i * c_stride) {
                     let (got, at) = (set[i * c_stride + j], i * c_stride + j);
@@ -505,7 +505,7 @@ fn small_gemm_matches_a_plain_product() {
 /// (NaN there would show), padding between C's rows left alone.
 #[test]
 fn small_gemm_offsets_matches_a_plain_product_plus_bias() {
-    use splash::nn::gemm::{small_gemm_offsets, Strided};
+    use splash::nn::gemm::{small_gemm_offsets, Start, Strided};
     for (m, n, k) in [
         (6, 896, 25),
         (16, 140, 150),
@@ -527,7 +527,16 @@ fn small_gemm_offsets_matches_a_plain_product_plus_bias() {
             row_stride: k,
             col_stride: 1,
         };
-        small_gemm_offsets(m, n, view, &b, &offsets, &bias, &mut c, c_stride);
+        small_gemm_offsets(
+            m,
+            n,
+            view,
+            &b,
+            &offsets,
+            &mut c,
+            c_stride,
+            Start::Bias(&bias),
+        );
         for i in 0..m {
             for j in 0..c_stride {
                 let got = c[i * c_stride + j];
@@ -553,7 +562,7 @@ fn small_gemm_offsets_matches_a_plain_product_plus_bias() {
 /// must stop there with a panic instead of reading out of bounds.
 #[test]
 fn small_gemm_refuses_operands_that_are_too_short() {
-    use splash::nn::gemm::{small_gemm, small_gemm_offsets, Strided};
+    use splash::nn::gemm::{small_gemm, small_gemm_offsets, Start, Strided};
     use std::panic::{catch_unwind, AssertUnwindSafe};
     let (m, n, k) = (4, 8, 3);
     let a = vec![1.0f32; m * k];
@@ -577,10 +586,10 @@ fn small_gemm_refuses_operands_that_are_too_short() {
     };
     // The shapes that pass, for reference.
     let mut c = vec![0.0f32; m * n];
-    small_gemm(m, n, k, full(&a), &b, n, &mut c, n);
+    small_gemm(m, n, k, full(&a), &b, n, &mut c, n, Start::C);
     assert!(c.iter().all(|&v| v == 3.0));
     fails("A short", &|c| {
-        small_gemm(m, n, k, full(&a[1..]), &b, n, c, n)
+        small_gemm(m, n, k, full(&a[1..]), &b, n, c, n, Start::C)
     });
     fails("A's strides overflow", &|c| {
         let view = Strided {
@@ -588,23 +597,26 @@ fn small_gemm_refuses_operands_that_are_too_short() {
             row_stride: usize::MAX / 2,
             col_stride: 1,
         };
-        small_gemm(m, n, k, view, &b, n, c, n)
+        small_gemm(m, n, k, view, &b, n, c, n, Start::C)
     });
     fails("B short", &|c| {
-        small_gemm(m, n, k, full(&a), &b[1..], n, c, n)
+        small_gemm(m, n, k, full(&a), &b[1..], n, c, n, Start::C)
     });
     fails("B's stride overflows", &|c| {
-        small_gemm(m, n, k, full(&a), &b, usize::MAX / 2 + 1, c, n)
+        small_gemm(m, n, k, full(&a), &b, usize::MAX / 2 + 1, c, n, Start::C)
     });
     fails("C short", &|c| {
         let len = c.len();
-        small_gemm(m, n, k, full(&a), &b, n, &mut c[..len - 1], n)
+        small_gemm(m, n, k, full(&a), &b, n, &mut c[..len - 1], n, Start::C)
     });
     fails("an offset past B's end", &|c| {
-        small_gemm_offsets(m, n, full(&a), &b, &[0, 8, 17], &[0.0; 4], c, n)
+        small_gemm_offsets(m, n, full(&a), &b, &[0, 8, 17], c, n, Start::C)
     });
     fails("an offset that overflows", &|c| {
-        small_gemm_offsets(m, n, full(&a), &b, &[0, usize::MAX - 2, 8], &[0.0; 4], c, n)
+        small_gemm_offsets(m, n, full(&a), &b, &[0, usize::MAX - 2, 8], c, n, Start::C)
+    });
+    fails("a bias short of one per row", &|c| {
+        small_gemm(m, n, k, full(&a), &b, n, c, n, Start::Bias(&[1.0; 3]))
     });
 }
 

@@ -1,6 +1,8 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
-use super::gemm::{matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Strided};
+use super::gemm::{
+    matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Start, Strided,
+};
 use super::lanes::{copy_short, deinterleave, load4};
 use super::winograd::{Scratch, Winograd};
 use super::{add_into, Layer, Mode, Param};
@@ -230,9 +232,9 @@ impl ShiftedConv {
             a,
             &self.phases,
             &self.offsets,
-            bias,
             &mut self.out,
             n,
+            Start::Bias(bias),
         );
         for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(pw)) {
             copy_short(dst, &src[..g.out_w]);

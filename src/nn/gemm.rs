@@ -50,48 +50,17 @@ pub struct Strided<'a> {
     pub col_stride: usize,
 }
 
-/// C (m×n, rows `c_stride` apart, unit columns) += A (m×k, any strides) · B (k×n, rows
-/// `b_stride` apart, unit columns).
+/// C (m×n, rows `c_stride` apart, unit columns) = start + A (m×k, any strides) · B (k×n,
+/// rows `b_stride` apart, unit columns), where each sum starts at C's value (C += A·B), at
+/// zero (C's old values not read) or at its row's bias ([`Start`]).
 ///
 /// Blocks of 4 rows (one block of 1 to 3 for leftover rows) × 8 columns are accumulated in
 /// vectors over the whole of k, so each element of C is loaded and stored once; leftover
 /// columns use a 4-wide vector and scalars. Sums run over k in order, so results do not
-/// depend on the block an element falls in.
+/// depend on the block an element falls in, nor on where they start (a sum started at the
+/// bias is the sum C += A·B makes on a C filled with the bias).
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Strided<'_>,
-    b: &[f32],
-    b_stride: usize,
-    c: &mut [f32],
-    c_stride: usize,
-) {
-    strided_rows(m, n, k, a, b, b_stride, c, c_stride, Start::C);
-}
-
-/// C = A·B, as [`small_gemm`] but without reading C first: the sums start at zero, so C
-/// needs no clearing (same products summed in the same order as C += A·B onto zeros).
-#[allow(clippy::too_many_arguments)]
-pub fn small_gemm_overwrite(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Strided<'_>,
-    b: &[f32],
-    b_stride: usize,
-    c: &mut [f32],
-    c_stride: usize,
-) {
-    strided_rows(m, n, k, a, b, b_stride, c, c_stride, Start::Zero);
-}
-
-/// [`small_gemm`] and [`small_gemm_overwrite`]: one copy of the kernels for both (the start
-/// is chosen once per block, outside the loop over k).
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-fn strided_rows(
     m: usize,
     n: usize,
     k: usize,
@@ -114,13 +83,12 @@ fn strided_rows(
     gemm_rows(m, n, k, &a, b, |p| p * b_stride, c, c_stride, start);
 }
 
-/// C (m×n, rows `c_stride` apart, unit columns) = bias (one value per row of C) + A (m×k,
-/// any strides) · B, where row p of B is `b[offsets[p]..offsets[p] + n]`: rows may start
-/// anywhere, overlap or repeat. A convolution reads its zero-padded input this way, each
-/// kernel tap a shifted view of it, instead of copying the shifted views into columns
-/// (im2col). C's old values are not read: each sum starts at its row's bias and adds the
-/// products in order, as C += A·B does on a C filled with the bias (same blocking and
-/// summation order as [`small_gemm`]), without the pass that fills C.
+/// C (m×n, rows `c_stride` apart, unit columns) = start + A (m×k, any strides) · B, where
+/// row p of B is `b[offsets[p]..offsets[p] + n]`: rows may start anywhere, overlap or
+/// repeat. A convolution reads its zero-padded input this way, each kernel tap a shifted
+/// view of it, instead of copying the shifted views into columns (im2col); its sums start at
+/// the bias, so its output needs no filling first. Same blocking and summation order as
+/// [`small_gemm`].
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm_offsets(
     m: usize,
@@ -128,9 +96,9 @@ pub fn small_gemm_offsets(
     a: Strided<'_>,
     b: &[f32],
     offsets: &[usize],
-    bias: &[f32],
     c: &mut [f32],
     c_stride: usize,
+    start: Start<'_>,
 ) {
     assert!(
         n == 0
@@ -139,7 +107,6 @@ pub fn small_gemm_offsets(
                 .all(|&o| o.checked_add(n).is_some_and(|end| end <= b.len())),
         "gemm: a row of B ends past its end"
     );
-    assert_eq!(bias.len(), m, "gemm: one bias per row of C");
     gemm_rows(
         m,
         n,
@@ -149,13 +116,13 @@ pub fn small_gemm_offsets(
         |p| offsets[p],
         c,
         c_stride,
-        Start::Bias(bias),
+        start,
     );
 }
 
 /// Where each sum of a product starts.
-#[derive(Clone, Copy)]
-enum Start<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
     /// At C's value: C += A·B.
     C,
     /// At zero: C = A·B.
@@ -211,6 +178,9 @@ fn gemm_rows(
                 .is_some_and(|last| last < a.data.len()),
         "gemm: A too short"
     );
+    if let Start::Bias(bias) = start {
+        assert!(bias.len() == m, "gemm: one bias per row of C");
+    }
     // Six rows (LeNet5's conv1) as one block 8 columns wide, so each B vector is loaded
     // once for all six, not for four rows and again for two.
     if m == 6 {
@@ -483,7 +453,7 @@ pub fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: &mut ArrayV
         };
         let b = b.as_slice().expect("gemm: B row-major");
         let c = c.as_slice_mut().expect("gemm: C row-major");
-        small_gemm(m, n, k, a, b, n, c, n);
+        small_gemm(m, n, k, a, b, n, c, n, Start::C);
     } else {
         #[cfg(not(target_arch = "wasm32"))]
         ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, c);

@@ -8,7 +8,7 @@
 //! where wasm SIMD has no fused multiply-add and the plain GEMM is at its arithmetic limit;
 //! natively, im2col feeds matrixmultiply's FMA kernels instead.
 
-use super::gemm::{small_gemm_overwrite, Strided};
+use super::gemm::{small_gemm, Start, Strided};
 use super::lanes::{copy_short, deinterleave, interleave, load4};
 use std::ops::{Add, Sub};
 use wide::f32x4;
@@ -210,7 +210,7 @@ impl Winograd {
                 row_stride: c,
                 col_stride: 1,
             };
-            small_gemm_overwrite(
+            small_gemm(
                 o,
                 tiles,
                 c,
@@ -219,6 +219,7 @@ impl Winograd {
                 tiles,
                 &mut m[e * o * tiles..(e + 1) * o * tiles],
                 tiles,
+                Start::Zero,
             );
         }
         // Writes the 2×2 outputs of tile (ti, tj) (those inside the image) plus the bias.
