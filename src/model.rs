@@ -525,11 +525,11 @@ impl Model {
                         std::mem::swap(&mut b.value, &mut f.bias);
                     };
                     swap(layer.as_mut(), f);
-                    h = layer.infer(&h);
+                    h = layer.infer_owned(h);
                     swap(layer.as_mut(), f);
                     skip_next = true;
                 }
-                None => h = layer.infer(&h),
+                None => h = layer.infer_owned(h),
             }
         }
         self.folded = Some(folded);

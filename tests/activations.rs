@@ -53,3 +53,49 @@ fn prelu_and_apl_parameters_are_per_channel() {
     let x2 = ArrayD::from_shape_vec(vec![1, 2, 1], vec![-3.0, -3.0]).unwrap();
     assert_eq!(apl.forward(&x2).into_raw_vec_and_offset().0, vec![0.0, 4.0]);
 }
+
+/// A prediction applies the activation in place; that must give exactly what the forward
+/// pass gives, for every kind (SPLASH with bent slopes), a length that is not a multiple of
+/// four, one large enough to run in pieces, and an array not in standard layout.
+#[test]
+fn in_place_forward_equals_the_forward_pass() {
+    use splash::activation::Splash;
+    let mut kinds: Vec<Box<dyn Activation>> =
+        ActivationKind::ALL.iter().map(|k| k.build(3)).collect();
+    kinds.push(Box::new(Splash::with_coefficients(
+        [0.7, -0.4, 0.9, 0.2],
+        [-0.3, 0.5, -0.8, 0.6],
+    )));
+    for shape in [vec![2, 3, 5, 7], vec![4, 3, 64, 64]] {
+        let n: usize = shape.iter().product();
+        let x = ArrayD::from_shape_vec(
+            shape.clone(),
+            (0..n)
+                .map(|i| ((i * 37) % 97) as f32 / 12.0 - 4.0)
+                .collect(),
+        )
+        .unwrap();
+        for act in &kinds {
+            let want = act.forward(&x);
+            let mut got = x.clone();
+            act.forward_in_place(&mut got);
+            assert_eq!(got, want, "{:?} on {n} values", act.kind());
+            // The same shape, not in standard layout (an array of the reversed shape, its
+            // axes reversed).
+            let mut reversed = shape.clone();
+            reversed.reverse();
+            let t0 = ArrayD::from_shape_vec(reversed, x.iter().copied().collect())
+                .unwrap()
+                .reversed_axes();
+            assert!(!t0.is_standard_layout());
+            let mut t = t0.clone();
+            act.forward_in_place(&mut t);
+            assert_eq!(
+                t,
+                act.forward(&t0),
+                "{:?} not in standard layout",
+                act.kind()
+            );
+        }
+    }
+}

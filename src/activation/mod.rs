@@ -119,6 +119,11 @@ pub trait Activation: Send + Sync {
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
         map_elementwise(x, |v| self.value(v))
     }
+    /// h applied to every element of `x`, in place (a prediction's activations, which nothing
+    /// else reads: no fresh array to clear, fill and free).
+    fn forward_in_place(&self, x: &mut ArrayD<f32>) {
+        *x = self.forward(x);
+    }
     /// dL/dx from the pre-activations `x` and dL/dh; accumulates coefficient gradients.
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
     /// Learned coefficients, by name.
@@ -187,6 +192,33 @@ pub(crate) fn map_elementwise_x4(
     })
 }
 
+/// [`map_elementwise_x4`] in place: `x` itself, piece by piece (in parallel for large
+/// arrays), when it is in standard layout; otherwise a fresh array.
+pub(crate) fn map_in_place_x4(
+    x: &mut ArrayD<f32>,
+    f: impl Fn(wide::f32x4) -> wide::f32x4 + Sync + Send,
+) {
+    let Some(xs) = x.as_slice_mut() else {
+        *x = map_elementwise_x4(x, f);
+        return;
+    };
+    let len = light_chunk_len(xs.len(), 1);
+    map_ordered(xs.chunks_mut(len).collect(), |_, piece: &mut [f32]| {
+        let whole = piece.len() / 4 * 4;
+        let (body, tail) = piece.split_at_mut(whole);
+        for v4 in body.chunks_exact_mut(4) {
+            let v = wide::f32x4::new((&*v4).try_into().expect("4"));
+            v4.copy_from_slice(&f(v).to_array());
+        }
+        if !tail.is_empty() {
+            let mut v = [0.0f32; 4];
+            v[..tail.len()].copy_from_slice(tail);
+            let out = f(wide::f32x4::new(v)).to_array();
+            tail.copy_from_slice(&out[..tail.len()]);
+        }
+    });
+}
+
 /// Runs `f(dx_piece, x_piece, grad_piece)` over the same fixed pieces of the pre-activations
 /// `x`, the incoming gradient and a fresh dL/dx, in parallel for large arrays; returns dL/dx
 /// and each piece's result in order (for deterministic reductions).
@@ -243,6 +275,9 @@ impl Activation for Relu {
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
         map_elementwise_x4(x, |v| v.max(wide::f32x4::ZERO))
     }
+    fn forward_in_place(&self, x: &mut ArrayD<f32>) {
+        map_in_place_x4(x, |v| v.max(wide::f32x4::ZERO))
+    }
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         chain_pointwise(x, grad_out, |v| if v > 0.0 { 1.0 } else { 0.0 })
     }
@@ -290,10 +325,15 @@ impl Layer for ActivationLayer {
     /// A prediction keeps the first image's pre-activations only (what the page shows), as
     /// a batch of one: copying a whole batch's was 4–5 % of a batch-64 prediction.
     fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        let y = self.activation.forward(x);
+        self.infer_owned(x.clone())
+    }
+
+    /// [`Layer::infer`] in place on the pre-activations it is given.
+    fn infer_owned(&mut self, mut x: ArrayD<f32>) -> ArrayD<f32> {
         self.input = (x.shape().first() > Some(&0))
             .then(|| x.slice_axis(Axis(0), Slice::from(0..1)).to_owned());
-        y
+        self.activation.forward_in_place(&mut x);
+        x
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {

@@ -1,6 +1,6 @@
 //! SPLASH: symmetric piecewise-linear hinges with learned slopes.
 
-use super::{backward_pieces, map_elementwise_x4, Activation, ActivationKind};
+use super::{backward_pieces, map_elementwise_x4, map_in_place_x4, Activation, ActivationKind};
 use crate::nn::Param;
 use ndarray::ArrayD;
 use wide::f32x4;
@@ -88,6 +88,25 @@ fn to4(a: &ArrayD<f32>) -> [f32; 4] {
     out
 }
 
+impl Splash {
+    /// h on four values at once, for the forward passes.
+    fn lanes(&self) -> impl Fn(f32x4) -> f32x4 + Sync + Send {
+        let zero = f32x4::ZERO;
+        let bs = self.hinges.map(f32x4::splat);
+        let (aps, ams) = (
+            self.a_plus().map(f32x4::splat),
+            self.a_minus().map(f32x4::splat),
+        );
+        move |v| {
+            let mut h = zero;
+            for s in 0..4 {
+                h += aps[s] * (v - bs[s]).max(zero) + ams[s] * (-v - bs[s]).max(zero);
+            }
+            h
+        }
+    }
+}
+
 impl Activation for Splash {
     fn kind(&self) -> ActivationKind {
         ActivationKind::Splash
@@ -104,19 +123,11 @@ impl Activation for Splash {
     }
 
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        let zero = f32x4::ZERO;
-        let bs = self.hinges.map(f32x4::splat);
-        let (aps, ams) = (
-            self.a_plus().map(f32x4::splat),
-            self.a_minus().map(f32x4::splat),
-        );
-        map_elementwise_x4(x, move |v| {
-            let mut h = zero;
-            for s in 0..4 {
-                h += aps[s] * (v - bs[s]).max(zero) + ams[s] * (-v - bs[s]).max(zero);
-            }
-            h
-        })
+        map_elementwise_x4(x, self.lanes())
+    }
+
+    fn forward_in_place(&self, x: &mut ArrayD<f32>) {
+        map_in_place_x4(x, self.lanes())
     }
 
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {

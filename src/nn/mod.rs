@@ -107,6 +107,11 @@ pub trait Layer: std::any::Any + Send {
     fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
         self.forward(x, Mode::Eval)
     }
+    /// [`Layer::infer`] given the input to keep: a layer may work in place on it (the
+    /// activation layers do).
+    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
+        self.infer(&x)
+    }
     /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
     /// returns dL/d(input).
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
