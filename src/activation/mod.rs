@@ -169,39 +169,27 @@ pub(crate) fn map_elementwise(
 }
 
 /// h applied four elements at a time with explicit vectors (SSE2 natively, simd128 in
-/// wasm), in parallel for large arrays; `f` must act on each lane independently.
+/// wasm), in parallel for large arrays; `f` must act on each lane independently. A copy of
+/// `x` mapped in place ([`map_in_place_x4`]).
 pub(crate) fn map_elementwise_x4(
     x: &ArrayD<f32>,
     f: impl Fn(wide::f32x4) -> wide::f32x4 + Sync + Send,
 ) -> ArrayD<f32> {
-    map_pieces(x, |o, i| {
-        let whole = i.len() / 4 * 4;
-        for (o4, i4) in o[..whole]
-            .chunks_exact_mut(4)
-            .zip(i[..whole].chunks_exact(4))
-        {
-            let v = wide::f32x4::new(i4.try_into().expect("4"));
-            o4.copy_from_slice(&f(v).to_array());
-        }
-        let tail = i.len() - whole;
-        if tail > 0 {
-            let mut v = [0.0f32; 4];
-            v[..tail].copy_from_slice(&i[whole..]);
-            o[whole..].copy_from_slice(&f(wide::f32x4::new(v)).to_array()[..tail]);
-        }
-    })
+    let mut y = x.as_standard_layout().into_owned();
+    map_in_place_x4(&mut y, f);
+    y
 }
 
-/// [`map_elementwise_x4`] in place: `x` itself, piece by piece (in parallel for large
-/// arrays), when it is in standard layout; otherwise a fresh array.
+/// [`map_elementwise_x4`] on `x` itself, piece by piece (in parallel for large arrays); an
+/// `x` not in standard layout is first copied into it.
 pub(crate) fn map_in_place_x4(
     x: &mut ArrayD<f32>,
     f: impl Fn(wide::f32x4) -> wide::f32x4 + Sync + Send,
 ) {
-    let Some(xs) = x.as_slice_mut() else {
-        *x = map_elementwise_x4(x, f);
-        return;
-    };
+    if !x.is_standard_layout() {
+        *x = x.as_standard_layout().into_owned();
+    }
+    let xs = x.as_slice_mut().expect("standard layout");
     let len = light_chunk_len(xs.len(), 1);
     map_ordered(xs.chunks_mut(len).collect(), |_, piece: &mut [f32]| {
         let whole = piece.len() / 4 * 4;
