@@ -430,6 +430,42 @@ fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
     }
 }
 
+/// Inference pools 2×2 windows by value alone where a row has no NaN, and falls back to the
+/// exact scan where one may: both must give the training pass's values to the bit. Signed
+/// zeros tie (the first one wins, so the sign shows), one window holds a NaN after a number,
+/// one a +∞ and a −∞ (their sum is NaN: the fallback, which must still give +∞); widths give whole groups
+/// of four windows, an overlapping last group, and fewer than four windows.
+#[test]
+fn maxpool_inference_equals_its_training_pass_to_the_bit() {
+    for w in [28, 10, 8, 6, 2] {
+        let h = 6;
+        let mut x = random(&[2, 3, h, w], 53).mapv(|v| (v * 2.0).round());
+        for (i, v) in x.iter_mut().enumerate() {
+            if *v == 0.0 && i % 2 == 1 {
+                *v = -0.0;
+            }
+        }
+        x[[0, 1, 2, 1]] = f32::NAN;
+        x[[1, 2, 4, 0]] = f32::INFINITY;
+        x[[1, 2, 5, 1]] = f32::NEG_INFINITY;
+        assert!(x.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
+        let mut pool = MaxPool2d::new(2);
+        let want = pool.forward(&x, Mode::Eval);
+        let got = pool.infer(&x);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "width {w}, output {i}: {a:?} vs {b:?}"
+            );
+        }
+        assert!(
+            got.iter().any(|v| v.is_nan()),
+            "width {w}: the NaN's window"
+        );
+        assert!(got.iter().any(|&v| v == f32::INFINITY), "width {w}: +inf");
+    }
+}
+
 /// The WebAssembly build's matrix kernel against a plain triple loop, over shapes that hit
 /// every edge path (rows not a multiple of 4, columns not a multiple of 8 or 4, k = 0),
 /// with A read directly and transposed, strided B and C rows, and C accumulated into or
@@ -790,5 +826,38 @@ fn infer_equals_the_evaluation_forward_pass() {
         assert!(refused.is_err(), "{}: backward after infer", layer.kind());
         layer.forward(&x, Mode::Eval);
         layer.backward(&dy);
+    }
+}
+
+/// `predict` hands each layer its input to keep (`infer_owned`): the layers that then work
+/// where it lies (Normalize, Flatten, the activations) must give what the forward pass
+/// gives, to the bit, also for an input that is not in standard layout.
+#[test]
+fn infer_owned_equals_the_evaluation_forward_pass() {
+    let mut layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(Normalize {
+            mean: 0.1307,
+            std: 0.3081,
+        }),
+        Box::new(Flatten::new()),
+        Box::new(ActivationLayer::new(Box::new(Splash::new()))),
+        Box::new(MaxPool2d::new(2)),
+    ];
+    let x = random(&[3, 2, 4, 6], 74);
+    let transposed = x.clone().permuted_axes(vec![0, 1, 3, 2]);
+    assert!(!transposed.is_standard_layout());
+    for layer in layers.iter_mut() {
+        for x in [&x, &transposed] {
+            let want = layer.forward(x, Mode::Eval);
+            let got = layer.infer_owned(x.clone());
+            assert_eq!(got.shape(), want.shape(), "{}", layer.kind());
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{}: infer_owned differs from forward",
+                layer.kind()
+            );
+        }
     }
 }

@@ -31,6 +31,17 @@ impl Layer for Flatten {
             .expect("contiguous")
     }
 
+    /// In inference, the input is reshaped where it lies, not copied.
+    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
+        if !x.is_standard_layout() {
+            return self.infer(&x);
+        }
+        let n = x.shape()[0];
+        let rest = x.len() / n.max(1);
+        x.into_shape_with_order(vec![n, rest])
+            .expect("standard layout")
+    }
+
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         grad_out
             .as_standard_layout()
@@ -57,6 +68,13 @@ impl Layer for Normalize {
     fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
         let (m, s) = (self.mean, self.std);
         x.mapv(|v| (v - m) / s)
+    }
+
+    /// In inference, the input is normalised where it lies.
+    fn infer_owned(&mut self, mut x: ArrayD<f32>) -> ArrayD<f32> {
+        let (m, s) = (self.mean, self.std);
+        x.mapv_inplace(|v| (v - m) / s);
+        x
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
