@@ -158,42 +158,32 @@ fn pool_row_2x2(
     offset: usize,
 ) {
     let (upper, lower) = rows.split_at(w);
-    let taps = [0.0, 1.0, 2.0, 3.0].map(f32x4::splat);
-    // Tap t of window `col` is row t / 2, column t % 2 of the window (arithmetic, not a
-    // match, so that nothing branches on the winner).
-    let at = |tap: f32, col: usize| {
-        let t = tap as usize;
-        (t >> 1) * w + 2 * col + (t & 1)
-    };
     let whole = ys.len() / 4 * 4;
+    // The taps' flat offsets within the two rows, for windows q..q + 4 (exact in f32: they
+    // are below 2·w), picked with the values and turned into indices four at a time.
+    let first = f32x4::new([0.0, 2.0, 4.0, 6.0]);
+    let tap_offsets = [0.0, 1.0, w as f32, w as f32 + 1.0].map(|d| first + f32x4::splat(d));
     for q in (0..whole).step_by(4) {
         // Columns 2·(q + l) and 2·(q + l) + 1 of a row, l = 0..4: the even and odd lanes of
         // two vector loads (shuffles, not one load per lane).
         let pairs = |row: &[f32]| deinterleave(load4(row, 2 * q), load4(row, 2 * q + 4));
         let ((u0, u1), (l0, l1)) = (pairs(upper), pairs(lower));
-        let (v0, t0) = pick4(u0, taps[0], u1, taps[1]);
-        let (v1, t1) = pick4(l0, taps[2], l1, taps[3]);
+        let shift = f32x4::splat((2 * q) as f32);
+        let tap = |t: usize| tap_offsets[t] + shift;
+        let (v0, t0) = pick4(u0, tap(0), u1, tap(1));
+        let (v1, t1) = pick4(l0, tap(2), l1, tap(3));
         let (v, t) = pick4(v0, t0, v1, t1);
         ys[q..q + 4].copy_from_slice(&v.to_array());
         if let Some(args) = args.as_mut() {
-            for (l, tap) in t.to_array().into_iter().enumerate() {
-                args[q + l] = offset + at(tap, q + l);
+            for (arg, at) in args[q..q + 4].iter_mut().zip(t.trunc_int().to_array()) {
+                *arg = offset + at as usize;
             }
         }
     }
     for col in whole..ys.len() {
-        let (v0, i0) = pick(
-            upper[2 * col],
-            at(0.0, col),
-            upper[2 * col + 1],
-            at(1.0, col),
-        );
-        let (v1, i1) = pick(
-            lower[2 * col],
-            at(2.0, col),
-            lower[2 * col + 1],
-            at(3.0, col),
-        );
+        let (left, below) = (2 * col, w + 2 * col);
+        let (v0, i0) = pick(rows[left], left, rows[left + 1], left + 1);
+        let (v1, i1) = pick(rows[below], below, rows[below + 1], below + 1);
         let (v, i) = pick(v0, i0, v1, i1);
         ys[col] = v;
         if let Some(args) = args.as_mut() {
