@@ -55,17 +55,17 @@ impl MaxPool2d {
             for (p, ys) in ys.chunks_exact_mut(oh * ow).enumerate() {
                 let base = (first_plane + p) * h * w;
                 let plane = &xs[base..base + h * w];
+                // Inference's 2×2 pools take the values alone unless the plane has a NaN.
+                let rows = &plane[..oh * 2 * w];
+                if s == 2 && args.is_none() && max_rows_2x2(rows, w, ys, ow) {
+                    continue;
+                }
                 for r in 0..oh {
                     let ys = &mut ys[r * ow..(r + 1) * ow];
                     let at = (p * oh + r) * ow;
                     let args = args.as_mut().map(|a| &mut a[at..at + ow]);
                     let top = r * s * w;
                     let rows = &plane[top..top + s * w];
-                    // Inference's 2×2 pools take the values alone unless the row has a NaN.
-                    let pooled = s == 2 && args.is_none() && max_row_2x2(rows, w, ys);
-                    if pooled {
-                        continue;
-                    }
                     if s == 2 {
                         pool_row_2x2(rows, w, ys, args, base + top);
                     } else {
@@ -195,49 +195,52 @@ fn pool_row_2x2(
 /// The values of [`pool_row_2x2`] without the winners, for inference, where the input has
 /// no NaN: then the first maximum is the running `y > x ? y : x` of the row-major scan, two
 /// operations per pair of taps where `pick4` with its NaN rule and the winners' taps takes
-/// six. Returns false, with `ys` partly written, if a NaN may be among the inputs (a sum of
-/// each window's taps is NaN; also for inf − inf, which costs only the exact pass):
-/// the caller then pools the row with [`pool_row_2x2`]. (The max pool was 11 % of LeNet5's
-/// batch-64 prediction in Chromium.)
-fn max_row_2x2(rows: &[f32], w: usize, ys: &mut [f32]) -> bool {
-    let (upper, lower) = rows.split_at(w);
+/// six. `x` holds pairs of input rows `w` wide, one after another (a plane without its
+/// odd last row), `ys` an output row `ow` wide for each pair. Returns false, with `ys` partly
+/// written, if a NaN may be among the inputs (a sum of some window's taps is NaN; also for
+/// inf − inf, which costs only the exact pass): the caller then pools them with
+/// [`pool_row_2x2`]. One call per plane, not per row: the max pool was 11 % of LeNet5's
+/// batch-64 prediction in Chromium, most of it per-row overhead.
+fn max_rows_2x2(x: &[f32], w: usize, ys: &mut [f32], ow: usize) -> bool {
     let first_max = |x: f32x4, y: f32x4| y.simd_gt(x).select(y, x);
-    let ow = ys.len();
     let mut sums = f32x4::ZERO;
-    let mut group = |q: usize| {
-        let pairs = |row: &[f32]| deinterleave(load4(row, 2 * q), load4(row, 2 * q + 4));
-        let ((u0, u1), (l0, l1)) = (pairs(upper), pairs(lower));
-        sums += (u0 + u1) + (l0 + l1);
-        let v = first_max(first_max(u0, u1), first_max(l0, l1));
-        ys[q..q + 4].copy_from_slice(&v.to_array());
-    };
-    // Groups of four windows; the last one overlaps the one before instead of a scalar tail.
-    let whole = if ow >= 4 { ow } else { 0 };
-    let mut q = 0;
-    while q + 4 <= whole {
-        group(q);
-        q += 4;
-    }
-    if q < whole {
-        group(whole - 4);
-    }
-    if sums.to_array().iter().any(|s| s.is_nan()) {
-        return false;
-    }
-    for col in whole..ow {
-        let taps = [
-            upper[2 * col],
-            upper[2 * col + 1],
-            lower[2 * col],
-            lower[2 * col + 1],
-        ];
-        if taps.iter().any(|t| t.is_nan()) {
-            return false;
+    for (rows, ys) in x.chunks_exact(2 * w).zip(ys.chunks_exact_mut(ow)) {
+        let (upper, lower) = rows.split_at(w);
+        let mut group = |q: usize| {
+            let pairs = |row: &[f32]| deinterleave(load4(row, 2 * q), load4(row, 2 * q + 4));
+            let ((u0, u1), (l0, l1)) = (pairs(upper), pairs(lower));
+            sums += (u0 + u1) + (l0 + l1);
+            let v = first_max(first_max(u0, u1), first_max(l0, l1));
+            ys[q..q + 4].copy_from_slice(&v.to_array());
+        };
+        if ow >= 4 {
+            // Groups of four windows; the last one overlaps the one before instead of a
+            // scalar tail.
+            let mut q = 0;
+            while q + 4 <= ow {
+                group(q);
+                q += 4;
+            }
+            if q < ow {
+                group(ow - 4);
+            }
+            continue;
         }
-        let first_max = |x: f32, y: f32| if y > x { y } else { x };
-        ys[col] = first_max(first_max(taps[0], taps[1]), first_max(taps[2], taps[3]));
+        for (col, y) in ys.iter_mut().enumerate() {
+            let taps = [
+                upper[2 * col],
+                upper[2 * col + 1],
+                lower[2 * col],
+                lower[2 * col + 1],
+            ];
+            if taps.iter().any(|t| t.is_nan()) {
+                return false;
+            }
+            let first_max = |x: f32, y: f32| if y > x { y } else { x };
+            *y = first_max(first_max(taps[0], taps[1]), first_max(taps[2], taps[3]));
+        }
     }
-    true
+    !sums.to_array().iter().any(|s| s.is_nan())
 }
 
 /// Global average pooling: (N, C, H, W) → (N, C), the mean over each channel's plane.
