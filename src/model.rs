@@ -440,7 +440,7 @@ impl Model {
         }
         let mut h = x.clone().into_dyn();
         for (_, layer) in self.layers.iter_mut() {
-            h = layer.forward(&h, mode);
+            h = layer.forward_owned(h, mode);
         }
         h.into_dimensionality::<Ix2>().expect("logits are 2-D")
     }

@@ -829,34 +829,53 @@ fn infer_equals_the_evaluation_forward_pass() {
     }
 }
 
-/// `predict` hands each layer its input to keep (`infer_owned`): the layers that then work
-/// where it lies (Normalize, Flatten, the activations) must give what the forward pass
-/// gives, to the bit, also for an input that is not in standard layout.
+/// `predict` and `Model::forward` hand each layer its input to keep (`infer_owned`,
+/// `forward_owned`): the layers that then work where it lies or keep it for the backward
+/// pass (Normalize, Flatten, the activations) must give what the forward pass gives, and
+/// the same backward pass after it, to the bit, also for an input not in standard layout.
 #[test]
-fn infer_owned_equals_the_evaluation_forward_pass() {
+fn owned_passes_equal_the_forward_pass() {
     let mut layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Normalize {
             mean: 0.1307,
             std: 0.3081,
         }),
         Box::new(Flatten::new()),
-        Box::new(ActivationLayer::new(Box::new(Splash::new()))),
+        Box::new(ActivationLayer::new(Box::new(Splash::with_coefficients(
+            [0.9, -0.3, 0.2, 0.1],
+            [0.4, -0.2, 0.3, -0.1],
+        )))),
         Box::new(MaxPool2d::new(2)),
     ];
     let x = random(&[3, 2, 4, 6], 74);
     let transposed = x.clone().permuted_axes(vec![0, 1, 3, 2]);
     assert!(!transposed.is_standard_layout());
+    let same = |a: &ArrayD<f32>, b: &ArrayD<f32>| {
+        a.shape() == b.shape() && a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits())
+    };
     for layer in layers.iter_mut() {
+        let kind = layer.kind();
         for x in [&x, &transposed] {
+            for mode in MODES {
+                let want = layer.forward(x, mode);
+                let dy = random(want.shape(), 75);
+                let want_dx = layer.backward(&dy);
+                let got = layer.forward_owned(x.clone(), mode);
+                assert!(
+                    same(&got, &want),
+                    "{kind}: forward_owned differs ({mode:?})"
+                );
+                let got_dx = layer.backward(&dy);
+                assert!(
+                    same(&got_dx, &want_dx),
+                    "{kind}: backward after forward_owned"
+                );
+            }
             let want = layer.forward(x, Mode::Eval);
             let got = layer.infer_owned(x.clone());
-            assert_eq!(got.shape(), want.shape(), "{}", layer.kind());
             assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{}: infer_owned differs from forward",
-                layer.kind()
+                same(&got, &want),
+                "{kind}: infer_owned differs from forward"
             );
         }
     }

@@ -304,9 +304,14 @@ impl Layer for ActivationLayer {
         "activation"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let y = self.activation.forward(x);
-        self.input = Some(x.clone());
+    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+        self.forward_owned(x.clone(), mode)
+    }
+
+    /// The pre-activations it is given are kept for the backward pass as they are (no copy).
+    fn forward_owned(&mut self, x: ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+        let y = self.activation.forward(&x);
+        self.input = Some(x);
         y
     }
 

@@ -112,6 +112,11 @@ pub trait Layer: std::any::Any + Send {
     fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
         self.infer(&x)
     }
+    /// [`Layer::forward`] given the input to keep: a layer may work in place on it or keep
+    /// it for the backward pass without a copy (Normalize, Flatten, the activation layers).
+    fn forward_owned(&mut self, x: ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+        self.forward(&x, mode)
+    }
     /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
     /// returns dL/d(input).
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;

@@ -33,9 +33,15 @@ impl Layer for Flatten {
 
     /// In inference, the input is reshaped where it lies, not copied.
     fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
+        self.forward_owned(x, Mode::Eval)
+    }
+
+    /// The input is reshaped where it lies, not copied.
+    fn forward_owned(&mut self, x: ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
         if !x.is_standard_layout() {
-            return self.infer(&x);
+            return self.forward(&x, mode);
         }
+        self.input_shape = x.shape().to_vec();
         let n = x.shape()[0];
         let rest = x.len() / n.max(1);
         x.into_shape_with_order(vec![n, rest])
@@ -71,7 +77,12 @@ impl Layer for Normalize {
     }
 
     /// In inference, the input is normalised where it lies.
-    fn infer_owned(&mut self, mut x: ArrayD<f32>) -> ArrayD<f32> {
+    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
+        self.forward_owned(x, Mode::Eval)
+    }
+
+    /// The input is normalised where it lies (the backward pass does not read it).
+    fn forward_owned(&mut self, mut x: ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
         let (m, s) = (self.mean, self.std);
         x.mapv_inplace(|v| (v - m) / s);
         x
