@@ -458,12 +458,16 @@ fn maxpool_inference_equals_its_training_pass_to_the_bit() {
                 "{h}x{w}, output {i}: {a:?} vs {b:?}"
             );
         }
-        assert!(
-            got.iter().any(|v| v.is_nan()),
-            "width {w}: the NaN's window"
-        );
-        assert!(got.iter().any(|&v| v == f32::INFINITY), "width {w}: +inf");
+        assert!(got.iter().any(|v| v.is_nan()), "{h}x{w}: the NaN's window");
+        assert!(got.iter().any(|&v| v == f32::INFINITY), "{h}x{w}: +inf");
     }
+    // An input smaller than one window pools to nothing, and its gradient is zero.
+    let tiny = random(&[2, 3, 1, 5], 54);
+    let mut pool = MaxPool2d::new(2);
+    assert_eq!(pool.infer(&tiny).shape(), [2, 3, 0, 2]);
+    let y = pool.forward(&tiny, Mode::Eval);
+    assert_eq!(y.shape(), [2, 3, 0, 2]);
+    assert_eq!(pool.backward(&y), ArrayD::<f32>::zeros(tiny.shape()));
 }
 
 /// The WebAssembly build's matrix kernel against a plain triple loop, over shapes that hit

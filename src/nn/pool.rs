@@ -45,11 +45,10 @@ impl MaxPool2d {
         // Samples in fixed chunks, in parallel; each output depends on its window only.
         let chunk = light_chunk_len(n, c * h * w);
         let per_out = c * oh * ow;
-        let mut args = self.argmax.chunks_mut(chunk * per_out);
-        let work: Vec<_> = y
-            .chunks_mut(chunk * per_out)
-            .map(|ys| (ys, args.next()))
-            .collect();
+        // (At least 1: an input smaller than one window pools to an empty output.)
+        let piece = (chunk * per_out).max(1);
+        let mut args = self.argmax.chunks_mut(piece);
+        let work: Vec<_> = y.chunks_mut(piece).map(|ys| (ys, args.next())).collect();
         map_ordered(work, |ci, (ys, mut args)| {
             let first_plane = ci * chunk * c;
             for (p, ys) in ys.chunks_exact_mut(oh * ow).enumerate() {
