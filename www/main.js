@@ -586,6 +586,10 @@ const otherTraining = () => (state.training === 'adv' ? 'standard' : 'adv');
  * the pair shown before stays. */
 async function loadModels(arch, training, pair = null) {
   const next = { arch, training };
+  // The curve's status belongs to the networks shown until now: cleared here, at the switch,
+  // not once the new ones have loaded, which used to wipe the "cancelled … (the architecture
+  // changed)" of a run stopped by this switch whenever its last chunks returned first.
+  $('curve-status').textContent = '';
   setStatus(pair ? 'Loading your networks…' : `Loading ${ARCH_NAMES[arch]}, ${TRAINING_NAMES[training]}…`, true);
   for (const r of switches()) r.disabled = true;
   try {
@@ -610,7 +614,6 @@ async function loadModels(arch, training, pair = null) {
     showReference();
     showVerdict();
     robustness.setLive(null, 0);
-    $('curve-status').textContent = '';
     setStatus('Ready');
     debug.ready = true;
     debug.arch = arch;
