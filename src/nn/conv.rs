@@ -1,5 +1,7 @@
 //! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
 
+#[cfg(target_arch = "x86_64")]
+use super::direct::{self, Direct, Packed};
 use super::gemm::{
     matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Start, Strided,
 };
@@ -285,6 +287,11 @@ enum Cache {
     /// per sample, for an input of this shape. Training keeps these, so that the columns are
     /// unfolded once per step.
     Columns((usize, usize, usize, usize)),
+    /// Every sample's zero-padded copy is in [`Conv2d::columns`], as [`Direct::pad`] writes
+    /// it, for an input of this shape: the direct convolution's forward pass, in training or
+    /// in evaluation with a backward pass to follow.
+    #[cfg(target_arch = "x86_64")]
+    Padded((usize, usize, usize, usize)),
 }
 
 /// 2-D convolution, y = W ⋆ x + b, with a square kernel, stride and zero padding.
@@ -300,14 +307,19 @@ pub struct Conv2d {
     stride: usize,
     padding: usize,
     cache: Cache,
-    /// The unfolded columns of the last training batch; the buffer is reused from step to
-    /// step (im2col writes every element, so it is never cleared).
+    /// The unfolded columns of the last training batch, or with the direct convolution its
+    /// padded samples; the buffer is reused from step to step (im2col and the padding write
+    /// every element, so it is never cleared).
     columns: Vec<f32>,
     /// The Winograd transform of the weights in `weight`, made by the caller that put them
     /// there, so that an evaluation-mode 3×3 convolution does not transform them again on
     /// every call. Only [`crate::model::Model`]'s folded prediction sets it, for the span of
     /// one pass with its folded weights in place (see [`Conv2d::winograd`]); otherwise None.
     pub(crate) prepared: Option<Winograd>,
+    /// Whether the direct convolution runs where it can (tests turn it off to compare it
+    /// with im2col + GEMM).
+    #[cfg(target_arch = "x86_64")]
+    direct: bool,
 }
 
 impl Conv2d {
@@ -334,7 +346,19 @@ impl Conv2d {
             cache: Cache::Empty,
             columns: Vec::new(),
             prepared: None,
+            #[cfg(target_arch = "x86_64")]
+            direct: true,
         }
+    }
+
+    /// The geometry of the direct convolution ([`super::direct`]) if this layer runs it for
+    /// an input of `c` channels of h×w: natively on x86-64 with AVX2 and FMA, stride 1,
+    /// padding less than the kernel, unless the WebAssembly build's kernels are in use.
+    #[cfg(target_arch = "x86_64")]
+    fn direct_geometry(&self, c: usize, h: usize, w: usize) -> Option<Direct> {
+        let on = self.direct && self.stride == 1 && !portable_kernels() && direct::available();
+        on.then(|| Direct::new(c, h, w, self.kernel, self.padding))
+            .flatten()
     }
 
     fn geometry(&self, c: usize, h: usize, w: usize) -> Geometry {
@@ -404,6 +428,11 @@ impl Conv2d {
         let (n, c, h, w) = x.dim();
         assert_eq!(c, self.weight.value.shape()[1], "conv2d: channel mismatch");
         let g = self.geometry(c, h, w);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(d) = self.direct_geometry(c, h, w) {
+            let xs = x.as_slice().expect("standard layout");
+            return self.run_direct(xs, n, d, mode == Mode::Train || keep_input);
+        }
         let o = self.out_channels();
         let mut all_cols = std::mem::take(&mut self.columns);
         let w2 = self.weight_matrix(g.rows());
@@ -525,6 +554,11 @@ impl Conv2d {
             Cache::Empty => panic!("conv2d: backward before forward"),
             Cache::Input(x) => x.dim(),
             Cache::Columns(dim) => *dim,
+            #[cfg(target_arch = "x86_64")]
+            Cache::Padded(dim) => {
+                let dim = *dim;
+                return self.backward_direct(grad_out, dim, input_grad, param_grad);
+            }
         };
         let g = self.geometry(c, h, w);
         let o = self.out_channels();
@@ -575,6 +609,8 @@ impl Conv2d {
                         scratch.view()
                     }
                     Cache::Empty => unreachable!("checked above"),
+                    #[cfg(target_arch = "x86_64")]
+                    Cache::Padded(_) => unreachable!("the direct convolution's backward pass"),
                 };
                 let dyi = ArrayView2::from_shape((o, g.cols()), &dys[i * per_out..][..per_out])
                     .expect("sized");
@@ -608,6 +644,135 @@ impl Conv2d {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+impl Conv2d {
+    /// The forward pass as the direct convolution, for `n` samples `x` (N, C, H, W) in
+    /// standard layout; the padded samples are kept for a backward pass if `keep`.
+    fn run_direct(&mut self, x: &[f32], n: usize, d: Direct, keep: bool) -> ArrayD<f32> {
+        let o = self.out_channels();
+        let (oh, ow) = (d.out_h(), d.out_w());
+        let (per_in, per_pad, per_out) =
+            (d.channels * d.height * d.width, d.padded_len(), o * oh * ow);
+        let weight = self.weight.value.as_slice().expect("contiguous weight");
+        let packed = Packed::new(weight, o, d.taps());
+        let offsets = d.offsets();
+        let bias = self.bias.value.as_slice().expect("contiguous bias");
+        let mut padded = std::mem::take(&mut self.columns);
+        padded.resize(if keep { n * per_pad } else { 0 }, 0.0);
+        let mut y = vec![0.0f32; n * per_out];
+        let chunk = chunk_len(n);
+        let kept: Vec<Option<&mut [f32]>> = if keep {
+            padded.chunks_mut(chunk * per_pad).map(Some).collect()
+        } else {
+            (0..n.div_ceil(chunk)).map(|_| None).collect()
+        };
+        let work: Vec<_> = y.chunks_mut(chunk * per_out).zip(kept).collect();
+        map_ordered(work, |ci, (ych, mut kept)| {
+            let mut scratch = if kept.is_some() {
+                Vec::new()
+            } else {
+                vec![0.0f32; per_pad]
+            };
+            for (j, yi) in ych.chunks_exact_mut(per_out).enumerate() {
+                let i = ci * chunk + j;
+                let xpad = match kept.as_mut() {
+                    Some(block) => &mut block[j * per_pad..(j + 1) * per_pad],
+                    None => &mut scratch[..],
+                };
+                d.pad(&x[i * per_in..(i + 1) * per_in], xpad);
+                d.forward(xpad, &packed, &offsets, Some(bias), yi);
+            }
+        });
+        self.columns = padded;
+        self.cache = if keep {
+            Cache::Padded((n, d.channels, d.height, d.width))
+        } else {
+            Cache::Empty
+        };
+        Array4::from_shape_vec((n, o, oh, ow), y)
+            .expect("sized")
+            .into_dyn()
+    }
+
+    /// [`Conv2d::backward_inner`] after [`Conv2d::run_direct`]: the weight gradient as dot
+    /// products over each padded sample, the input gradient as the direct convolution of
+    /// the padded output gradient with the kernel transposed and flipped.
+    fn backward_direct(
+        &mut self,
+        grad_out: &ArrayD<f32>,
+        (n, c, h, w): (usize, usize, usize, usize),
+        input_grad: bool,
+        param_grad: bool,
+    ) -> Option<Array4<f32>> {
+        let d = Direct::new(c, h, w, self.kernel, self.padding).expect("as in the forward pass");
+        let o = self.out_channels();
+        let (oh, ow) = (d.out_h(), d.out_w());
+        let dy = grad_out
+            .view()
+            .into_dimensionality::<Ix4>()
+            .expect("conv2d grad (N, O, OH, OW)");
+        assert_eq!(dy.dim(), (n, o, oh, ow), "conv2d: grad shape");
+        let dy = dy.as_standard_layout();
+        let dys = dy.as_slice().expect("standard layout");
+        let (per_in, per_pad, per_out) = (c * h * w, d.padded_len(), o * oh * ow);
+        let taps = d.taps();
+        let weight = self.weight.value.as_slice().expect("contiguous weight");
+        let flipped = input_grad.then(|| Packed::transposed_flipped(weight, o, c, self.kernel));
+        let (rows, transposed) = (d.grad_rows(o), d.transposed(o));
+        let (offsets, transposed_offsets) = (d.offsets(), transposed.offsets());
+        let mut dx = vec![0.0f32; if input_grad { n * per_in } else { 0 }];
+        let chunk = chunk_len(n);
+        let dx_chunks: Vec<Option<&mut [f32]>> = if input_grad {
+            dx.chunks_mut(chunk * per_in).map(Some).collect()
+        } else {
+            (0..n.div_ceil(chunk)).map(|_| None).collect()
+        };
+        let padded = &self.columns;
+        let partials = map_ordered(dx_chunks, |ci, mut dxch| {
+            let mut dw = vec![0.0f32; if param_grad { o * taps } else { 0 }];
+            let mut db = vec![0.0f32; o];
+            let mut dy_rows = vec![0.0f32; if param_grad { rows.padded_len() } else { 0 }];
+            let mut dy_padded = vec![
+                0.0f32;
+                if input_grad {
+                    transposed.padded_len()
+                } else {
+                    0
+                }
+            ];
+            let samples = (ci * chunk)..((ci + 1) * chunk).min(n);
+            for (j, i) in samples.enumerate() {
+                let dyi = &dys[i * per_out..(i + 1) * per_out];
+                if param_grad {
+                    rows.pad(dyi, &mut dy_rows);
+                    d.weight_grad(
+                        &padded[i * per_pad..(i + 1) * per_pad],
+                        &dy_rows,
+                        &offsets,
+                        &mut dw,
+                    );
+                    for (b, plane) in db.iter_mut().zip(dyi.chunks_exact(oh * ow)) {
+                        *b += plane.iter().sum::<f32>();
+                    }
+                }
+                if let (Some(dxch), Some(flipped)) = (dxch.as_mut(), flipped.as_ref()) {
+                    transposed.pad(dyi, &mut dy_padded);
+                    let dxi = &mut dxch[j * per_in..(j + 1) * per_in];
+                    transposed.forward(&dy_padded, flipped, &transposed_offsets, None, dxi);
+                }
+            }
+            (dw, db)
+        });
+        if param_grad {
+            for (dw, db) in partials {
+                add_into(&mut self.weight.grad, &dw);
+                add_into(&mut self.bias.grad, &db);
+            }
+        }
+        input_grad.then(|| Array4::from_shape_vec((n, c, h, w), dx).expect("sized"))
+    }
+}
+
 impl Layer for Conv2d {
     fn kind(&self) -> &'static str {
         "conv2d"
@@ -638,4 +803,94 @@ impl Layer for Conv2d {
     }
 
     crate::nn::tensors! { "weight" => param weight, "bias" => param bias }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        ArrayD::from_shape_fn(shape.to_vec(), |_| r.gen_range(-1.0f32..1.0))
+    }
+
+    /// Equal to 1e-5 of the largest value (an element that cancels to near zero carries the
+    /// rounding of its larger terms).
+    fn close(got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str) {
+        assert_eq!(got.shape(), want.shape(), "{what}: shape");
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "{what}: element {i} is {g}, expected {w}"
+            );
+        }
+    }
+
+    /// The direct convolution gives im2col + GEMM's outputs and gradients (to 1e-5) in
+    /// training and in evaluation, and its backward pass leaves the layer as that one does.
+    #[test]
+    fn direct_convolution_matches_im2col() {
+        if !direct::available() {
+            eprintln!("skipped: this processor has no AVX2/FMA, so the direct path is never used");
+            return;
+        }
+        // (C, H, W, O, k, padding): LeNet5's and All-CNN's stride-1 shapes and odd ones.
+        for (c, h, w, o, k, p) in [
+            (1, 28, 28, 6, 5, 2),
+            (6, 14, 14, 16, 5, 0),
+            (16, 14, 14, 32, 3, 1),
+            (3, 9, 7, 10, 1, 0),
+            (2, 11, 13, 7, 3, 2),
+        ] {
+            let make = || Conv2d::new(c, o, k, 1, p, &mut ChaCha8Rng::seed_from_u64(3));
+            let (mut fast, mut slow) = (make(), make());
+            slow.direct = false;
+            let mut r = ChaCha8Rng::seed_from_u64(4);
+            fast.bias.value.mapv_inplace(|_| r.gen_range(-1.0..1.0));
+            slow.bias.value.assign(&fast.bias.value);
+            let x = random(&[5, c, h, w], 5);
+            for mode in [Mode::Train, Mode::Eval] {
+                let what = format!("{:?} {mode:?}", (c, h, w, o, k, p));
+                let y = fast.forward(&x, mode);
+                assert!(
+                    matches!(fast.cache, Cache::Padded(_)),
+                    "{what}: the direct path ran"
+                );
+                close(&y, &slow.forward(&x, mode), &format!("{what}: output"));
+                close(
+                    &fast.infer(&x),
+                    &slow.infer(&x),
+                    &format!("{what}: inferred output"),
+                );
+                fast.forward(&x, mode);
+                slow.forward(&x, mode);
+                let dy = random(y.shape(), 6);
+                close(
+                    &fast.backward(&dy),
+                    &slow.backward(&dy),
+                    &format!("{what}: input gradient"),
+                );
+                close(
+                    &fast.backward_input(&dy),
+                    &slow.backward_input(&dy),
+                    &format!("{what}: input gradient only"),
+                );
+                fast.backward_params(&dy);
+                slow.backward_params(&dy);
+                close(
+                    &fast.weight.grad,
+                    &slow.weight.grad,
+                    &format!("{what}: weight gradient"),
+                );
+                close(
+                    &fast.bias.grad,
+                    &slow.bias.grad,
+                    &format!("{what}: bias gradient"),
+                );
+            }
+        }
+    }
 }

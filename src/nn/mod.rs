@@ -6,6 +6,8 @@
 
 mod batchnorm;
 mod conv;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod dropout;
 pub mod gemm;
 mod lanes;
