@@ -210,6 +210,9 @@ impl Direct {
                 start[..rows].copy_from_slice(&b[first..first + rows]);
             }
             for i in 0..oh {
+                // Kernel rows ki whose padded row i + ki lies in the image: p ≤ i + ki < p + H.
+                let (p, k) = (self.padding, self.kernel);
+                let rows_read = p.saturating_sub(i)..(p + self.height).saturating_sub(i).min(k);
                 let mut j = 0;
                 while j < vectors {
                     let wide = vectors - j >= 2 * LANES;
@@ -217,6 +220,8 @@ impl Direct {
                         x: x.as_ptr().add(i * row + j),
                         offsets,
                         weights,
+                        channels: self.channels,
+                        taps: rows_read.start * k..rows_read.end.max(rows_read.start) * k,
                         start: &start,
                         y: y.as_mut_ptr().add(first * oh * ow + i * ow + j),
                         channel_stride: oh * ow,
@@ -293,6 +298,11 @@ struct Tile<'a> {
     offsets: &'a [usize],
     /// The block's weights, tap by tap (M per tap).
     weights: &'a [f32],
+    channels: usize,
+    /// Within each channel's k·k taps, those of the kernel rows that read image rows: the
+    /// others read the zero rows above and below it (the input gradient's convolution pads
+    /// by k − 1 − p, so a third of its taps were such zeros for LeNet5's second convolution).
+    taps: std::ops::Range<usize>,
     start: &'a [f32; ROWS],
     /// The output at the block's first channel, this row and first column.
     y: *mut f32,
@@ -308,13 +318,19 @@ impl Tile<'_> {
         for (r, lanes) in acc.iter_mut().enumerate() {
             *lanes = [_mm256_set1_ps(self.start[r]); NB];
         }
-        for (&offset, w) in self.offsets.iter().zip(self.weights.chunks_exact(M)) {
-            let p = self.x.add(offset);
-            let xv: [__m256; NB] = std::array::from_fn(|v| _mm256_loadu_ps(p.add(v * LANES)));
-            for (lanes, weight) in acc.iter_mut().zip(w) {
-                let wv = _mm256_broadcast_ss(weight);
-                for (a, &xv) in lanes.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wv, xv, *a);
+        // Per channel, the taps of the kernel rows that read image rows.
+        let per_channel = self.offsets.len() / self.channels;
+        for c in 0..self.channels {
+            let taps = c * per_channel + self.taps.start..c * per_channel + self.taps.end;
+            let weights = &self.weights[taps.start * M..taps.end * M];
+            for (&offset, w) in self.offsets[taps].iter().zip(weights.chunks_exact(M)) {
+                let p = self.x.add(offset);
+                let xv: [__m256; NB] = std::array::from_fn(|v| _mm256_loadu_ps(p.add(v * LANES)));
+                for (lanes, weight) in acc.iter_mut().zip(w) {
+                    let wv = _mm256_broadcast_ss(weight);
+                    for (a, &xv) in lanes.iter_mut().zip(&xv) {
+                        *a = _mm256_fmadd_ps(wv, xv, *a);
+                    }
                 }
             }
         }
