@@ -17,9 +17,10 @@
 //! the WebAssembly build's path, as the page computes it.
 
 use std::arch::x86_64::{
-    __m256, _mm256_broadcast_ss, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_add_ps, _mm_add_ss,
-    _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
+    __m256, __m256i, _mm256_broadcast_ss, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
+    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskstore_ps,
+    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
 };
 use std::sync::OnceLock;
 
@@ -334,18 +335,23 @@ impl Tile<'_> {
                 }
             }
         }
+        // The last vector of a row may reach past it: stored under a mask of its columns
+        // (a copy through memory was a call to memcpy, 3.5 % of a training step).
+        let valid = |v: usize| self.columns.saturating_sub(v * LANES).min(LANES) as i32;
+        let masks: [__m256i; NB] = std::array::from_fn(|v| {
+            _mm256_cmpgt_epi32(
+                _mm256_set1_epi32(valid(v)),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            )
+        });
         for (r, lanes) in acc.iter().enumerate() {
             let out = self.y.add(r * self.channel_stride);
-            if self.columns == NB * LANES {
-                for (v, a) in lanes.iter().enumerate() {
+            for (v, (a, mask)) in lanes.iter().zip(&masks).enumerate() {
+                if valid(v) == LANES as i32 {
                     _mm256_storeu_ps(out.add(v * LANES), *a);
+                } else {
+                    _mm256_maskstore_ps(out.add(v * LANES), *mask, *a);
                 }
-            } else {
-                let mut spill = [0.0f32; 2 * LANES];
-                for (v, a) in lanes.iter().enumerate() {
-                    _mm256_storeu_ps(spill.as_mut_ptr().add(v * LANES), *a);
-                }
-                std::ptr::copy_nonoverlapping(spill.as_ptr(), out, self.columns);
             }
         }
     }
