@@ -1,4 +1,5 @@
-//! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples.
+//! 2-D convolution as im2col + GEMM, batch-parallel over fixed chunks of samples; natively
+//! on x86-64 with AVX2/FMA, stride-1 convolutions run as [`super::direct`]'s instead.
 
 #[cfg(target_arch = "x86_64")]
 use super::direct::{self, Direct, Packed};
@@ -391,8 +392,7 @@ impl Conv2d {
     /// Whether an evaluation pass over `channels` input channels runs as Winograd's F(2×2, 3×3)
     /// ([`Winograd`]): 3×3, stride-1, padding-1 convolutions with the WebAssembly kernels only
     /// (wasm SIMD has no fused multiply-add, so the plain GEMM is bound by its multiplications;
-    /// natively im2col feeds matrixmultiply's AVX2/FMA kernels, and training keeps its
-    /// columns for the backward pass anyway). Not for one input channel: its 16 products
+    /// natively the direct convolution or matrixmultiply have AVX2/FMA). Not for one input channel: its 16 products
     /// would be GEMMs over k = 1, which load and store the output once per multiplication
     /// (All-CNN's conv1 is 0.94x the time without).
     fn uses_winograd(&self, channels: usize) -> bool {
