@@ -1,6 +1,6 @@
 //! Batch normalisation over the channel axis of (N, C) or (N, C, H, W) inputs.
 
-use super::{Layer, Mode, Param};
+use super::{with_avx2, Layer, Mode, Param};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::ArrayD;
 
@@ -100,27 +100,37 @@ impl Layer for BatchNorm {
         let (mean, var): (Vec<f64>, Vec<f64>) = match mode {
             Mode::Train => {
                 let sums = map_ordered(xs.chunks(block).collect(), |_, xc| {
-                    let mut s = vec![0.0f64; c];
-                    for sample in xc.chunks(per) {
-                        for (ch, plane) in sample.chunks(l).enumerate() {
-                            s[ch] += lane_sum(plane, plane, |v, _| v as f64);
-                        }
-                    }
-                    s
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            let mut s = vec![0.0f64; c];
+                            for sample in xc.chunks(per) {
+                                for (ch, plane) in sample.chunks(l).enumerate() {
+                                    s[ch] += lane_sum(plane, plane, |v, _| v as f64);
+                                }
+                            }
+                            s
+                        },
+                    )
                 });
                 let mean = sum_columns(sums, c)
                     .into_iter()
                     .map(|v| v / m)
                     .collect::<Vec<_>>();
                 let squares = map_ordered(xs.chunks(block).collect(), |_, xc| {
-                    let mut s = vec![0.0f64; c];
-                    for sample in xc.chunks(per) {
-                        for (ch, plane) in sample.chunks(l).enumerate() {
-                            let mu = mean[ch];
-                            s[ch] += lane_sum(plane, plane, |v, _| (v as f64 - mu).powi(2));
-                        }
-                    }
-                    s
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            let mut s = vec![0.0f64; c];
+                            for sample in xc.chunks(per) {
+                                for (ch, plane) in sample.chunks(l).enumerate() {
+                                    let mu = mean[ch];
+                                    s[ch] += lane_sum(plane, plane, |v, _| (v as f64 - mu).powi(2));
+                                }
+                            }
+                            s
+                        },
+                    )
                 });
                 let var: Vec<f64> = sum_columns(squares, c).into_iter().map(|v| v / m).collect();
                 let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
@@ -150,24 +160,29 @@ impl Layer for BatchNorm {
             .zip(xs.chunks(block))
             .collect();
         map_ordered(pieces, |_, ((hc, yc), xc)| {
-            for ((hs, ys), xsample) in hc
-                .chunks_mut(per)
-                .zip(yc.chunks_mut(per))
-                .zip(xc.chunks(per))
-            {
-                for ch in 0..c {
-                    let r = ch * l..(ch + 1) * l;
-                    let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
-                    for ((h, o), &v) in hs[r.clone()]
-                        .iter_mut()
-                        .zip(&mut ys[r.clone()])
-                        .zip(&xsample[r])
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for ((hs, ys), xsample) in hc
+                        .chunks_mut(per)
+                        .zip(yc.chunks_mut(per))
+                        .zip(xc.chunks(per))
                     {
-                        *h = (v - mu) * is;
-                        *o = g * *h + b;
+                        for ch in 0..c {
+                            let r = ch * l..(ch + 1) * l;
+                            let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+                            for ((h, o), &v) in hs[r.clone()]
+                                .iter_mut()
+                                .zip(&mut ys[r.clone()])
+                                .zip(&xsample[r])
+                            {
+                                *h = (v - mu) * is;
+                                *o = g * *h + b;
+                            }
+                        }
                     }
-                }
-            }
+                },
+            )
         });
         self.cache = Some(Cache {
             shape: shape.clone(),
@@ -196,16 +211,21 @@ impl Layer for BatchNorm {
         let partials = map_ordered(
             dys.chunks(block).zip(xhat.chunks(block)).collect(),
             |_, (dc, hc)| {
-                let mut s = vec![0.0f64; 2 * c];
-                for (ds, hs) in dc.chunks(per).zip(hc.chunks(per)) {
-                    for ch in 0..c {
-                        let r = ch * l..(ch + 1) * l;
-                        let (d, h) = (&ds[r.clone()], &hs[r]);
-                        s[ch] += lane_sum(d, d, |g, _| g as f64);
-                        s[c + ch] += lane_sum(d, h, |g, h| (g * h) as f64);
-                    }
-                }
-                s
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        let mut s = vec![0.0f64; 2 * c];
+                        for (ds, hs) in dc.chunks(per).zip(hc.chunks(per)) {
+                            for ch in 0..c {
+                                let r = ch * l..(ch + 1) * l;
+                                let (d, h) = (&ds[r.clone()], &hs[r]);
+                                s[ch] += lane_sum(d, d, |g, _| g as f64);
+                                s[c + ch] += lane_sum(d, h, |g, h| (g * h) as f64);
+                            }
+                        }
+                        s
+                    },
+                )
             },
         );
         let sums = sum_columns(partials, 2 * c);
@@ -220,21 +240,29 @@ impl Layer for BatchNorm {
             .zip(dys.chunks(block).zip(xhat.chunks(block)))
             .collect();
         map_ordered(pieces, |_, (xc, (dc, hc))| {
-            for ((xs, ds), hs) in xc.chunks_mut(per).zip(dc.chunks(per)).zip(hc.chunks(per)) {
-                for ch in 0..c {
-                    let r = ch * l..(ch + 1) * l;
-                    let k = gamma[ch] * inv_std[ch];
-                    let (sdy, sdyx) = (dbeta[ch], dgamma[ch]);
-                    for ((d, &g), &h) in xs[r.clone()].iter_mut().zip(&ds[r.clone()]).zip(&hs[r]) {
-                        // Training: dx = γ/(σ·M)·(M·dy − Σdy − x̂·Σ(dy·x̂)); evaluation: γ/σ·dy.
-                        *d = if train {
-                            k / m * (m * g - sdy - h * sdyx)
-                        } else {
-                            k * g
-                        };
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for ((xs, ds), hs) in xc.chunks_mut(per).zip(dc.chunks(per)).zip(hc.chunks(per))
+                    {
+                        for ch in 0..c {
+                            let r = ch * l..(ch + 1) * l;
+                            let k = gamma[ch] * inv_std[ch];
+                            let (sdy, sdyx) = (dbeta[ch], dgamma[ch]);
+                            for ((d, &g), &h) in
+                                xs[r.clone()].iter_mut().zip(&ds[r.clone()]).zip(&hs[r])
+                            {
+                                // Training: dx = γ/(σ·M)·(M·dy − Σdy − x̂·Σ(dy·x̂)); evaluation: γ/σ·dy.
+                                *d = if train {
+                                    k / m * (m * g - sdy - h * sdyx)
+                                } else {
+                                    k * g
+                                };
+                            }
+                        }
                     }
-                }
-            }
+                },
+            )
         });
         for ch in 0..c {
             self.gamma.grad[ch] += dgamma[ch];

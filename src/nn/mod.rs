@@ -154,3 +154,25 @@ pub trait Layer: std::any::Any + Send {
         }
     }
 }
+
+/// Runs `f` compiled for AVX2 where the processor has it (natively on x86-64; detected once):
+/// the elementwise passes and sums of BatchNorm, pooling and the activations vectorise
+/// eight lanes wide instead of SSE2's four. The same operations in the same order, so the
+/// results are the same to the bit. `f` is inlined into the AVX2 function (it has one call
+/// site); call it inside each parallel piece, since a closure handed on to the thread pool
+/// is compiled on its own.
+#[inline(always)]
+pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn run<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if direct::available() {
+            // SAFETY: the processor has AVX2 (`direct::available` checked it).
+            return unsafe { run(f) };
+        }
+    }
+    f()
+}

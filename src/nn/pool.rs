@@ -1,7 +1,7 @@
 //! Max pooling and global average pooling.
 
 use super::lanes::{deinterleave, load4};
-use super::{Layer, Mode};
+use super::{with_avx2, Layer, Mode};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
 use wide::f32x4;
@@ -50,28 +50,33 @@ impl MaxPool2d {
         let mut args = self.argmax.chunks_mut(piece);
         let work: Vec<_> = y.chunks_mut(piece).map(|ys| (ys, args.next())).collect();
         map_ordered(work, |ci, (ys, mut args)| {
-            let first_plane = ci * chunk * c;
-            for (p, ys) in ys.chunks_exact_mut(oh * ow).enumerate() {
-                let base = (first_plane + p) * h * w;
-                let plane = &xs[base..base + h * w];
-                // Inference's 2×2 pools take the values alone unless the plane has a NaN.
-                let rows = &plane[..oh * 2 * w];
-                if s == 2 && args.is_none() && max_rows_2x2(rows, w, ys, ow) {
-                    continue;
-                }
-                for r in 0..oh {
-                    let ys = &mut ys[r * ow..(r + 1) * ow];
-                    let at = (p * oh + r) * ow;
-                    let args = args.as_mut().map(|a| &mut a[at..at + ow]);
-                    let top = r * s * w;
-                    let rows = &plane[top..top + s * w];
-                    if s == 2 {
-                        pool_row_2x2(rows, w, ys, args, base + top);
-                    } else {
-                        pool_row(rows, w, s, ys, args, base + top);
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let first_plane = ci * chunk * c;
+                    for (p, ys) in ys.chunks_exact_mut(oh * ow).enumerate() {
+                        let base = (first_plane + p) * h * w;
+                        let plane = &xs[base..base + h * w];
+                        // Inference's 2×2 pools take the values alone unless the plane has a NaN.
+                        let rows = &plane[..oh * 2 * w];
+                        if s == 2 && args.is_none() && max_rows_2x2(rows, w, ys, ow) {
+                            continue;
+                        }
+                        for r in 0..oh {
+                            let ys = &mut ys[r * ow..(r + 1) * ow];
+                            let at = (p * oh + r) * ow;
+                            let args = args.as_mut().map(|a| &mut a[at..at + ow]);
+                            let top = r * s * w;
+                            let rows = &plane[top..top + s * w];
+                            if s == 2 {
+                                pool_row_2x2(rows, w, ys, args, base + top);
+                            } else {
+                                pool_row(rows, w, s, ys, args, base + top);
+                            }
+                        }
                     }
-                }
-            }
+                },
+            )
         });
         self.input_shape = winners.then_some((n, c, h, w));
         ArrayD::from_shape_vec(vec![n, c, oh, ow], y).expect("sized")
