@@ -666,14 +666,15 @@ impl Conv2d {
         } else {
             (0..n.div_ceil(chunk)).map(|_| None).collect()
         };
-        let work: Vec<_> = y.chunks_mut(chunk * per_out).zip(kept).collect();
+        // (At least 1: a convolution with no output channels has an empty output.)
+        let work: Vec<_> = y.chunks_mut((chunk * per_out).max(1)).zip(kept).collect();
         map_ordered(work, |ci, (ych, mut kept)| {
             let mut scratch = if kept.is_some() {
                 Vec::new()
             } else {
                 vec![0.0f32; per_pad]
             };
-            for (j, yi) in ych.chunks_exact_mut(per_out).enumerate() {
+            for (j, yi) in ych.chunks_exact_mut(per_out.max(1)).enumerate() {
                 let i = ci * chunk + j;
                 let xpad = match kept.as_mut() {
                     Some(block) => &mut block[j * per_pad..(j + 1) * per_pad],

@@ -49,8 +49,8 @@ pub(crate) struct Direct {
 }
 
 impl Direct {
-    /// The geometry, if the kernel fits the padded input and the padding is less than the
-    /// kernel (the input gradient's convolution pads by k − 1 − p).
+    /// The geometry, if the input is not empty, the kernel fits the padded input and the
+    /// padding is less than the kernel (the input gradient's convolution pads by k − 1 − p).
     pub fn new(
         channels: usize,
         height: usize,
@@ -59,6 +59,8 @@ impl Direct {
         padding: usize,
     ) -> Option<Self> {
         let fits = kernel >= 1
+            && height >= 1
+            && width >= 1
             && padding < kernel
             && height + 2 * padding >= kernel
             && width + 2 * padding >= kernel
@@ -104,15 +106,20 @@ impl Direct {
         self.channels * self.kernel * self.kernel
     }
 
-    /// Where each tap (c, ki, kj), in weight-matrix order, starts reading a padded sample.
-    pub fn offsets(&self) -> Vec<usize> {
+    /// Where each tap (c, ki, kj), in weight-matrix order, starts reading a padded sample
+    /// of this geometry.
+    pub fn offsets(&self) -> Offsets {
         let k = self.kernel;
-        (0..self.taps())
+        let at = (0..self.taps())
             .map(|t| {
                 let (c, ki, kj) = (t / (k * k), t / k % k, t % k);
                 c * self.plane() + ki * self.row() + kj
             })
-            .collect()
+            .collect();
+        Offsets {
+            geometry: *self,
+            at,
+        }
     }
 
     /// Writes the padded copy of `x` (C, H, W) into `out` (every value, zeros included).
@@ -161,12 +168,12 @@ impl Direct {
     }
 
     /// y (O, OH, OW) = `w` ⋆ (the padded sample `x`) + `bias` (zero if None); every value
-    /// of `y` is written. `offsets` are [`Direct::offsets`].
+    /// of `y` is written. `offsets` are this geometry's [`Direct::offsets`].
     pub fn forward(
         &self,
         x: &[f32],
         w: &Packed,
-        offsets: &[usize],
+        offsets: &Offsets,
         bias: Option<&[f32]>,
         y: &mut [f32],
     ) {
@@ -174,10 +181,10 @@ impl Direct {
         assert!(available(), "direct conv: needs AVX2 and FMA");
         assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
         assert_eq!(
-            (w.taps, offsets.len()),
-            (self.taps(), self.taps()),
-            "direct conv: taps"
+            offsets.geometry, *self,
+            "direct conv: another geometry's offsets"
         );
+        assert_eq!(w.taps, self.taps(), "direct conv: taps");
         assert_eq!(
             y.len(),
             o * self.out_h() * self.out_w(),
@@ -186,7 +193,7 @@ impl Direct {
         assert!(bias.is_none_or(|b| b.len() == o), "direct conv: bias size");
         // SAFETY: AVX2 and FMA are present (checked above); the sizes checked above bound
         // every read (see `forward_avx2`).
-        unsafe { self.forward_avx2(x, w, offsets, bias, y) }
+        unsafe { self.forward_avx2(x, w, &offsets.at, bias, y) }
     }
 
     /// The reads: tap offset ≤ (C − 1)·plane + (k − 1)·row + k − 1, plus (OH − 1)·row for the
@@ -245,11 +252,14 @@ impl Direct {
 
     /// dw (O × taps, row-major) += Σ over the sample of the output gradient `dy` (laid out
     /// by [`Direct::grad_rows`] and [`Direct::pad`]) times the padded input `x` at each tap.
-    pub fn weight_grad(&self, x: &[f32], dy: &[f32], offsets: &[usize], dw: &mut [f32]) {
+    pub fn weight_grad(&self, x: &[f32], dy: &[f32], offsets: &Offsets, dw: &mut [f32]) {
         let taps = self.taps();
         assert!(available(), "direct conv: needs AVX2 and FMA");
         assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
-        assert_eq!(offsets.len(), taps, "direct conv: taps");
+        assert_eq!(
+            offsets.geometry, *self,
+            "direct conv: another geometry's offsets"
+        );
         let per_channel = self.out_h() * self.out_w_vectors();
         assert!(
             dw.len().is_multiple_of(taps) && dw.len() / taps * per_channel == dy.len(),
@@ -257,7 +267,7 @@ impl Direct {
         );
         // SAFETY: as in `forward_avx2`, the padded sample bounds every read of `x`; `dy` has
         // (O, OH, OW in vectors) values, checked above.
-        unsafe { self.weight_grad_avx2(x, dy, offsets, dw) }
+        unsafe { self.weight_grad_avx2(x, dy, &offsets.at, dw) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -289,6 +299,13 @@ impl Direct {
             }
         }
     }
+}
+
+/// [`Direct::offsets`]: each tap's offset in a padded sample, with the geometry they were
+/// worked out for (the kernels read at them unchecked, so they check the geometry).
+pub(crate) struct Offsets {
+    geometry: Direct,
+    at: Vec<usize>,
 }
 
 /// One register block of the forward pass: M output channels × NB vectors of columns of one
@@ -646,6 +663,7 @@ mod tests {
             "kernel larger than the padded input"
         );
         assert!(Direct::new(0, 28, 28, 5, 2).is_none(), "no channels");
+        assert!(Direct::new(1, 0, 4, 3, 2).is_none(), "no rows");
         assert!(Direct::new(1, 1, 1, 3, 1).is_some());
     }
 }
