@@ -204,10 +204,23 @@ describe('splash demo page', () => {
     await page.selectOption('#curve-n', '2000');
     await page.click('#curve-run');
     await page.waitForFunction(() => document.getElementById('curve-progress').value > 0, null, { timeout: 60000 });
+    // All-CNN's files are held back until the cancelled run has said so, then released: the
+    // message must outlive the new networks' arrival (it used to be cleared once they had
+    // loaded, which lost it whenever the cancelled run stopped first).
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await page.route('**/models/allcnn-*', async (route) => {
+      await held;
+      await route.continue();
+    });
     await page.check('input[name=arch][value=allcnn]');
     await page.waitForFunction(() => /cancelled.*architecture changed/.test(document.getElementById('curve-status').textContent), null, { timeout: 60000 });
     const live = await page.evaluate(() => Chart.getChart('curve-chart').data.datasets.slice(0, 2).map((d) => d.data.length));
     assert.deepEqual(live, [0, 0]);
+    release();
+    await page.waitForFunction(() => globalThis.__splash.ready && globalThis.__splash.arch === 'allcnn', null, { timeout: 60000 });
+    assert.match(await page.locator('#curve-status').textContent(), /cancelled.*architecture changed/);
+    await page.unroute('**/models/allcnn-*');
     assert.deepEqual(problems, []);
     await page.close();
   });
