@@ -51,6 +51,30 @@ fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f64) -> f64 {
     acc.iter().sum()
 }
 
+/// Σ term(channel, v) over each channel of `xs` (samples of `c` planes of `l` values), one
+/// vector per piece of `block` values (in parallel), for [`sum_columns`] to add in order.
+fn channel_sums(
+    xs: &[f32],
+    block: usize,
+    (c, l): (usize, usize),
+    term: impl Fn(usize, f32) -> f64 + Sync + Send,
+) -> Vec<Vec<f64>> {
+    map_ordered(xs.chunks(block).collect(), |_, piece| {
+        with_avx2(
+            #[inline(always)]
+            || {
+                let mut s = vec![0.0f64; c];
+                for sample in piece.chunks(c * l) {
+                    for (ch, plane) in sample.chunks(l).enumerate() {
+                        s[ch] += lane_sum(plane, plane, |v, _| term(ch, v));
+                    }
+                }
+                s
+            },
+        )
+    })
+}
+
 fn sum_columns(parts: Vec<Vec<f64>>, width: usize) -> Vec<f64> {
     let mut total = vec![0.0f64; width];
     for p in parts {
@@ -99,39 +123,13 @@ impl Layer for BatchNorm {
         let m = (n * l) as f64;
         let (mean, var): (Vec<f64>, Vec<f64>) = match mode {
             Mode::Train => {
-                let sums = map_ordered(xs.chunks(block).collect(), |_, xc| {
-                    with_avx2(
-                        #[inline(always)]
-                        || {
-                            let mut s = vec![0.0f64; c];
-                            for sample in xc.chunks(per) {
-                                for (ch, plane) in sample.chunks(l).enumerate() {
-                                    s[ch] += lane_sum(plane, plane, |v, _| v as f64);
-                                }
-                            }
-                            s
-                        },
-                    )
-                });
+                let sums = channel_sums(xs, block, (c, l), |_, v| v as f64);
                 let mean = sum_columns(sums, c)
                     .into_iter()
                     .map(|v| v / m)
                     .collect::<Vec<_>>();
-                let squares = map_ordered(xs.chunks(block).collect(), |_, xc| {
-                    with_avx2(
-                        #[inline(always)]
-                        || {
-                            let mut s = vec![0.0f64; c];
-                            for sample in xc.chunks(per) {
-                                for (ch, plane) in sample.chunks(l).enumerate() {
-                                    let mu = mean[ch];
-                                    s[ch] += lane_sum(plane, plane, |v, _| (v as f64 - mu).powi(2));
-                                }
-                            }
-                            s
-                        },
-                    )
-                });
+                let squares =
+                    channel_sums(xs, block, (c, l), |ch, v| (v as f64 - mean[ch]).powi(2));
                 let var: Vec<f64> = sum_columns(squares, c).into_iter().map(|v| v / m).collect();
                 let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
                 let mo = self.momentum;

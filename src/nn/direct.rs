@@ -496,34 +496,29 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    /// y[o][i][j] = b[o] + Σ w[o][c][ki][kj]·x[c][i + ki − p][j + kj − p], in f64.
-    fn reference(d: &Direct, o: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
-        let (c, h, wd, k, p) = (d.channels, d.height, d.width, d.kernel, d.padding);
+    /// Every product of the convolution with `o` output channels: f(weight index, input
+    /// index, output index) for each output (oc, i, j) and tap (c, ki, kj) that reads an
+    /// image pixel, x[c][i + ki − p][j + kj − p] (the others read zero padding).
+    fn each_product(d: &Direct, o: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (c, h, w, k, p) = (d.channels, d.height, d.width, d.kernel, d.padding);
         let (oh, ow) = (d.out_h(), d.out_w());
-        let mut y = vec![0.0f64; o * oh * ow];
         for oc in 0..o {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let mut s = b[oc] as f64;
-                    for ci in 0..c {
-                        for ki in 0..k {
-                            for kj in 0..k {
-                                let (r, q) = (
-                                    (i + ki) as isize - p as isize,
-                                    (j + kj) as isize - p as isize,
-                                );
-                                if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < wd {
-                                    s += w[((oc * c + ci) * k + ki) * k + kj] as f64
-                                        * x[(ci * h + r as usize) * wd + q as usize] as f64;
-                                }
-                            }
+            for tap in 0..c * k * k {
+                let (ci, ki, kj) = (tap / (k * k), tap / k % k, tap % k);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let (r, q) = ((i + ki).checked_sub(p), (j + kj).checked_sub(p));
+                        if let (Some(r), Some(q)) = (r.filter(|&r| r < h), q.filter(|&q| q < w)) {
+                            f(
+                                oc * c * k * k + tap,
+                                (ci * h + r) * w + q,
+                                (oc * oh + i) * ow + j,
+                            );
                         }
                     }
-                    y[(oc * oh + i) * ow + j] = s;
                 }
             }
         }
-        y
     }
 
     fn close(got: &[f32], want: &[f64], what: &str) {
@@ -574,8 +569,9 @@ mod tests {
                 Some(&b),
                 &mut y,
             );
-            let what = format!("forward {:?} O={o}", (c, h, w, k, p));
-            close(&y, &reference(&d, o, &x, &wt, &b), &what);
+            let mut want: Vec<f64> = b.iter().flat_map(|&v| vec![v as f64; oh * ow]).collect();
+            each_product(&d, o, |wi, xi, yi| want[yi] += wt[wi] as f64 * x[xi] as f64);
+            close(&y, &want, &format!("forward {:?} O={o}", (c, h, w, k, p)));
 
             // The weight gradient of L = Σ dy·y is Σ dy[o][i][j]·x at each tap: the same
             // sum as a convolution of x with dy as the kernel, checked element by element.
@@ -585,29 +581,8 @@ mod tests {
             rows.pad(&dy, &mut dy_rows);
             let mut dw = vec![0.5f32; o * d.taps()];
             d.weight_grad(&padded, &dy_rows, &offsets, &mut dw);
-            let mut want = vec![0.0f64; dw.len()];
-            for oc in 0..o {
-                for ci in 0..c {
-                    for ki in 0..k {
-                        for kj in 0..k {
-                            let mut s = 0.5f64;
-                            for i in 0..oh {
-                                for j in 0..ow {
-                                    let (r, q) = (
-                                        (i + ki) as isize - p as isize,
-                                        (j + kj) as isize - p as isize,
-                                    );
-                                    if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
-                                        s += dy[(oc * oh + i) * ow + j] as f64
-                                            * x[(ci * h + r as usize) * w + q as usize] as f64;
-                                    }
-                                }
-                            }
-                            want[((oc * c + ci) * k + ki) * k + kj] = s;
-                        }
-                    }
-                }
-            }
+            let mut want = vec![0.5f64; dw.len()];
+            each_product(&d, o, |wi, xi, yi| want[wi] += dy[yi] as f64 * x[xi] as f64);
             close(
                 &dw,
                 &want,
@@ -623,27 +598,9 @@ mod tests {
             let flipped = Packed::transposed_flipped(&wt, o, c, k);
             t.forward(&dy_padded, &flipped, &t.offsets(), None, &mut dx);
             let mut want = vec![0.0f64; dx.len()];
-            for oc in 0..o {
-                for ci in 0..c {
-                    for ki in 0..k {
-                        for kj in 0..k {
-                            for i in 0..oh {
-                                for j in 0..ow {
-                                    let (r, q) = (
-                                        (i + ki) as isize - p as isize,
-                                        (j + kj) as isize - p as isize,
-                                    );
-                                    if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
-                                        want[(ci * h + r as usize) * w + q as usize] +=
-                                            wt[((oc * c + ci) * k + ki) * k + kj] as f64
-                                                * dy[(oc * oh + i) * ow + j] as f64;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            each_product(&d, o, |wi, xi, yi| {
+                want[xi] += wt[wi] as f64 * dy[yi] as f64
+            });
             close(
                 &dx,
                 &want,
