@@ -156,11 +156,11 @@ pub trait Layer: std::any::Any + Send {
 }
 
 /// Runs `f` compiled for AVX2 where the processor has it (natively on x86-64; detected once):
-/// the elementwise passes and sums of BatchNorm, pooling and the activations vectorise
-/// eight lanes wide instead of SSE2's four. The same operations in the same order, so the
-/// results are the same to the bit. `f` is inlined into the AVX2 function (it has one call
-/// site); call it inside each parallel piece, since a closure handed on to the thread pool
-/// is compiled on its own.
+/// BatchNorm's passes and sums and the max pool vectorise eight lanes wide instead of SSE2's
+/// four. The same operations in the same order, so the results are the same to the bit.
+/// Mark the closure `#[inline(always)]`: otherwise LLVM may keep it a function of its own,
+/// compiled for the baseline (it did for BatchNorm's). Call it inside each parallel piece,
+/// since a closure handed on to the thread pool is compiled on its own.
 #[inline(always)]
 pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
