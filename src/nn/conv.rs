@@ -26,6 +26,12 @@ struct Geometry {
     out_w: usize,
 }
 
+/// Output rows (or columns) of a convolution over `input` rows with this kernel, stride and
+/// zero padding on both sides; the padded input must be at least `kernel` long.
+pub(crate) fn output_len(input: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+    (input + 2 * padding - kernel) / stride + 1
+}
+
 impl Geometry {
     fn rows(&self) -> usize {
         self.channels * self.kernel * self.kernel
@@ -375,8 +381,8 @@ impl Conv2d {
             kernel: self.kernel,
             stride: self.stride,
             padding: self.padding,
-            out_h: (h + 2 * self.padding - self.kernel) / self.stride + 1,
-            out_w: (w + 2 * self.padding - self.kernel) / self.stride + 1,
+            out_h: output_len(h, self.kernel, self.stride, self.padding),
+            out_w: output_len(w, self.kernel, self.stride, self.padding),
         }
     }
 

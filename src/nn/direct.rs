@@ -16,6 +16,7 @@
 //! fused multiply-adds). After [`super::gemm::use_portable_kernels`] the convolution keeps
 //! the WebAssembly build's path, as the page computes it.
 
+use super::conv::output_len;
 use std::arch::x86_64::{
     __m256, __m256i, _mm256_broadcast_ss, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
     _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskstore_ps,
@@ -75,11 +76,11 @@ impl Direct {
     }
 
     pub fn out_h(&self) -> usize {
-        self.height + 2 * self.padding + 1 - self.kernel
+        output_len(self.height, self.kernel, 1, self.padding)
     }
 
     pub fn out_w(&self) -> usize {
-        self.width + 2 * self.padding + 1 - self.kernel
+        output_len(self.width, self.kernel, 1, self.padding)
     }
 
     /// Output columns rounded up to whole vectors: what one output row's blocks compute.
@@ -178,12 +179,12 @@ impl Direct {
         y: &mut [f32],
     ) {
         let o = w.out_channels;
-        assert!(available(), "direct conv: needs AVX2 and FMA");
-        assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
         assert_eq!(
             offsets.geometry, *self,
             "direct conv: another geometry's offsets"
         );
+        assert!(available(), "direct conv: needs AVX2 and FMA");
+        assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
         assert_eq!(w.taps, self.taps(), "direct conv: taps");
         assert_eq!(
             y.len(),
@@ -254,12 +255,12 @@ impl Direct {
     /// by [`Direct::grad_rows`] and [`Direct::pad`]) times the padded input `x` at each tap.
     pub fn weight_grad(&self, x: &[f32], dy: &[f32], offsets: &Offsets, dw: &mut [f32]) {
         let taps = self.taps();
-        assert!(available(), "direct conv: needs AVX2 and FMA");
-        assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
         assert_eq!(
             offsets.geometry, *self,
             "direct conv: another geometry's offsets"
         );
+        assert!(available(), "direct conv: needs AVX2 and FMA");
+        assert_eq!(x.len(), self.padded_len(), "direct conv: padded size");
         let per_channel = self.out_h() * self.out_w_vectors();
         assert!(
             dw.len().is_multiple_of(taps) && dw.len() / taps * per_channel == dy.len(),
@@ -622,5 +623,29 @@ mod tests {
         assert!(Direct::new(0, 28, 28, 5, 2).is_none(), "no channels");
         assert!(Direct::new(1, 0, 4, 3, 2).is_none(), "no rows");
         assert!(Direct::new(1, 1, 1, 3, 1).is_some());
+    }
+
+    /// The kernels read at the offsets unchecked: offsets worked out for a larger sample
+    /// would read past this one's padded copy, so they must be refused.
+    #[test]
+    #[should_panic(expected = "another geometry's offsets")]
+    fn refuses_another_geometrys_offsets() {
+        let small = Direct::new(1, 4, 4, 3, 1).expect("fits");
+        let large = Direct::new(2, 8, 8, 3, 1).expect("fits");
+        let w = Packed::new(&[0.5; 9], 1, small.taps());
+        let x = vec![1.0; small.padded_len()];
+        let mut y = vec![0.0; small.out_h() * small.out_w()];
+        small.forward(&x, &w, &large.offsets(), None, &mut y);
+    }
+
+    #[test]
+    #[should_panic(expected = "another geometry's offsets")]
+    fn weight_gradient_refuses_another_geometrys_offsets() {
+        let small = Direct::new(1, 4, 4, 3, 1).expect("fits");
+        let large = Direct::new(1, 8, 8, 3, 1).expect("fits");
+        let x = vec![1.0; small.padded_len()];
+        let dy = vec![1.0; small.out_h() * small.out_w_vectors()];
+        let mut dw = vec![0.0; small.taps()];
+        small.weight_grad(&x, &dy, &large.offsets(), &mut dw);
     }
 }

@@ -144,7 +144,8 @@ impl Winograd {
     ///
     /// The transforms run on four neighbouring tiles at once in vectors (lane by lane the
     /// same arithmetic as on one tile, so the result does not depend on where a tile falls);
-    /// see [`groups`]. Rows of fewer than four tiles go one tile at a time.
+    /// a row whose length four does not divide ends with a group overlapping the one before.
+    /// Rows of fewer than four tiles go one tile at a time.
     pub fn apply(
         &self,
         x: &[f32],
