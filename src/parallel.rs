@@ -24,6 +24,16 @@ pub fn light_chunk_len(n: usize, per_sample: usize) -> usize {
 /// Below this many elements, elementwise passes run in one piece.
 pub const LIGHT_MIN: usize = 1 << 15;
 
+/// One slot per chunk of a batch of `n` samples: each chunk's part of a buffer to fill
+/// (`parts`, cut as [`chunk_len`] cuts the batch), or `None` for every chunk when there is
+/// nothing to fill (a pass that keeps no columns, a backward pass asked for no input gradient).
+pub fn chunk_slots<T>(parts: Option<impl Iterator<Item = T>>, n: usize) -> Vec<Option<T>> {
+    match parts {
+        Some(parts) => parts.map(Some).collect(),
+        None => (0..n.div_ceil(chunk_len(n))).map(|_| None).collect(),
+    }
+}
+
 /// Upper bound on the number of chunks a batch is split into.
 pub const MAX_CHUNKS: usize = 8;
 
@@ -65,5 +75,26 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(not(feature = "parallel"))]
     {
         f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without parts there are as many slots as with them, one per chunk of the batch, so
+    /// that zipping the slots with the output's chunks keeps every chunk.
+    #[test]
+    fn one_slot_per_chunk() {
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 65, 1000] {
+            let mut out = vec![0u8; n * 3];
+            let outputs = out.chunks(chunk_len(n) * 3).count();
+            let none = chunk_slots(None::<std::iter::Empty<()>>, n);
+            assert_eq!(none.len(), outputs, "n = {n}");
+            assert!(none.iter().all(Option::is_none));
+            let some = chunk_slots(Some(out.chunks_mut(chunk_len(n) * 3)), n);
+            assert_eq!(some.len(), outputs, "n = {n}");
+            assert!(some.iter().all(Option::is_some));
+        }
     }
 }

@@ -9,8 +9,8 @@ use super::gemm::{
 use super::lanes::{copy_short, deinterleave, load4};
 use super::winograd::{Scratch, Winograd};
 use super::{add_into, Layer, Mode, Param};
-use crate::parallel::{chunk_len, map_ordered};
-use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut4, Axis, Ix4};
+use crate::parallel::{chunk_len, chunk_slots, map_ordered};
+use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, Axis, Ix4};
 use rand::Rng;
 
 /// Geometry of a square-kernel convolution over one sample.
@@ -467,11 +467,7 @@ impl Conv2d {
         }
         let mut y = Array4::from_shape_vec((n, o, g.out_h, g.out_w), y).expect("sized");
         let chunk = chunk_len(n);
-        let col_chunks: Vec<Option<&mut [f32]>> = if keep {
-            all_cols.chunks_mut(chunk * per_cols).map(Some).collect()
-        } else {
-            (0..n.div_ceil(chunk)).map(|_| None).collect()
-        };
+        let col_chunks = chunk_slots(keep.then(|| all_cols.chunks_mut(chunk * per_cols)), n);
         let work: Vec<_> = y
             .axis_chunks_iter_mut(Axis(0), chunk)
             .zip(col_chunks)
@@ -582,12 +578,10 @@ impl Conv2d {
             Array4::<f32>::zeros((0, c, h, w))
         };
         let chunk = chunk_len(n);
-        let nchunks = n.div_ceil(chunk);
-        let dx_chunks: Vec<Option<ArrayViewMut4<f32>>> = if input_grad {
-            dx.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect()
-        } else {
-            (0..nchunks).map(|_| None).collect()
-        };
+        let dx_chunks = chunk_slots(
+            input_grad.then(|| dx.axis_chunks_iter_mut(Axis(0), chunk)),
+            n,
+        );
         let per_out = o * g.cols();
         let per_cols = g.rows() * g.cols();
         let (cache, columns) = (&self.cache, &self.columns);
@@ -667,11 +661,7 @@ impl Conv2d {
         padded.resize(if keep { n * per_pad } else { 0 }, 0.0);
         let mut y = vec![0.0f32; n * per_out];
         let chunk = chunk_len(n);
-        let kept: Vec<Option<&mut [f32]>> = if keep {
-            padded.chunks_mut(chunk * per_pad).map(Some).collect()
-        } else {
-            (0..n.div_ceil(chunk)).map(|_| None).collect()
-        };
+        let kept = chunk_slots(keep.then(|| padded.chunks_mut(chunk * per_pad)), n);
         // (At least 1: a convolution with no output channels has an empty output.)
         let work: Vec<_> = y.chunks_mut((chunk * per_out).max(1)).zip(kept).collect();
         map_ordered(work, |ci, (ych, mut kept)| {
@@ -729,11 +719,7 @@ impl Conv2d {
         let (offsets, transposed_offsets) = (d.offsets(), transposed.offsets());
         let mut dx = vec![0.0f32; if input_grad { n * per_in } else { 0 }];
         let chunk = chunk_len(n);
-        let dx_chunks: Vec<Option<&mut [f32]>> = if input_grad {
-            dx.chunks_mut(chunk * per_in).map(Some).collect()
-        } else {
-            (0..n.div_ceil(chunk)).map(|_| None).collect()
-        };
+        let dx_chunks = chunk_slots(input_grad.then(|| dx.chunks_mut(chunk * per_in)), n);
         let padded = &self.columns;
         let partials = map_ordered(dx_chunks, |ci, mut dxch| {
             let mut dw = vec![0.0f32; if param_grad { o * taps } else { 0 }];
