@@ -4,7 +4,8 @@ use crate::activation::{ActivationKind, ActivationLayer, SPLASH_HINGES};
 use crate::loss::{cross_entropy, softmax};
 use crate::nn::winograd::Winograd;
 use crate::nn::{
-    BatchNorm, Conv2d, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize, Param,
+    BatchNorm, Conv2d, Epilogue, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize,
+    Param,
 };
 use ndarray::{Array2, Array4, ArrayD, Axis, Ix2, Ix4};
 use rand::SeedableRng;
@@ -362,6 +363,11 @@ fn as_activation(layer: &dyn Layer) -> Option<&ActivationLayer> {
     any.downcast_ref::<ActivationLayer>()
 }
 
+fn as_activation_mut(layer: &mut dyn Layer) -> Option<&mut ActivationLayer> {
+    let any: &mut dyn std::any::Any = layer;
+    any.downcast_mut::<ActivationLayer>()
+}
+
 impl Model {
     /// A freshly initialised model; weights are drawn from a generator seeded by `seed`.
     pub fn new(spec: ModelSpec, seed: u64) -> Self {
@@ -490,8 +496,10 @@ impl Model {
     /// over the data fewer per BatchNorm); the probabilities agree with those of
     /// [`Model::forward`] in [`Mode::Eval`] to rounding (about 1e-7). The layers run
     /// [`Layer::infer`], so they keep nothing for a backward pass, but the activation layers
-    /// still record the first image's inputs ([`ActivationLayer::last_input`]). Attacks and the
-    /// backward passes use [`Model::forward`], unfolded.
+    /// still record the first image's inputs ([`ActivationLayer::last_input`]). A ReLU after a
+    /// folded convolution is applied by the convolution as it writes its outputs
+    /// ([`Epilogue::Relu`], the same bits), which hands the activation layer that record.
+    /// Attacks and the backward passes use [`Model::forward`], unfolded.
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;
         Ok(softmax(self.forward_folded(x).view()))
@@ -505,32 +513,48 @@ impl Model {
         };
         let mut pending = folded.iter_mut().peekable();
         let mut h = x.clone().into_dyn();
-        let mut skip_next = false;
-        for (i, (_, layer)) in self.layers.iter_mut().enumerate() {
-            if std::mem::take(&mut skip_next) {
-                continue; // this BatchNorm is folded into the layer before
-            }
-            match pending.next_if(|f| f.layer == i) {
-                Some(f) => {
-                    // Runs the layer with the folded tensors (and a convolution with their
-                    // Winograd transform) in place of its own, then puts its own back
-                    // (swaps, no copies).
-                    let swap = |layer: &mut dyn Layer, f: &mut Folded| {
-                        let any: &mut dyn std::any::Any = &mut *layer;
-                        if let Some(conv) = any.downcast_mut::<Conv2d>() {
-                            std::mem::swap(&mut conv.prepared, &mut f.winograd);
-                        }
-                        let (w, b) = weight_and_bias(layer).expect("folded layer");
-                        std::mem::swap(&mut w.value, &mut f.weight);
-                        std::mem::swap(&mut b.value, &mut f.bias);
-                    };
-                    swap(layer.as_mut(), f);
-                    h = layer.infer_owned(h);
-                    swap(layer.as_mut(), f);
-                    skip_next = true;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let Some(f) = pending.next_if(|f| f.layer == i) else {
+                h = self.layers[i].1.infer_owned(h);
+                i += 1;
+                continue;
+            };
+            // Runs the layer with the folded tensors (and a convolution with their Winograd
+            // transform) in place of its own, then puts its own back (swaps, no copies). The
+            // BatchNorm after it is folded in; a ReLU after that is applied by a convolution
+            // as it writes its outputs, and the activation layer is handed the first image's
+            // pre-activations that it would have kept.
+            let (layer, after) = self.layers[i..].split_first_mut().expect("layer i");
+            let layer = layer.1.as_mut();
+            let relu = after
+                .get_mut(1)
+                .and_then(|(_, l)| as_activation_mut(l.as_mut()))
+                .filter(|a| a.activation().kind() == ActivationKind::Relu);
+            let swap = |layer: &mut dyn Layer, f: &mut Folded| {
+                let any: &mut dyn std::any::Any = &mut *layer;
+                if let Some(conv) = any.downcast_mut::<Conv2d>() {
+                    std::mem::swap(&mut conv.prepared, &mut f.winograd);
                 }
-                None => h = layer.infer_owned(h),
+                let (w, b) = weight_and_bias(layer).expect("folded layer");
+                std::mem::swap(&mut w.value, &mut f.weight);
+                std::mem::swap(&mut b.value, &mut f.bias);
+            };
+            swap(layer, f);
+            let any: &mut dyn std::any::Any = &mut *layer;
+            match (any.downcast_mut::<Conv2d>(), relu) {
+                (Some(conv), Some(relu)) => {
+                    let (y, first) = conv.infer_with(&h, Epilogue::Relu);
+                    relu.keep_first_input(first);
+                    h = y;
+                    i += 3;
+                }
+                _ => {
+                    h = layer.infer_owned(h);
+                    i += 2;
+                }
             }
+            swap(layer, f);
         }
         self.folded = Some(folded);
         h.into_dimensionality::<Ix2>().expect("logits are 2-D")

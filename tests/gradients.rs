@@ -884,3 +884,12 @@ fn owned_passes_equal_the_forward_pass() {
         }
     }
 }
+
+#[path = "common/fused_relu.rs"]
+mod fused_relu;
+
+/// The fused ReLU of a prediction with the native kernels (see `common/fused_relu.rs`).
+#[test]
+fn fused_relu_matches_activation_layers() {
+    fused_relu::fused_relu_matches_activation_layers();
+}

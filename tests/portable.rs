@@ -116,3 +116,13 @@ fn folded_prediction_with_prepared_winograd_follows_the_weights() {
     let changed = check(&mut model, "after the weights changed");
     assert_ne!(changed, first);
 }
+
+#[path = "common/fused_relu.rs"]
+mod fused_relu;
+
+/// The fused ReLU of a prediction with the page's kernels (see `common/fused_relu.rs`).
+#[test]
+fn fused_relu_with_the_wasm_kernels_matches_activation_layers() {
+    splash::nn::gemm::use_portable_kernels(true);
+    fused_relu::fused_relu_matches_activation_layers();
+}

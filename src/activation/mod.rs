@@ -261,10 +261,10 @@ impl Activation for Relu {
     }
     /// In explicit vectors: scalar `f32::max` is a call to `fmaxf` in WebAssembly.
     fn forward(&self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        map_elementwise_x4(x, |v| v.max(wide::f32x4::ZERO))
+        map_elementwise_x4(x, crate::nn::lanes::relu)
     }
     fn forward_in_place(&self, x: &mut ArrayD<f32>) {
-        map_in_place_x4(x, |v| v.max(wide::f32x4::ZERO))
+        map_in_place_x4(x, crate::nn::lanes::relu)
     }
     fn backward(&mut self, x: &ArrayD<f32>, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
         chain_pointwise(x, grad_out, |v| if v > 0.0 { 1.0 } else { 0.0 })
@@ -296,6 +296,13 @@ impl ActivationLayer {
     /// [`Layer::forward`], the first image's (a batch of one) after [`Layer::infer`].
     pub fn last_input(&self) -> Option<&ArrayD<f32>> {
         self.input.as_ref()
+    }
+
+    /// Records `first` (the first image's pre-activations, as a batch of one) as
+    /// [`ActivationLayer::last_input`], for a prediction in which the layer before applied
+    /// this activation itself ([`crate::nn::Epilogue`]), as [`Layer::infer`] would have.
+    pub(crate) fn keep_first_input(&mut self, first: Option<ArrayD<f32>>) {
+        self.input = first;
     }
 }
 

@@ -6,11 +6,11 @@ use super::direct::{self, Direct, Packed};
 use super::gemm::{
     matmul_acc, matmul_nt_acc, portable_kernels, small_gemm_offsets, Start, Strided,
 };
-use super::lanes::{copy_short, deinterleave, load4};
+use super::lanes::{copy_short, copy_short_map, deinterleave, load4};
 use super::winograd::{Scratch, Winograd};
-use super::{add_into, Layer, Mode, Param};
+use super::{add_into, Epilogue, Layer, Mode, Param};
 use crate::parallel::{chunk_len, chunk_slots, map_ordered};
-use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, Axis, Ix4};
+use ndarray::{Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewMut2, Axis, Ix4};
 use rand::Rng;
 
 /// Geometry of a square-kernel convolution over one sample.
@@ -178,8 +178,15 @@ struct ShiftedConv {
 }
 
 impl ShiftedConv {
-    /// y (O, OH, OW) = W (O × C·k·k) ⊛ x (C, H, W) + bias; `y` is overwritten.
-    fn apply(&mut self, x: &[f32], g: &Geometry, w: &[f32], bias: &[f32], y: &mut [f32]) {
+    /// y (O, OH, OW) = `epilogue`(W (O × C·k·k) ⊛ x (C, H, W) + bias); `y` is overwritten.
+    fn apply(
+        &mut self,
+        x: &[f32],
+        g: &Geometry,
+        (w, bias): (&[f32], &[f32]),
+        y: &mut [f32],
+        epilogue: Epilogue,
+    ) {
         let (k, p, s) = (g.kernel, g.padding, g.stride);
         // Each phase plane is ph × pw; a channel's s² planes are consecutive.
         let (ph, pw) = (
@@ -246,7 +253,7 @@ impl ShiftedConv {
             Start::Bias(bias),
         );
         for (dst, src) in y.chunks_exact_mut(g.out_w).zip(self.out.chunks_exact(pw)) {
-            copy_short(dst, &src[..g.out_w]);
+            copy_short_map(dst, &src[..g.out_w], |v| epilogue.vector(v));
         }
     }
 }
@@ -409,6 +416,24 @@ impl Conv2d {
             && channels > 1
     }
 
+    /// A prediction's pass (as [`Layer::infer`]) with `epilogue` applied to the outputs as
+    /// they are written; also returns the first image's outputs as they were before it, as a
+    /// batch of one (what the activation layer that the epilogue stands in for keeps for the
+    /// page; None with [`Epilogue::Identity`] or no images).
+    pub(crate) fn infer_with(
+        &mut self,
+        x: &ArrayD<f32>,
+        epilogue: Epilogue,
+    ) -> (ArrayD<f32>, Option<ArrayD<f32>>) {
+        let (y, first) = self.run(x, Mode::Eval, false, epilogue);
+        let first = first.map(|values| {
+            let mut shape = y.shape().to_vec();
+            shape[0] = 1;
+            ArrayD::from_shape_vec(shape, values).expect("one image's outputs")
+        });
+        (y, first)
+    }
+
     /// The Winograd transform of `weight` (this layer's shape) if evaluation runs this layer
     /// as Winograd's convolution, for [`Conv2d::prepared`].
     pub(crate) fn winograd(&self, weight: &ArrayD<f32>) -> Option<Winograd> {
@@ -424,8 +449,19 @@ impl Conv2d {
     }
 
     /// The forward pass; in evaluation, the input is cached for a backward pass only if
-    /// `keep_input`.
-    fn run(&mut self, x: &ArrayD<f32>, mode: Mode, keep_input: bool) -> ArrayD<f32> {
+    /// `keep_input`, and `epilogue` is applied to the outputs, the first image's also
+    /// returned as they were before it (None with [`Epilogue::Identity`] or no images).
+    fn run(
+        &mut self,
+        x: &ArrayD<f32>,
+        mode: Mode,
+        keep_input: bool,
+        epilogue: Epilogue,
+    ) -> (ArrayD<f32>, Option<Vec<f32>>) {
+        assert!(
+            mode == Mode::Eval || epilogue == Epilogue::Identity,
+            "conv2d: an epilogue in training"
+        );
         let x = x
             .view()
             .into_dimensionality::<Ix4>()
@@ -437,7 +473,12 @@ impl Conv2d {
         #[cfg(target_arch = "x86_64")]
         if let Some(d) = self.direct_geometry(c, h, w) {
             let xs = x.as_slice().expect("standard layout");
-            return self.run_direct(xs, n, d, mode == Mode::Train || keep_input);
+            let mut y = self.run_direct(xs, n, d, mode == Mode::Train || keep_input);
+            let ys = y.as_slice_mut().expect("standard layout");
+            let first =
+                (epilogue != Epilogue::Identity && n > 0).then(|| ys[..ys.len() / n].to_vec());
+            epilogue.apply(ys);
+            return (y, first);
         }
         let o = self.out_channels();
         let mut all_cols = std::mem::take(&mut self.columns);
@@ -484,7 +525,7 @@ impl Conv2d {
                 Some(&fresh)
             }
         };
-        map_ordered(work, |ci, (mut ych, mut kept)| {
+        let firsts = map_ordered(work, |ci, (mut ych, mut kept)| {
             let mut scratch = if kept.is_some() || winograd.is_some() || pointwise || shifted {
                 Vec::new()
             } else {
@@ -492,41 +533,51 @@ impl Conv2d {
             };
             let mut winograd_scratch = Scratch::default();
             let mut shifted_conv = ShiftedConv::default();
+            let mut first = None;
             for (j, yi) in ych.outer_iter_mut().enumerate() {
                 let i = ci * chunk + j;
-                if let Some(winograd) = &winograd {
-                    let yi = yi.into_slice().expect("contiguous output");
-                    let xi = &xs[i * per..(i + 1) * per];
-                    winograd.apply(xi, h, w, bias, yi, &mut winograd_scratch);
-                    continue;
-                }
-                if shifted {
-                    let yi = yi.into_slice().expect("contiguous output");
-                    let xi = &xs[i * per..(i + 1) * per];
-                    let w2 = w2.as_slice().expect("contiguous weight");
-                    shifted_conv.apply(xi, &g, w2, bias, yi);
-                    continue;
-                }
+                let yi = yi.into_slice().expect("contiguous output");
                 let xi = &xs[i * per..(i + 1) * per];
-                let cols: &[f32] = match kept.as_mut() {
-                    Some(block) => {
-                        let cols = &mut block[j * per_cols..(j + 1) * per_cols];
-                        im2col(xi, &g, cols);
-                        cols
-                    }
-                    // A 1×1 convolution's columns are its input.
-                    None if pointwise => xi,
-                    None => {
-                        im2col(xi, &g, &mut scratch);
-                        &scratch
-                    }
+                // The first image's outputs are also kept as they were before the epilogue,
+                // so it is applied afterwards there.
+                let keep_first = i == 0 && epilogue != Epilogue::Identity;
+                let fused = if keep_first {
+                    Epilogue::Identity
+                } else {
+                    epilogue
                 };
-                let cols = ArrayView2::from_shape((g.rows(), g.cols()), cols).expect("sized");
-                let mut yi = yi
-                    .into_shape_with_order((o, g.cols()))
-                    .expect("contiguous output");
-                matmul_acc(w2, cols, &mut yi);
+                if let Some(winograd) = &winograd {
+                    winograd.apply(xi, (h, w), bias, yi, fused, &mut winograd_scratch);
+                } else if shifted {
+                    let w2 = w2.as_slice().expect("contiguous weight");
+                    shifted_conv.apply(xi, &g, (w2, bias), yi, fused);
+                } else {
+                    let cols: &[f32] = match kept.as_mut() {
+                        Some(block) => {
+                            let cols = &mut block[j * per_cols..(j + 1) * per_cols];
+                            im2col(xi, &g, cols);
+                            cols
+                        }
+                        // A 1×1 convolution's columns are its input.
+                        None if pointwise => xi,
+                        None => {
+                            im2col(xi, &g, &mut scratch);
+                            &scratch
+                        }
+                    };
+                    let cols = ArrayView2::from_shape((g.rows(), g.cols()), cols).expect("sized");
+                    let mut ym = ArrayViewMut2::from_shape((o, g.cols()), &mut *yi)
+                        .expect("contiguous output");
+                    matmul_acc(w2, cols, &mut ym);
+                    // The sample's outputs, just written, are still in cache.
+                    fused.apply(yi);
+                }
+                if keep_first {
+                    first = Some(yi.to_vec());
+                    epilogue.apply(yi);
+                }
             }
+            first
         });
         self.columns = all_cols;
         self.cache = if keep {
@@ -540,7 +591,7 @@ impl Conv2d {
                 Cache::Empty
             }
         };
-        y.into_dyn()
+        (y.into_dyn(), firsts.into_iter().flatten().next())
     }
 
     /// The backward pass; dL/dx only if `input_grad` (the first layer of a network being
@@ -772,11 +823,11 @@ impl Layer for Conv2d {
     }
 
     fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
-        self.run(x, mode, true)
+        self.run(x, mode, true, Epilogue::Identity).0
     }
 
     fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        self.run(x, Mode::Eval, false)
+        self.run(x, Mode::Eval, false, Epilogue::Identity).0
     }
 
     fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {

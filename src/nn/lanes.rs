@@ -4,6 +4,13 @@
 
 use wide::f32x4;
 
+/// max(0, x) in each lane: the ReLU of [`crate::activation::Relu`] and of a convolution's
+/// [`super::Epilogue::Relu`], one operation so that both give the same bits.
+#[inline(always)]
+pub(crate) fn relu(v: f32x4) -> f32x4 {
+    v.max(f32x4::ZERO)
+}
+
 /// `s[at..at + 4]` as a vector.
 #[inline(always)]
 pub(crate) fn load4(s: &[f32], at: usize) -> f32x4 {
@@ -15,17 +22,26 @@ pub(crate) fn load4(s: &[f32], at: usize) -> f32x4 {
 /// WebAssembly, which costs more than the copy.
 #[inline(always)]
 pub(crate) fn copy_short(dst: &mut [f32], src: &[f32]) {
+    copy_short_map(dst, src, |v| v);
+}
+
+/// [`copy_short`] with `f` applied to the values on the way, lane by lane (the last one to
+/// three values each in a lane of their own).
+#[inline(always)]
+pub(crate) fn copy_short_map(dst: &mut [f32], src: &[f32], f: impl Fn(f32x4) -> f32x4) {
     assert_eq!(dst.len(), src.len(), "copy_short: lengths");
     let mut i = 0;
     while i + 4 <= src.len() {
-        dst[i..i + 4].copy_from_slice(&load4(src, i).to_array());
+        dst[i..i + 4].copy_from_slice(&f(load4(src, i)).to_array());
         i += 4;
     }
-    // The last one to three values spelled out: as a loop, LLVM makes it a memory.copy.
+    let one = |v: f32| f(f32x4::splat(v)).to_array()[0];
+    // The last one to three values spelled out: as a loop, LLVM makes a plain copy a
+    // memory.copy.
     match (&mut dst[i..], &src[i..]) {
-        ([d0], [s0]) => *d0 = *s0,
-        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, *s1),
-        ([d0, d1, d2], [s0, s1, s2]) => (*d0, *d1, *d2) = (*s0, *s1, *s2),
+        ([d0], [s0]) => *d0 = one(*s0),
+        ([d0, d1], [s0, s1]) => (*d0, *d1) = (one(*s0), one(*s1)),
+        ([d0, d1, d2], [s0, s1, s2]) => (*d0, *d1, *d2) = (one(*s0), one(*s1), one(*s2)),
         _ => {}
     }
 }

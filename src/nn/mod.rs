@@ -10,7 +10,7 @@ mod conv;
 mod direct;
 mod dropout;
 pub mod gemm;
-mod lanes;
+pub(crate) mod lanes;
 mod linear;
 mod pool;
 mod reshape;
@@ -24,6 +24,55 @@ pub use pool::{GlobalAvgPool, MaxPool2d};
 pub use reshape::{Flatten, Normalize};
 
 use ndarray::ArrayD;
+use wide::f32x4;
+
+/// What a convolution applies to its outputs as it writes them: nothing, or the ReLU that
+/// follows it. A prediction with the BatchNorm in between folded in (see
+/// [`crate::model::Model::predict`]) applies the ReLU there, while the outputs are still in
+/// registers or cache, instead of in the activation layer's own pass over the batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Epilogue {
+    /// The outputs as computed.
+    #[default]
+    Identity,
+    /// max(0, output), as [`crate::activation::Relu`] computes it (the same bits).
+    Relu,
+}
+
+impl Epilogue {
+    /// Four outputs.
+    #[inline(always)]
+    pub(crate) fn vector(self, v: f32x4) -> f32x4 {
+        match self {
+            Epilogue::Identity => v,
+            Epilogue::Relu => lanes::relu(v),
+        }
+    }
+
+    /// One output (in a vector lane, so that it is the same operation as [`Epilogue::vector`]).
+    #[inline(always)]
+    pub(crate) fn scalar(self, v: f32) -> f32 {
+        match self {
+            Epilogue::Identity => v,
+            Epilogue::Relu => lanes::relu(f32x4::splat(v)).to_array()[0],
+        }
+    }
+
+    /// Outputs already written, in place.
+    pub(crate) fn apply(self, values: &mut [f32]) {
+        if self == Epilogue::Identity {
+            return;
+        }
+        let mut chunks = values.chunks_exact_mut(4);
+        for v4 in &mut chunks {
+            let v = f32x4::new((&*v4).try_into().expect("4"));
+            v4.copy_from_slice(&self.vector(v).to_array());
+        }
+        for v in chunks.into_remainder() {
+            *v = self.scalar(*v);
+        }
+    }
+}
 
 /// Whether a forward pass trains (batch statistics, dropout on) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,4 +224,49 @@ pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lanes::copy_short_map;
+    use super::Epilogue;
+    use crate::activation::{Activation, Relu};
+    use ndarray::ArrayD;
+
+    /// The epilogue's ReLU, in place and on a copy, over whole vectors and a tail, gives the
+    /// bits of the activation layer's (negative zero and NaN included); the identity
+    /// changes nothing.
+    #[test]
+    fn epilogue_relu_is_the_activations_relu() {
+        let values = [
+            -1.5,
+            -0.0,
+            0.0,
+            2.25,
+            f32::NAN,
+            -f32::INFINITY,
+            1e-30,
+            -7.0,
+            f32::INFINITY,
+            -1e-30,
+        ];
+        for len in 0..=values.len() {
+            let x = &values[..len];
+            let want = Relu.forward(&ArrayD::from_shape_vec(vec![len], x.to_vec()).unwrap());
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            let mut got = x.to_vec();
+            Epilogue::Relu.apply(&mut got);
+            assert_eq!(
+                bits(&got),
+                bits(want.as_slice().unwrap()),
+                "in place, {len}"
+            );
+            let mut copied = vec![1.0; len];
+            copy_short_map(&mut copied, x, |v| Epilogue::Relu.vector(v));
+            assert_eq!(bits(&copied), bits(&got), "copied, {len}");
+            let mut same = x.to_vec();
+            Epilogue::Identity.apply(&mut same);
+            assert_eq!(bits(&same), bits(x), "identity, {len}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 
 use super::gemm::{small_gemm, Start, Strided};
 use super::lanes::{copy_short, deinterleave, interleave, load4};
+use super::Epilogue;
 use std::ops::{Add, Sub};
 use wide::f32x4;
 
@@ -144,10 +145,10 @@ pub fn conv3x3_same(
 ) {
     Winograd::new(weights, bias.len(), channels).apply(
         x,
-        height,
-        width,
+        (height, width),
         bias,
         y,
+        Epilogue::Identity,
         &mut Scratch::default(),
     );
 }
@@ -192,7 +193,8 @@ impl Winograd {
         (self.out_channels, self.channels)
     }
 
-    /// y (O, H, W) = the convolution of one sample x (C, H, W) + bias; `y` is overwritten.
+    /// y (O, H, W) = `epilogue`(the convolution of one sample x (C, H, W) + bias); `y` is
+    /// overwritten.
     ///
     /// The transforms run on four neighbouring tiles at once in vectors (lane by lane the
     /// same arithmetic as on one tile, so the result does not depend on where a tile falls);
@@ -201,10 +203,10 @@ impl Winograd {
     pub fn apply(
         &self,
         x: &[f32],
-        height: usize,
-        width: usize,
+        (height, width): (usize, usize),
         bias: &[f32],
         y: &mut [f32],
+        epilogue: Epilogue,
         scratch: &mut Scratch,
     ) {
         let (c, h, w, o) = (self.channels, height, width, self.out_channels);
@@ -272,15 +274,16 @@ impl Winograd {
                 Start::Zero,
             );
         }
-        // Writes the 2×2 outputs of tile (ti, tj) (those inside the image) plus the bias.
+        // Writes the 2×2 outputs of tile (ti, tj) (those inside the image) plus the bias,
+        // through the epilogue.
         let put = |out: &mut [f32], ti: usize, tj: usize, pair: [[f32; 2]; 2], b: f32| {
             for (a, pair) in pair.iter().enumerate() {
                 let r = 2 * ti + a;
                 if r < h {
                     let col = 2 * tj;
-                    out[r * w + col] = pair[0] + b;
+                    out[r * w + col] = epilogue.scalar(pair[0] + b);
                     if col + 1 < w {
-                        out[r * w + col + 1] = pair[1] + b;
+                        out[r * w + col + 1] = epilogue.scalar(pair[1] + b);
                     }
                 }
             }
@@ -301,8 +304,9 @@ impl Winograd {
                             if r < h {
                                 let (lo, hi) = interleave(even, odd);
                                 let s = r * w + 2 * tj;
-                                out[s..s + 4].copy_from_slice(&(lo + bv).to_array());
-                                out[s + 4..s + 8].copy_from_slice(&(hi + bv).to_array());
+                                out[s..s + 4].copy_from_slice(&epilogue.vector(lo + bv).to_array());
+                                out[s + 4..s + 8]
+                                    .copy_from_slice(&epilogue.vector(hi + bv).to_array());
                             }
                         }
                     } else {
@@ -398,8 +402,23 @@ mod tests {
             let mut fresh = vec![0.0; o * h * w];
             conv3x3_same(&x, c, h, w, &wt, &bias, &mut fresh);
             let mut reused = vec![f32::NAN; o * h * w];
-            wino.apply(&x, h, w, &bias, &mut reused, &mut scratch);
+            wino.apply(
+                &x,
+                (h, w),
+                &bias,
+                &mut reused,
+                Epilogue::Identity,
+                &mut scratch,
+            );
             assert_eq!(fresh, reused, "{h}x{w}");
+            // The ReLU epilogue (vector stores, the per-tile stores of a row's edge, rows
+            // of fewer than four tiles) gives the ReLU of those outputs, to the bit.
+            let mut fused = vec![f32::NAN; o * h * w];
+            wino.apply(&x, (h, w), &bias, &mut fused, Epilogue::Relu, &mut scratch);
+            Epilogue::Relu.apply(&mut reused);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&reused), "{h}x{w} with ReLU");
+            assert!(fused.contains(&0.0) && fused.iter().any(|&v| v > 0.0));
         }
     }
 
