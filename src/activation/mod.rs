@@ -192,18 +192,7 @@ pub(crate) fn map_in_place_x4(
     let xs = x.as_slice_mut().expect("standard layout");
     let len = light_chunk_len(xs.len(), 1);
     map_ordered(xs.chunks_mut(len).collect(), |_, piece: &mut [f32]| {
-        let whole = piece.len() / 4 * 4;
-        let (body, tail) = piece.split_at_mut(whole);
-        for v4 in body.chunks_exact_mut(4) {
-            let v = wide::f32x4::new((&*v4).try_into().expect("4"));
-            v4.copy_from_slice(&f(v).to_array());
-        }
-        if !tail.is_empty() {
-            let mut v = [0.0f32; 4];
-            v[..tail.len()].copy_from_slice(tail);
-            let out = f(wide::f32x4::new(v)).to_array();
-            tail.copy_from_slice(&out[..tail.len()]);
-        }
+        crate::nn::lanes::map_x4(piece, &f)
     });
 }
 

@@ -11,6 +11,24 @@ pub(crate) fn relu(v: f32x4) -> f32x4 {
     v.max(f32x4::ZERO)
 }
 
+/// `values[i] = f(values[i])`, four at a time; the last one to three in a zero-padded
+/// vector, so every value goes through the same lane operation.
+#[inline(always)]
+pub(crate) fn map_x4(values: &mut [f32], f: impl Fn(f32x4) -> f32x4) {
+    let mut chunks = values.chunks_exact_mut(4);
+    for v4 in &mut chunks {
+        let v = f32x4::new((&*v4).try_into().expect("4"));
+        v4.copy_from_slice(&f(v).to_array());
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let mut v = [0.0f32; 4];
+        v[..tail.len()].copy_from_slice(tail);
+        let out = f(f32x4::new(v)).to_array();
+        tail.copy_from_slice(&out[..tail.len()]);
+    }
+}
+
 /// `s[at..at + 4]` as a vector.
 #[inline(always)]
 pub(crate) fn load4(s: &[f32], at: usize) -> f32x4 {

@@ -60,16 +60,8 @@ impl Epilogue {
 
     /// Outputs already written, in place.
     pub(crate) fn apply(self, values: &mut [f32]) {
-        if self == Epilogue::Identity {
-            return;
-        }
-        let mut chunks = values.chunks_exact_mut(4);
-        for v4 in &mut chunks {
-            let v = f32x4::new((&*v4).try_into().expect("4"));
-            v4.copy_from_slice(&self.vector(v).to_array());
-        }
-        for v in chunks.into_remainder() {
-            *v = self.scalar(*v);
+        if self != Epilogue::Identity {
+            lanes::map_x4(values, |v| self.vector(v));
         }
     }
 }
