@@ -238,7 +238,8 @@ fn pct(v: f32) -> String {
 /// The four checks of Athalye et al. for signs of gradient masking, on a model's curves:
 /// an iterative attack is at least as strong as a one-step one; white-box at least as
 /// strong as transfer; a gradient-free attack not stronger than a gradient-based one;
-/// accuracy falls to about zero at the largest ε. Each compares curves at the ε values
+/// accuracy falls to about zero at the largest ε. Where APGD ran, a fifth: the
+/// gradient-free attack does not beat APGD. Each compares curves at the ε values
 /// they share.
 pub fn diagnose(curves: &[AttackCurve]) -> Vec<Diagnostic> {
     let find = |pred: &dyn Fn(&AttackSpec) -> bool| {
@@ -252,14 +253,16 @@ pub fn diagnose(curves: &[AttackCurve]) -> Vec<Diagnostic> {
             })
     };
     let one_step = find(&|s| s.method == Method::Fgsm);
-    let iterative = find(&|s| matches!(s.method, Method::Bim | Method::Pgd));
+    let iterative_method = |m: Method| matches!(m, Method::Bim | Method::Pgd | Method::Apgd);
+    let iterative = find(&|s| iterative_method(s.method));
     let transfer_iter = curves.iter().find(|c| {
         c.transfer.is_some()
             && c.settings
                 .as_ref()
-                .is_some_and(|s| matches!(s.method, Method::Bim | Method::Pgd))
+                .is_some_and(|s| iterative_method(s.method))
     });
     let gradient_free = find(&|s| s.method == Method::Square);
+    let apgd = find(&|s| s.method == Method::Apgd);
     // Pairs (ε, a, b) at the ε values both curves have.
     let shared = |a: &AttackCurve, av: &[f32], b: &AttackCurve, bv: &[f32]| {
         a.epsilons
@@ -343,8 +346,17 @@ pub fn diagnose(curves: &[AttackCurve]) -> Vec<Diagnostic> {
             &i.name,
             &g.name,
         ),
-        _ => missing(c3, "Square and BIM or PGD"),
+        _ => missing(c3, "Square and BIM, PGD or APGD"),
     });
+    // Only where APGD ran, so that reports without it keep their four checks.
+    if let (Some(g), Some(a)) = (gradient_free, apgd) {
+        out.push(compare(
+            "the gradient-free attack does not beat APGD",
+            shared(a, &a.white_box_accuracy, g, &g.white_box_accuracy),
+            &a.name,
+            &g.name,
+        ));
+    }
     let c4 = "accuracy falls to about zero (≤ 5 %) as ε grows";
     out.push(match iterative {
         Some(i) => match (i.epsilons.last(), i.white_box_accuracy.last()) {
@@ -355,7 +367,7 @@ pub fn diagnose(curves: &[AttackCurve]) -> Vec<Diagnostic> {
             },
             _ => missing(c4, "an ε grid"),
         },
-        None => missing(c4, "BIM or PGD"),
+        None => missing(c4, "BIM, PGD or APGD"),
     });
     out
 }

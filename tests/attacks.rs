@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use splash::attack::{
     attack, fgsm, square_p, AttackError, AttackSpec, Goal, Loss, Method, SquareSearch,
+    SQUARE_P_INIT,
 };
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelError, ModelSpec};
@@ -437,6 +438,117 @@ fn attack_names_read_back_and_describe_the_settings() {
         serde_json::from_str(r#"{"method":"square","epsilon":0.2,"queries":300}"#).unwrap();
     assert_eq!((j.method, j.epsilon, j.queries), (Method::Square, 0.2, 300));
     assert!(serde_json::from_str::<AttackSpec>(r#"{"method":"pgd","epsilom":0.2}"#).is_err());
+}
+
+/// Every name reads back to a spec that writes the same name, and every spec of a grid of
+/// distinct attacks has a name of its own that reads back to an equal spec.
+#[test]
+fn every_attack_name_round_trips_and_names_are_unique() {
+    let mut specs = vec![AttackSpec::fgsm(0.1)];
+    for steps in [1, 10, 40] {
+        specs.push(AttackSpec::bim(0.1, steps));
+        for restarts in [1, 5] {
+            for loss in [None, Some(Loss::Margin), Some(Loss::Dlr)] {
+                specs.push(AttackSpec {
+                    loss,
+                    ..AttackSpec::pgd(0.1, steps, restarts)
+                });
+            }
+        }
+        specs.push(AttackSpec {
+            step_size: Some(0.0375),
+            ..AttackSpec::pgd(0.1, steps, 1)
+        });
+        specs.push(AttackSpec {
+            step_size: Some(0.0375),
+            ..AttackSpec::bim(0.1, steps)
+        });
+        for loss in [Loss::Ce, Loss::Dlr] {
+            for targets in [0, 1, 9] {
+                for restarts in [1, 3] {
+                    specs.push(AttackSpec {
+                        restarts,
+                        ..AttackSpec::apgd(0.1, steps, loss, targets)
+                    });
+                }
+            }
+        }
+    }
+    for queries in [100, 5000] {
+        for p_init in [SQUARE_P_INIT, 0.3] {
+            for loss in [None, Some(Loss::Ce), Some(Loss::Dlr)] {
+                specs.push(AttackSpec {
+                    p_init,
+                    loss,
+                    restarts: 2,
+                    ..AttackSpec::square(0.1, queries)
+                });
+            }
+        }
+    }
+    // Adversarial training's FGSM with a random start: PGD-1 with a step of 1.25·ε.
+    let fgsm_rs = splash::train::Adversarial::fgsm_rs(0.1).attack;
+    specs.push(AttackSpec {
+        early_stop: true,
+        ..fgsm_rs
+    });
+    let mut names = std::collections::HashSet::new();
+    for spec in &specs {
+        spec.validate().unwrap();
+        let name = spec.name();
+        let back: AttackSpec = name
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+        assert_eq!(back.name(), name);
+        // Equal as an attack: the same settings once the method's own loss is filled in.
+        let filled = |s: &AttackSpec| AttackSpec {
+            loss: Some(s.loss()),
+            ..s.clone()
+        };
+        assert_eq!(filled(&back), filled(spec), "{name}");
+        assert!(names.insert(name.clone()), "two attacks are named {name}");
+    }
+    assert_eq!(names.len(), specs.len());
+    assert_ne!(
+        AttackSpec::pgd(0.1, 1, 1).name(),
+        splash::train::Adversarial::fgsm_rs(0.1).attack.name()
+    );
+}
+
+#[test]
+fn attack_names_are_read_in_any_letter_case_and_each_option_once() {
+    for (text, name, method) in [
+        ("PGD-10", "pgd-10", Method::Pgd),
+        ("Pgd-10-R5-Margin", "pgd-10-r5-margin", Method::Pgd),
+        ("SQUARE-1000", "square-1000", Method::Square),
+        ("BIM-7", "bim-7", Method::Bim),
+        ("FGSM", "fgsm", Method::Fgsm),
+        ("APGD-DLR-T9-100", "apgd-dlr-t9-100", Method::Apgd),
+        (" apgd-ce-100 ", "apgd-ce-100", Method::Apgd),
+    ] {
+        let s: AttackSpec = text.parse().unwrap();
+        assert_eq!((s.name().as_str(), s.method), (name, method), "{text}");
+    }
+    let s: AttackSpec = "apgd-dlr-t9-100".parse().unwrap();
+    assert_eq!(
+        (s.steps, s.targets, s.loss(), s.restarts),
+        (100, 9, Loss::Dlr, 1)
+    );
+    for bad in [
+        "pgd-5-r2-r3",
+        "pgd-5-margin-ce",
+        "square-100-p0.5-p0.3",
+        "apgd-100",
+        "apgd-margin-100",
+        "apgd-ce-100-margin",
+        "apgd-ce-t10-100",
+        "apgd-ce-100-step0.1",
+        "fgsm-step0.1",
+        "pgd-5-step-1",
+        "pgd-5-tx",
+    ] {
+        assert!(bad.parse::<AttackSpec>().is_err(), "{bad:?} parsed");
+    }
 }
 
 #[test]

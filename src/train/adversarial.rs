@@ -128,7 +128,7 @@ impl Adversarial {
     pub fn validate(&self) -> Result<(), TrainError> {
         let a = &self.attack;
         a.validate().map_err(TrainError::Attack)?;
-        if a.method == Method::Square || a.restarts != 1 || a.early_stop {
+        if matches!(a.method, Method::Square | Method::Apgd) || a.restarts != 1 || a.early_stop {
             return Err(TrainError::Recipe(
                 "the inner attack of adversarial training must be FGSM, BIM or PGD with one \
                  restart and no early stop"
