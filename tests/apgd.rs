@@ -34,18 +34,12 @@ fn digits(n: usize, seed: u64) -> Array4<f32> {
     Array4::from_shape_fn((n, 1, 28, 28), |_| rng.gen_range(0.0f32..1.0))
 }
 
-fn models() -> Vec<Model> {
-    [ActivationKind::Relu, ActivationKind::Splash]
-        .into_iter()
-        .map(|a| Model::new(ModelSpec::lenet5(a), 3))
-        .collect()
-}
-
 #[test]
 fn apgd_stays_in_the_box_and_within_its_query_budget() {
     let x = digits(6, 1);
     let labels = [0, 1, 2, 3, 4, 5];
-    for mut m in models() {
+    for act in ActivationKind::DEMO {
+        let mut m = Model::new(ModelSpec::lenet5(act), 3);
         for spec in [
             AttackSpec::apgd(0.1, 20, Loss::Ce, 0),
             AttackSpec::apgd(0.1, 10, Loss::Dlr, 3),

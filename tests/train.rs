@@ -254,6 +254,25 @@ fn bad_recipes_and_divergence_are_errors_not_panics() {
             adversarial: Some(Adversarial::pgd(2.0, 3)),
             ..base.clone()
         },
+        // A ramp longer than the run: ε would never reach what the recipe states.
+        Recipe {
+            adversarial: Some(Adversarial {
+                epsilon_warmup_epochs: 1e9,
+                ..Adversarial::pgd(0.1, 3)
+            }),
+            ..base.clone()
+        },
+        // APGD adapts its steps to each image: not an inner attack of training.
+        Recipe {
+            adversarial: Some(Adversarial {
+                attack: splash::attack::AttackSpec {
+                    early_stop: false,
+                    ..splash::attack::AttackSpec::apgd(0.1, 3, splash::attack::Loss::Ce, 0)
+                },
+                epsilon_warmup_epochs: 0.0,
+            }),
+            ..base.clone()
+        },
     ];
     for r in bad {
         let mut t = Trainer::new(spec, r.clone());

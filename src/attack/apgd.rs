@@ -205,10 +205,7 @@ fn run(
             let i = idx[p];
             let v = obj.value[k];
             best.queries[i] += 1;
-            state
-                .grad
-                .index_axis_mut(Axis(0), p)
-                .assign(&grad.index_axis(Axis(0), k));
+            copy_row(&mut state.grad, p, &grad, k);
             if obj.fooled[k] {
                 best.offer(i, state.current.index_axis(Axis(0), p), true, v);
                 if spec.early_stop {
@@ -221,14 +218,8 @@ fn run(
             state.last_value[p] = v;
             if v > state.best_value[p] {
                 state.best_value[p] = v;
-                state
-                    .best_point
-                    .index_axis_mut(Axis(0), p)
-                    .assign(&state.current.index_axis(Axis(0), p));
-                state
-                    .best_grad
-                    .index_axis_mut(Axis(0), p)
-                    .assign(&grad.index_axis(Axis(0), k));
+                copy_row(&mut state.best_point, p, &state.current, p);
+                copy_row(&mut state.best_grad, p, &grad, k);
             }
         }
         if it == 0 {
@@ -248,14 +239,8 @@ fn run(
                 state.rises[p] = 0;
                 if halve {
                     state.step[p] *= 0.5;
-                    state
-                        .current
-                        .index_axis_mut(Axis(0), p)
-                        .assign(&state.best_point.index_axis(Axis(0), p));
-                    state
-                        .grad
-                        .index_axis_mut(Axis(0), p)
-                        .assign(&state.best_grad.index_axis(Axis(0), p));
+                    copy_row(&mut state.current, p, &state.best_point, p);
+                    copy_row(&mut state.grad, p, &state.best_grad, p);
                 }
             }
         }
@@ -269,4 +254,10 @@ fn run(
             state.best_value[p],
         );
     }
+}
+
+/// Image `to` of `dst` becomes image `from` of `src`.
+fn copy_row(dst: &mut Array4<f32>, to: usize, src: &Array4<f32>, from: usize) {
+    dst.index_axis_mut(Axis(0), to)
+        .assign(&src.index_axis(Axis(0), from));
 }

@@ -187,7 +187,19 @@ impl Recipe {
             ));
         }
         match &self.adversarial {
-            Some(adv) => adv.validate(),
+            Some(adv) => {
+                adv.validate()?;
+                // A ramp longer than the run would label a model adversarially trained at
+                // an ε it never reached.
+                let w = adv.epsilon_warmup_epochs;
+                if w > self.epochs as f32 {
+                    return bad(format!(
+                        "the ε warm-up ({w} epochs) must not be longer than the run ({} epochs): the model would never train at ε = {}",
+                        self.epochs, adv.attack.epsilon
+                    ));
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }

