@@ -11,8 +11,8 @@ use crate::activation::ActivationKind;
 use crate::attack::AttackSpec;
 use crate::data::Dataset;
 use crate::model::{Architecture, Model, ModelSpec};
-use crate::robustness::{fractions, robust_dataset, transfers, worst_case};
-use crate::train::{accuracy, Recipe, Trainer};
+use crate::robustness::{evaluate, EvalPlan, PlannedAttack};
+use crate::train::{Recipe, Trainer};
 use crate::weights::{self, ModelConfig, WeightsError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -290,6 +290,24 @@ impl Runner<'_> {
     }
 }
 
+/// What the study measures on each run: FGSM on every test digit, then each strong attack
+/// on the first `strong_digits`, with the worst case over all of them.
+pub fn study_plan(cfg: &StudyConfig, strong_digits: usize) -> EvalPlan {
+    let mut attacks = vec![PlannedAttack {
+        spec: AttackSpec::fgsm(0.0),
+        digits: None,
+    }];
+    attacks.extend(cfg.strong_attacks.iter().map(|spec| PlannedAttack {
+        spec: spec.clone(),
+        digits: Some(strong_digits),
+    }));
+    EvalPlan {
+        attacks,
+        epsilons: cfg.epsilons.clone(),
+        transfer_digits: None,
+    }
+}
+
 /// Runs (or resumes) the study and returns every finished run.
 pub fn run_study(
     cfg: &StudyConfig,
@@ -313,7 +331,6 @@ pub fn run_study(
         runs: Vec::new(),
     };
     let strong_digits = fresh.strong_test_digits;
-    let strong_test = test.subset(&(0..strong_digits).collect::<Vec<_>>());
     let mut results = if cfg.results.exists() {
         let text = std::fs::read_to_string(&cfg.results)?;
         let old: StudyResults =
@@ -361,57 +378,42 @@ pub fn run_study(
             }
             let (mut model, train_seconds) = runner.trained(act, seed, events)?;
             let started = Instant::now();
-            let clean_accuracy = accuracy(&mut model, test);
-            let fgsm = AttackSpec::fgsm(0.0);
-            let eps = &cfg.epsilons;
-            let white = robust_dataset(&mut model, None, test, &fgsm, eps, &mut |_, _| {})?;
+            // ReLU is the transfer source; every other activation is also attacked with
+            // images crafted on the ReLU model of the same seed.
             let mut relu = if act == ActivationKind::Relu {
                 None
             } else {
                 Some(runner.trained(ActivationKind::Relu, seed, events)?.0)
             };
-            // ReLU is the transfer source: it has no transfer accuracy of its own (it used to
-            // record its white-box accuracy here, which read as a transfer baseline).
-            let transfer = match relu.as_mut() {
-                None => Vec::new(),
-                Some(r) => fractions(
-                    &robust_dataset(r, Some(&mut model), test, &fgsm, eps, &mut |_, _| {})?.robust,
-                ),
-            };
-            // The worst case starts from FGSM on the strong-test digits.
-            let first = strong_digits;
-            let mut flags: Vec<Vec<Vec<bool>>> =
-                vec![white.robust.iter().map(|r| r[..first].to_vec()).collect()];
-            let mut strong = Vec::new();
-            for spec in &cfg.strong_attacks {
-                let w = robust_dataset(&mut model, None, &strong_test, spec, eps, &mut |_, _| {})?;
-                let transfer_accuracy = match relu.as_mut() {
-                    Some(r) if transfers(spec) => Some(fractions(
-                        &robust_dataset(
-                            r,
-                            Some(&mut model),
-                            &strong_test,
-                            spec,
-                            eps,
-                            &mut |_, _| {},
-                        )?
-                        .robust,
-                    )),
-                    Some(_) => None,
-                    None => None,
-                };
-                strong.push(StrongResult {
-                    attack: spec.name(),
-                    white_box_accuracy: fractions(&w.robust),
-                    transfer_accuracy,
-                });
-                flags.push(w.robust);
+            let relu_name = ModelSpec {
+                architecture: cfg.architecture,
+                activation: ActivationKind::Relu,
             }
-            let worst_case_accuracy = (!cfg.strong_attacks.is_empty()).then(|| {
-                let each: Vec<&[Vec<bool>]> = flags.iter().map(|f| f.as_slice()).collect();
-                fractions(&worst_case(&each))
-            });
-            let white = fractions(&white.robust);
+            .slug();
+            let e = evaluate(
+                &mut model,
+                relu.as_mut().map(|r| (r, relu_name.as_str())),
+                test,
+                &study_plan(cfg, strong_digits),
+                &mut |_| {},
+            )?;
+            let by_name = |n: &str| e.attacks.iter().find(|c| c.name == n);
+            let fgsm = &e.attacks[0];
+            let strong = e.attacks[1..=cfg.strong_attacks.len()]
+                .iter()
+                .map(|c| StrongResult {
+                    attack: c.name.clone(),
+                    white_box_accuracy: c.white_box_accuracy.clone(),
+                    transfer_accuracy: c.transfer.as_ref().map(|t| t.accuracy.clone()),
+                })
+                .collect();
+            let worst_case_accuracy = by_name("worst").map(|w| w.white_box_accuracy.clone());
+            let clean_accuracy = e.clean_accuracy;
+            let white = fgsm.white_box_accuracy.clone();
+            let transfer = fgsm
+                .transfer
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.accuracy.clone());
             let splash_coefficients = (act == ActivationKind::Splash).then(|| {
                 model
                     .activation_layers()

@@ -78,3 +78,81 @@ fn the_data_directory_defaults_to_splash_data() {
     assert!(!ok);
     assert!(err.contains("/nonexistent/from-env"), "{err}");
 }
+
+/// `splash study` and `splash eval` run one evaluation: on the model a small study trained,
+/// `eval` with the study's attacks, digits and budgets gives the study's numbers exactly.
+#[test]
+fn eval_and_study_agree_on_the_same_model_attacks_and_digits() {
+    #[path = "common/mod.rs"]
+    mod common;
+    let Some(data) = common::mnist_dir() else {
+        return;
+    };
+    let data = data.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("splash-cli-agree-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let (results, work, report) = (d("results.json"), d("work"), d("report.md"));
+    let study = format!(
+        "study --model lenet5 --activations relu,splash --seeds 1 --epochs 2 --limit 1500 \
+         --test-limit 120 --strong-attacks pgd-3,square-30 --strong-test-digits 40 \
+         --epsilons 0.1,0.2 --results {results} --work-dir {work} --report {report}"
+    );
+    let (ok, err) = splash(&study.split_whitespace().collect::<Vec<_>>(), Some(data));
+    assert!(ok, "{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let run = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["activation"] == "splash")
+        .unwrap();
+    let out = d("eval.json");
+    let eval = format!(
+        "eval --weights {work}/lenet5-splash-s1.safetensors \
+         --transfer-from {work}/lenet5-relu-s1.safetensors \
+         --attacks fgsm,pgd-3@40,square-30@40 --limit 120 --epsilons 0.1,0.2 --out {out}"
+    );
+    let (ok, err) = splash(&eval.split_whitespace().collect::<Vec<_>>(), Some(data));
+    assert!(ok, "{err}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let curve = |n: &str| {
+        e["attacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(run["clean_accuracy"], e["clean_accuracy"]);
+    assert_eq!(
+        run["white_box_accuracy"],
+        curve("fgsm")["white_box_accuracy"]
+    );
+    assert_eq!(
+        run["transfer_accuracy"],
+        curve("fgsm")["transfer"]["accuracy"]
+    );
+    for (k, n) in ["pgd-3", "square-30"].into_iter().enumerate() {
+        let s = &run["strong"][k];
+        assert_eq!(s["attack"], n);
+        assert_eq!(
+            s["white_box_accuracy"],
+            curve(n)["white_box_accuracy"],
+            "{n}"
+        );
+        let t = &curve(n)["transfer"];
+        let t = if t.is_null() { t } else { &t["accuracy"] };
+        assert_eq!(&s["transfer_accuracy"], t, "{n}");
+    }
+    assert_eq!(
+        run["worst_case_accuracy"],
+        curve("worst")["white_box_accuracy"]
+    );
+    eprintln!("study and eval agree: {run}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

