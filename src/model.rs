@@ -206,6 +206,9 @@ pub enum ModelError {
         /// Labels given.
         labels: usize,
     },
+    /// The network's output for a valid image is NaN or infinite: its weights overflow.
+    #[error("the network's output for image {0} is not a finite number: its weights are too large for a forward pass (overflow), so nothing it says can be trusted")]
+    OutputNotFinite(usize),
 }
 
 /// Checks that `x` is a non-empty (N, 1, 28, 28) batch of finite pixels in [0, 1].
@@ -502,7 +505,16 @@ impl Model {
     /// Attacks and the backward passes use [`Model::forward`], unfolded.
     pub fn predict(&mut self, x: &Array4<f32>) -> Result<Array2<f32>, ModelError> {
         validate_images(x)?;
-        Ok(softmax(self.forward_folded(x).view()))
+        let logits = self.forward_folded(x);
+        if let Some((i, _)) = logits
+            .rows()
+            .into_iter()
+            .enumerate()
+            .find(|(_, r)| r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(ModelError::OutputNotFinite(i));
+        }
+        Ok(softmax(logits.view()))
     }
 
     /// Evaluation-mode logits with every BatchNorm folded (see [`Model::predict`]).

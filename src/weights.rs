@@ -188,6 +188,9 @@ pub enum WeightsError {
     /// The file has a tensor the model does not know.
     #[error("the weights file has tensor '{0}', which this model does not have")]
     Unexpected(String),
+    /// The tensors are finite but the network they make overflows on a plain image.
+    #[error("the weights overflow: on a {0} image the network's output is not a finite number, so they cannot be a trained network's (values too large)")]
+    Overflow(&'static str),
     /// A tensor has the wrong shape.
     #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
     Shape {
@@ -350,7 +353,26 @@ pub fn load_with_extras(
     {
         return Err(WeightsError::Unexpected(extra.clone()));
     }
+    check_outputs_finite(&mut model)?;
     Ok((model, config, decoded))
+}
+
+/// Runs the loaded network on three plain images (blank, mid-grey, full ink): every tensor
+/// can be within its bound and the product of several layers still overflow to infinity or
+/// NaN, and such a network would report accuracies it never had.
+fn check_outputs_finite(model: &mut Model) -> Result<(), WeightsError> {
+    use crate::model::IMAGE_SIDE;
+    let probes = [("blank", 0.0f32), ("grey", 0.5), ("full-ink", 1.0)];
+    let x = ndarray::Array4::from_shape_fn((probes.len(), 1, IMAGE_SIDE, IMAGE_SIDE), |(i, ..)| {
+        probes[i].1
+    });
+    let logits = model.forward(&x, crate::nn::Mode::Eval);
+    for (row, (what, _)) in logits.rows().into_iter().zip(probes) {
+        if row.iter().any(|v| !v.is_finite()) {
+            return Err(WeightsError::Overflow(what));
+        }
+    }
+    Ok(())
 }
 
 /// Builds the model a weights file describes and loads its tensors (see
