@@ -74,10 +74,9 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.len() as u64 > MAX_IDX_BYTES {
-        return Err(too_big(path));
-    }
+    // A gzipped file is never larger than what it holds (plus a little), so the bound on the
+    // uncompressed size bounds the read too.
+    let raw = crate::files::read_bounded(path, MAX_IDX_BYTES).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         // Every member of the stream (some tools write several), and no more than an IDX
         // file can hold, so a gzip bomb stops early.

@@ -31,6 +31,7 @@ pub mod activation;
 pub mod attack;
 pub mod data;
 pub mod digit;
+pub mod files;
 pub mod loss;
 pub mod model;
 pub mod nn;

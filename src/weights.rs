@@ -312,6 +312,10 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 /// The largest magnitude a stored value may have (trained weights are far below it).
 pub const MAX_ABS_VALUE: f32 = 1e6;
 
+/// The largest weights file read from disk: All-CNN at its widest (width 128, about 2.4
+/// million parameters) is 10 MB, a checkpoint with its momentum buffers twice that.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Serialises a model and its configuration as safetensors bytes.
 pub fn save(model: &Model, config: &ModelConfig) -> Vec<u8> {
     assert_eq!(model.spec(), config.spec, "config describes another model");
@@ -403,7 +407,7 @@ fn describe(s: ModelSpec) -> String {
 
 /// Reads a weights file from disk.
 pub fn load_file(path: &std::path::Path) -> Result<(Model, ModelConfig), WeightsError> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::files::read_bounded(path, MAX_FILE_BYTES)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     load(&bytes)
 }

@@ -151,3 +151,31 @@ fn a_gzip_bomb_and_empty_files_are_refused() {
         .to_string();
     assert!(err.contains("no labels"), "{err}");
 }
+
+/// A device, a directory or an oversized file is refused before it is read: a symlink to
+/// /dev/zero used to be read until memory ran out.
+#[test]
+fn files_that_cannot_be_idx_files_are_refused_before_reading() {
+    let dir = std::env::temp_dir().join(format!("splash-data-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("t10k-images-idx3-ubyte.gz");
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    #[cfg(unix)]
+    {
+        let err = Dataset::load_mnist(&dir, Split::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    let _ = std::fs::remove_file(&link);
+    // A sparse file larger than any IDX file: refused by its length, not read.
+    let big = std::fs::File::create(&link).unwrap();
+    big.set_len(splash::data::MAX_IDX_BYTES + 1).unwrap();
+    let err = Dataset::load_mnist(&dir, Split::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -365,3 +365,24 @@ fn weights_that_overflow_in_a_forward_pass_are_refused() {
     let (mut back, _) = weights::load(&weights::save(&m, &c)).unwrap();
     assert!(back.predict(&input()).is_ok());
 }
+
+/// A weights path that is a device or an oversized file is refused before it is read.
+#[test]
+fn weights_files_are_bounded_before_reading() {
+    #[cfg(unix)]
+    {
+        let err = weights::load_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            err.to_string().contains("/dev/zero: not a regular file"),
+            "{err}"
+        );
+    }
+    let path = std::env::temp_dir().join(format!("splash-big-{}.safetensors", std::process::id()));
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(weights::MAX_FILE_BYTES + 1)
+        .unwrap();
+    let err = weights::load_file(&path).unwrap_err().to_string();
+    assert!(err.contains("more than"), "{err}");
+    std::fs::remove_file(&path).unwrap();
+}

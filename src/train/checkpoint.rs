@@ -123,7 +123,10 @@ impl Trainer {
         if !checkpoint.exists() {
             return Ok(Trainer::new(spec, recipe));
         }
-        let (t, c) = Trainer::resume(&std::fs::read(checkpoint)?)?;
+        let (t, c) = Trainer::resume(&crate::files::read_bounded(
+            checkpoint,
+            crate::weights::MAX_FILE_BYTES,
+        )?)?;
         if c.spec != spec || t.recipe != recipe {
             return Err(TrainError::Mismatch {
                 path: checkpoint.to_path_buf(),
