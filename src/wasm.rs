@@ -475,6 +475,7 @@ pub fn model_constants() -> String {
         "mnist_mean": shortest(MNIST_MEAN),
         "mnist_std": shortest(MNIST_STD),
         "hinges": crate::SPLASH_HINGES,
+        "max_bent_coefficient": crate::model::MAX_BENT_COEFFICIENT,
     })
     .to_string()
 }

@@ -1,7 +1,7 @@
 // The page: wires the panels to the worker and keeps the view's state in the URL.
 import { engine } from './boot.js';
 import { FIELD_BOUNDS, decodePixels, encodePixels, modelSet, readState, writeState } from './state.js';
-import { STUDIES, VARIANTS, modelFiles } from './models.js';
+import { STUDIES, VARIANTS, modelFiles, setOf } from './models.js';
 import { PIXELS, argmax, coalesce, drawDigit, el, pct, throttle } from './util.js';
 import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
@@ -18,7 +18,17 @@ import { createTrainPanel } from './panels/train.js';
 const $ = (id) => document.getElementById(id);
 const state = readState();
 const ARCH_NAMES = { lenet5: 'LeNet5', allcnn: 'All-CNN' };
-const TRAINING_NAMES = { standard: 'standard training', adv: 'adversarial training' };
+const TRAINING_NAMES = { standard: 'standard training', adv: 'adversarial training (ε = 0.1)', 'adv-0.3': 'adversarial training (ε = 0.3)' };
+/** The budget a training's verdict speaks of: the one its networks were trained for (0.1
+ * for standard training, where small budgets are the informative ones). */
+const verdictEps = (training) => (training === 'adv-0.3' ? 0.3 : 0.1);
+/** The attack panel's loss for its method and goal: margin is PGD's and BIM's, and DLR is
+ * defined against the true label, so a targeted attack takes cross-entropy instead. */
+const attackLoss = () => {
+  if (state.loss === 'margin' && state.method === 'apgd') return 'ce';
+  if (state.loss === 'dlr' && state.goal === 'targeted') return 'ce';
+  return state.loss;
+};
 const debug = (globalThis.__splash = { ready: false, errors: [] }); // read by the browser tests
 
 // The explanation opens on a first visit only (a shared link with a query is still a first
@@ -54,10 +64,13 @@ engine.onFatal = (err) => {
   setStatus('The inference worker stopped', false);
 };
 // The page's one copy of the image size (util.js) must be the core's.
+let maxBent = null; // the core's bound on a bent SPLASH coefficient
 engine
   .call('constants')
   .then((c) => {
     if (c.pixels !== PIXELS) showError(`util.js says ${PIXELS} pixels per image, the core ${c.pixels}`);
+    maxBent = c.max_bent_coefficient;
+    bend?.setLimit(maxBent);
     const build = document.getElementById('wasm-build');
     build.textContent = ` This browser runs its ${c.wasmDescription} build.`;
     build.dataset.build = c.wasm;
@@ -77,7 +90,22 @@ const loadRequest = () => (custom ? { arch: custom.key, custom: { ...custom.byte
 let input = null; // {pixels: Float32Array, label: number|null, source: 'drawn'|'gallery'}
 let heldout = null;
 let gallery = null;
-const save = () => writeState(state);
+// The URL mirrors the view, written at most every 300 ms: browsers limit how often a page
+// may call history.replaceState (WebKit throws after 100 calls in 30 s), and a throw here
+// must never stop the update that asked for the write.
+let saveTimer = null;
+const save = () => {
+  clearTimeout(saveTimer);
+  debug.urlPending = true;
+  saveTimer = setTimeout(() => {
+    try {
+      writeState(state);
+    } catch {
+      // Over the browser's limit: the next change writes the whole state again.
+    }
+    debug.urlPending = false;
+  }, 300);
+};
 
 // ---- panels ---------------------------------------------------------------------------------
 let predictions;
@@ -101,6 +129,7 @@ try {
   robustness = createRobustness($('curve-chart'));
   travel = createTravel($('travel-chart'));
   bend = createBend($('bend'), { onChange: () => bendSoon() });
+  if (maxBent) bend.setLimit(maxBent);
 } catch (e) {
   showError(e);
 }
@@ -258,18 +287,21 @@ function syncControls() {
   $('method').value = state.method;
   $('steps').value = String(state.steps);
   $('restarts').value = String(state.restarts);
-  $('loss').value = state.loss;
+  $('loss').value = attackLoss();
+  $('loss').querySelector('option[value=margin]').disabled = state.method === 'apgd';
+  $('loss').querySelector('option[value=dlr]').disabled = state.goal === 'targeted';
+  for (const r of document.querySelectorAll('input[name=training][value="adv-0.3"]')) r.disabled = !setOf(state.arch, 'adv-0.3');
   $('queries').value = String(state.queries);
   $('curve-attack').value = state.curve;
-  $('restarts-label').classList.toggle('hidden', !['pgd', 'square'].includes(state.method));
-  $('loss-label').classList.toggle('hidden', !['bim', 'pgd'].includes(state.method));
+  $('restarts-label').classList.toggle('hidden', !['pgd', 'apgd', 'square'].includes(state.method));
+  $('loss-label').classList.toggle('hidden', !['bim', 'pgd', 'apgd'].includes(state.method));
   $('queries-label').classList.toggle('hidden', state.method !== 'square');
-  $('attack-run').classList.toggle('hidden', !['pgd', 'square'].includes(state.method));
+  $('attack-run').classList.toggle('hidden', !['pgd', 'apgd', 'square'].includes(state.method));
   $('goal').value = state.goal;
   $('target').value = String(state.target);
   $('source').value = state.source;
   $('curve-n').value = String(state.n);
-  $('steps-label').classList.toggle('hidden', !['bim', 'pgd'].includes(state.method));
+  $('steps-label').classList.toggle('hidden', !['bim', 'pgd', 'apgd'].includes(state.method));
   $('target-label').classList.toggle('hidden', state.goal !== 'targeted');
   for (const r of document.querySelectorAll('input[name=arch]')) r.checked = r.value === state.arch;
   for (const r of document.querySelectorAll('input[name=training]')) r.checked = r.value === state.training;
@@ -278,11 +310,12 @@ function syncControls() {
 /** The attack panel's AttackSpec (bounds, defaults and the step-size rule are the core's). */
 function attackSpec(seed) {
   const spec = { method: state.method, epsilon: state.eps, seed };
-  if (state.method === 'bim' || state.method === 'pgd') spec.steps = state.steps;
-  if (state.method === 'pgd' || state.method === 'square') spec.restarts = state.restarts;
+  const iterative = ['bim', 'pgd', 'apgd'].includes(state.method);
+  if (iterative) spec.steps = state.steps;
+  if (['pgd', 'apgd', 'square'].includes(state.method)) spec.restarts = state.restarts;
   if (state.method === 'square') spec.queries = state.queries;
   // FGSM uses cross-entropy and Square the margin (the core's defaults for them).
-  if (state.method === 'bim' || state.method === 'pgd') spec.loss = state.loss;
+  if (iterative) spec.loss = attackLoss();
   // Show the full-strength perturbation of a gradient attack; Square stops at success, so
   // its query count says how hard the digit was to break.
   spec.early_stop = state.method === 'square';
@@ -491,13 +524,14 @@ function showVerdict() {
     debug.verdict = { text };
     return;
   }
-  const v = info && verdict(info);
-  const t = twin && verdict(twin.info);
-  const adv = state.training === 'adv';
-  const compared = adv ? trainingComparison(t, v) : trainingComparison(v, t);
+  const eps = verdictEps(state.training);
+  const v = info && verdict(info, eps);
+  const t = twin && verdict(twin.info, eps);
+  const adv = state.training !== 'standard';
+  const compared = adv ? trainingComparison(t, v, eps) : trainingComparison(v, t, eps);
   const head = adv ? `Adversarially trained ${ARCH_NAMES[state.arch]} (${trainingAttack(info.splash)}): ` : `${ARCH_NAMES[state.arch]}, standard training: `;
   const study = studies.get(currentSet());
-  const spread = study ? seedSpread(study, STUDIES[currentSet()].report) : null;
+  const spread = study ? seedSpread(study, STUDIES[currentSet()].report, STUDIES[currentSet()].epsilons) : null;
   const text = v ? `${head}${v.text}${compared ? ` ${compared}` : ''}${spread ? ` ${spread}` : ''}` : 'The eval reports of these models hold no strong-attack results, so no verdict is shown.';
   for (const id of ['verdict', 'verdict-panel']) $(id).textContent = text;
   debug.verdict = v && { ...v, text, compared };
@@ -579,8 +613,9 @@ $('curve-cancel').addEventListener('click', () => stopCurve('cancelled'));
 const switches = () => document.querySelectorAll('input[name=arch], input[name=training]');
 let twin = null; // the other training's SPLASH description and eval reports, once loaded
 
-/** The other training of the current architecture ('standard' ↔ 'adv'). */
-const otherTraining = () => (state.training === 'adv' ? 'standard' : 'adv');
+/** The training the current one is compared with: standard for adversarially trained
+ * networks, ε = 0.1 adversarial training for standard ones. */
+const otherTraining = () => (state.training === 'standard' ? 'adv' : 'standard');
 
 /** Loads `arch` trained as `training` ('standard' or 'adv') into every panel; on failure
  * the pair shown before stays. */
@@ -601,8 +636,8 @@ async function loadModels(arch, training, pair = null) {
     // the worker answers (its answer is handled after them).
     const answered = input ? refresh() : null;
     twin = null;
-    const adv = training === 'adv';
-    const tag = (v) => (pair ? ` (${pair.tag[v]})` : adv ? ' (adv.)' : '');
+    const adv = training !== 'standard';
+    const tag = (v) => (pair ? ` (${pair.tag[v]})` : { standard: '', adv: ' (adv.)', 'adv-0.3': ' (adv. ε = 0.3)' }[training]);
     for (const v of VARIANTS) document.querySelector(`[data-role=${v}-name]`).textContent = `${info[v].name}${tag(v)}`;
     const acc = (v) => (info[v].config.test_accuracy ? pct(info[v].config.test_accuracy, 2) : 'n/a');
     $('accuracy-note').textContent = pair
@@ -670,6 +705,8 @@ for (const r of switches()) {
     debug.ready = false;
     stopCurve(r.name === 'arch' ? 'the architecture changed' : 'the training changed');
     const next = { arch: state.arch, training: state.training, [r.name]: r.value };
+    // All-CNN has no ε = 0.3 twins: switching to it keeps adversarial training at ε = 0.1.
+    if (!setOf(next.arch, next.training)) next.training = 'adv';
     loadModels(next.arch, next.training);
   });
 }

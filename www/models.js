@@ -1,7 +1,15 @@
 // The page's model sets and their files: the one place that names them.
 
-/** Model sets: an architecture, and its adversarially trained twins ('-adv'). */
-export const SETS = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv'];
+/** Model sets: an architecture, and its adversarially trained twins: '-adv' for ε = 0.1
+ * (both architectures), '-adv-0.3' for ε = 0.3 (LeNet5). */
+export const SETS = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv', 'lenet5-adv-0.3'];
+
+/** The trainings of the page's switch and the set name each makes with an architecture
+ * (null: that architecture has no such pair). */
+export function setOf(arch, training) {
+  const set = training === 'standard' ? arch : `${arch}-${training}`;
+  return SETS.includes(set) ? set : null;
+}
 
 /** The networks of every set. */
 export const VARIANTS = ['splash', 'relu'];
@@ -9,7 +17,8 @@ export const VARIANTS = ['splash', 'relu'];
 /** The files of variant `v` of model set `set`, and the network they must hold. */
 export function modelFiles(set, v) {
   if (!SETS.includes(set)) throw new Error(`unknown model set '${set}' (expected one of ${SETS.join(', ')})`);
-  const [arch, training] = set.split('-');
+  const [arch, ...rest] = set.split('-');
+  const training = rest.join('-');
   const stem = `models/${arch}-${v}${training ? `-${training}` : ''}`;
   return { weights: `${stem}.safetensors`, report: `${stem}.eval.json`, name: `${arch}-${v}` };
 }

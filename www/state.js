@@ -1,4 +1,5 @@
 // The view's state, mirrored in the URL so that a view can be shared.
+import { setOf } from './models.js';
 import { CURVE_ATTACKS } from './panels/robustness.js';
 import { PIXELS } from './util.js';
 
@@ -24,7 +25,7 @@ export function decodePixels(text) {
 
 const DEFAULTS = {
   arch: 'lenet5',
-  training: 'standard', // or 'adv': the adversarially trained twins
+  training: 'standard', // or 'adv' / 'adv-0.3': the twins adversarially trained for ε = 0.1 / 0.3
   eps: 0.1,
   method: 'fgsm',
   steps: 10,
@@ -50,9 +51,9 @@ export const FIELD_BOUNDS = { steps: [1, 100], restarts: [1, 10], queries: [10, 
 
 const CHOICES = {
   arch: ['lenet5', 'allcnn'],
-  training: ['standard', 'adv'],
-  method: ['fgsm', 'bim', 'pgd', 'square'],
-  loss: ['ce', 'margin'],
+  training: ['standard', 'adv', 'adv-0.3'],
+  method: ['fgsm', 'bim', 'pgd', 'apgd', 'square'],
+  loss: ['ce', 'margin', 'dlr'],
   curve: CURVE_ATTACKS.map(([name]) => name),
   goal: ['untargeted', 'targeted'],
   source: ['white', 'transfer'],
@@ -62,6 +63,8 @@ export function readState(search = location.search) {
   const q = new URLSearchParams(search);
   const s = { ...DEFAULTS };
   for (const [k, options] of Object.entries(CHOICES)) if (options.includes(q.get(k))) s[k] = q.get(k);
+  // All-CNN has no ε = 0.3 twins: such a link shows its ε = 0.1 ones.
+  if (!setOf(s.arch, s.training)) s.training = 'adv';
   const num = (k, lo, hi, int) => {
     const raw = q.get(k);
     if (raw === null || raw === '') return;
@@ -94,8 +97,9 @@ export function writeState(s) {
   history.replaceState(null, '', query ? `?${query}` : location.pathname);
 }
 
-/** The pair of networks the page shows: 'lenet5', 'allcnn', or either with '-adv' for the
- * adversarially trained twins (the worker's name for it). */
+/** The pair of networks the page shows: 'lenet5', 'allcnn', either with '-adv' for the twins
+ * adversarially trained for ε = 0.1, or 'lenet5-adv-0.3' (the worker's name for it). An
+ * architecture without the chosen training falls back to its ε = 0.1 twins. */
 export function modelSet(s) {
-  return s.training === 'adv' ? `${s.arch}-adv` : s.arch;
+  return setOf(s.arch, s.training) ?? setOf(s.arch, 'adv') ?? s.arch;
 }

@@ -39,8 +39,9 @@ const FILES = [
 ];
 // The model files (the same list as ALL_MODEL_FILES in models.js, which a test checks; a
 // classic service worker cannot import an ES module). Cached if present.
-const MODEL_FILES = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv'].flatMap((set) => {
-  const [arch, training] = set.split('-');
+const MODEL_FILES = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv', 'lenet5-adv-0.3'].flatMap((set) => {
+  const [arch, ...rest] = set.split('-');
+  const training = rest.join('-');
   return ['splash', 'relu'].flatMap((v) => {
     const stem = `models/${arch}-${v}${training ? `-${training}` : ''}`;
     return [`${stem}.safetensors`, `${stem}.eval.json`];

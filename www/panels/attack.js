@@ -29,7 +29,9 @@ export function renderAttack(root, { result, input, settings }) {
     drawDigit(canvases[0], input.pixels);
     drawDigit(canvases[1], row.adv);
     drawPerturbation(canvases[2], delta, settings.eps);
-    const how = row.crafter === row.victim ? 'attacked with its own gradient' : `shown the image crafted on ${NAMES[row.crafter]}`;
+    // Square reads only the network's outputs; the other methods its gradient.
+    const own = settings.method === 'square' ? 'attacked through its own outputs (no gradient)' : 'attacked with its own gradient';
+    const how = row.crafter === row.victim ? own : `shown the image crafted on ${NAMES[row.crafter]}`;
     const verdictText =
       settings.goal === 'targeted'
         ? fooled

@@ -4,10 +4,16 @@
 import { el } from '../util.js';
 
 const NAMES = ['a⁺₀', 'a⁺₁', 'a⁺₂', 'a⁺₃', 'a⁻₀', 'a⁻₁', 'a⁻₂', 'a⁻₃'];
-const RANGE = 3;
+/** The sliders span ±3, or more where a learned coefficient is larger (the ε = 0.3
+ * LeNet5-SPLASH learned ±6.1), up to the core's bound for a bent coefficient. */
+const MIN_RANGE = 3;
 const RELU = [1, 0, 0, 0, 0, 0, 0, 0];
 
 export function createBend(root, { onChange }) {
+  let RANGE = MIN_RANGE;
+  let maxCoefficient = Infinity; // the core's bound, once the worker has said it
+  /** The slider range for these learned coefficients: never narrower than they are. */
+  const rangeFor = (coefficients) => Math.min(maxCoefficient, Math.max(MIN_RANGE, Math.ceil(Math.max(...coefficients.flat().map(Math.abs)))));
   const select = root.querySelector('#bend-layer');
   const sliders = root.querySelector('#bend-sliders');
   const result = root.querySelector('#bend-result');
@@ -42,9 +48,18 @@ export function createBend(root, { onChange }) {
     /** The SPLASH network's description (layers, learned coefficients). */
     setModel(info) {
       learned = info.coefficients.map((c) => Array.from(c));
+      RANGE = rangeFor(learned);
       select.replaceChildren(...info.layers.map((name, i) => el('option', { value: String(i), text: name })));
       values = learned[0].slice().map((v) => Math.max(-RANGE, Math.min(RANGE, v)));
       render();
+    },
+    /** The core's bound on a bent coefficient (modelConstants). */
+    setLimit(limit) {
+      maxCoefficient = limit;
+      if (learned.length) {
+        RANGE = rangeFor(learned);
+        render();
+      }
     },
     /** The layer being bent and its eight coefficients (a⁺ then a⁻). */
     current: () => ({ layer: layer(), coefficients: values.slice() }),
