@@ -1,7 +1,8 @@
 // The service worker's offline list and the page's modules agree (no browser needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { ALL_MODEL_FILES, SETS, STUDIES, VARIANTS, modelFiles } from '../../www/models.js';
 import { BUILDS } from '../../www/wasm-build.js';
 import { serviceWorkerLists } from './harness.mjs';
@@ -33,6 +34,9 @@ test('the service worker caches every module of the page', () => {
 test('model sets name their files and networks', () => {
   assert.deepEqual(modelFiles('lenet5', 'splash'), { weights: 'models/lenet5-splash.safetensors', report: 'models/lenet5-splash.eval.json', name: 'lenet5-splash' });
   assert.deepEqual(modelFiles('allcnn-adv', 'relu'), { weights: 'models/allcnn-relu-adv.safetensors', report: 'models/allcnn-relu-adv.eval.json', name: 'allcnn-relu' });
+  assert.deepEqual(modelFiles('lenet5-adv-0.3', 'splash'), { weights: 'models/lenet5-splash-adv-0.3.safetensors', report: 'models/lenet5-splash-adv-0.3.eval.json', name: 'lenet5-splash' });
+  // Every file a set names is committed.
+  for (const f of ALL_MODEL_FILES) assert.ok(existsSync(new URL(f, WWW)), `www/${f} is missing`);
   assert.throws(() => modelFiles('../secret', 'relu'), /unknown model set/);
   assert.equal(ALL_MODEL_FILES.length, SETS.length * VARIANTS.length * 2);
 });
@@ -44,4 +48,9 @@ test('both wasm builds the workers may load are cached by the service worker and
     assert.ok(FILES.includes(`pkg/${f}`), `pkg/${f} is not in sw.js's FILES`);
     assert.ok(build.includes(f), `scripts/build.sh does not write www/pkg/${f}`);
   }
+});
+
+test('docs/ROBUSTNESS.md and README.md\'s results table are what the eval reports give (never retyped)', () => {
+  // Exits non-zero, with a message naming the stale file, when either differs.
+  execFileSync(process.execPath, [new URL('../../scripts/results-table.mjs', import.meta.url).pathname, '--check'], { stdio: 'pipe' });
 });
