@@ -247,7 +247,10 @@ fn the_robust_pairs_reports_hold_autoattacks_attacks() {
             }
         }
         assert_eq!(r.diagnostics.len(), 5, "{name}");
-        assert!(r.diagnostics.iter().any(|d| d.check.contains("does not beat APGD")));
+        assert!(r
+            .diagnostics
+            .iter()
+            .any(|d| d.check.contains("does not beat APGD")));
         assert!(r.diagnostics.iter().all(|d| d.holds.is_some()), "{name}");
     }
 }
