@@ -716,6 +716,17 @@ impl Model {
         }
     }
 
+    /// Forgets the pre-activations the activation layers kept from the last forward pass,
+    /// as after loading: a check run on a model (weights::load's overflow probe) leaves no
+    /// trace a caller could read as its own input's.
+    pub fn forget_inputs(&mut self) {
+        for (_, l) in &mut self.layers {
+            if let Some(a) = as_activation_mut(l.as_mut()) {
+                a.keep_first_input(None);
+            }
+        }
+    }
+
     /// The activation layers with their names, in order.
     pub fn activation_layers(&self) -> Vec<(&str, &ActivationLayer)> {
         self.layers

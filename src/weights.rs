@@ -371,6 +371,7 @@ fn check_outputs_finite(model: &mut Model) -> Result<(), WeightsError> {
         probes[i].1
     });
     let logits = model.forward(&x, crate::nn::Mode::Eval);
+    model.forget_inputs();
     for (row, (what, _)) in logits.rows().into_iter().zip(probes) {
         if row.iter().any(|v| !v.is_finite()) {
             return Err(WeightsError::Overflow(what));

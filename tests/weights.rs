@@ -386,3 +386,20 @@ fn weights_files_are_bounded_before_reading() {
     assert!(err.contains("more than"), "{err}");
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Loading runs a check through the network; it leaves no pre-activations behind that a
+/// caller (the page's histograms) could take for its own input's.
+#[test]
+fn loading_leaves_no_pre_activations_behind() {
+    let (m, c) = trained_looking(ModelSpec::lenet5(ActivationKind::Splash));
+    let (mut back, _) = weights::load(&weights::save(&m, &c)).unwrap();
+    assert!(back
+        .activation_layers()
+        .iter()
+        .all(|(_, l)| l.last_input().is_none()));
+    back.predict(&input()).unwrap();
+    assert!(back
+        .activation_layers()
+        .iter()
+        .all(|(_, l)| l.last_input().is_some()));
+}
