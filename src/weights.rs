@@ -188,6 +188,15 @@ pub enum WeightsError {
     /// The file has a tensor the model does not know.
     #[error("the weights file has tensor '{0}', which this model does not have")]
     Unexpected(String),
+    /// An error of the file at `path` (what [`load_file`] returns, so that a message names
+    /// the file it is about).
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: Box<WeightsError>,
+    },
     /// The tensors are finite but the network they make overflows on a plain image.
     #[error("the weights overflow: on a {0} image the network's output is not a finite number, so they cannot be a trained network's (values too large)")]
     Overflow(&'static str),
@@ -300,13 +309,45 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, WeightsError> {
     Ok(Decoded { tensors, metadata })
 }
 
-/// Writes `bytes` to a temporary file beside `path` and renames it into place, so a reader
-/// never sees a half-written file and a crash leaves the old one.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it into
+/// place, so a reader never sees a half-written file and a crash or a power loss leaves the
+/// old one (not an empty one). Errors name the path.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let with_path = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    {
+        // Closed at the end of this block, before the rename.
+        let mut f = std::fs::File::create(&tmp).map_err(with_path)?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(with_path)?;
+    }
+    std::fs::rename(&tmp, path).map_err(with_path)?;
+    // The rename itself is durable once its directory is (best effort: not every platform
+    // lets a directory be opened for syncing).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that `write_atomic(path, …)` can write there: creates and
+/// removes its temporary file. A run that trains for an hour then fails to save is refused
+/// at the start instead.
+pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|_| std::fs::remove_file(&tmp))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
 /// The largest magnitude a stored value may have (trained weights are far below it).
@@ -410,5 +451,8 @@ fn describe(s: ModelSpec) -> String {
 pub fn load_file(path: &std::path::Path) -> Result<(Model, ModelConfig), WeightsError> {
     let bytes = crate::files::read_bounded(path, MAX_FILE_BYTES)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    load(&bytes)
+    load(&bytes).map_err(|e| WeightsError::InFile {
+        path: path.display().to_string(),
+        source: Box::new(e),
+    })
 }

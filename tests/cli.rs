@@ -156,3 +156,38 @@ fn eval_and_study_agree_on_the_same_model_attacks_and_digits() {
     eprintln!("study and eval agree: {run}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Problems with where results go, or with a second weights file, are reported with their
+/// path and before any work: an unwritable --out used to surface only after training.
+#[test]
+fn output_and_file_errors_name_the_file_and_come_first() {
+    let (ok, err) = splash(
+        &[
+            "train",
+            "--model",
+            "lenet5",
+            "--activation",
+            "relu",
+            "--data",
+            "/nonexistent/data",
+            "--out",
+            "/nonexistent/dir/x.safetensors",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("cannot write /nonexistent/dir/x.safetensors"),
+        "{err}"
+    );
+    let bad =
+        std::env::temp_dir().join(format!("splash-corrupt-{}.safetensors", std::process::id()));
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    let (ok, err) = eval(&["--transfer-from", bad.to_str().unwrap()]);
+    std::fs::remove_file(&bad).unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("{}: not a valid safetensors file", bad.display())),
+        "{err}"
+    );
+}

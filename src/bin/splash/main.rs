@@ -359,6 +359,8 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 }
 
 fn train(a: TrainArgs) -> Res {
+    // Where the model goes must take it before an hour of training, not after.
+    weights::check_writable(&a.out)?;
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
