@@ -31,6 +31,7 @@ node scripts/build-heldout.mjs
 cp docs/study/results.json www/data/study-lenet5.json
 cp docs/study-allcnn/results.json www/data/study-allcnn.json
 cp docs/study-adversarial/results.json www/data/study-lenet5-adv.json
+cp docs/study-adversarial-0.3/results.json www/data/study-lenet5-adv-0.3.json
 # The model files the page may load, as www/models.js names them.
 for f in $(node --input-type=module -e "import('./www/models.js').then((m) => console.log(m.ALL_MODEL_FILES.join(' ')))"); do
   [ -f "www/$f" ] || echo "warning: www/$f is missing; the page will say so" >&2

@@ -48,7 +48,7 @@ const MODEL_FILES = ['lenet5', 'allcnn', 'lenet5-adv', 'allcnn-adv', 'lenet5-adv
   });
 });
 // The seed studies (STUDIES in models.js). Cached if present.
-const STUDY_FILES = ['data/study-lenet5.json', 'data/study-allcnn.json', 'data/study-lenet5-adv.json'];
+const STUDY_FILES = ['data/study-lenet5.json', 'data/study-allcnn.json', 'data/study-lenet5-adv.json', 'data/study-lenet5-adv-0.3.json'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
