@@ -8,7 +8,7 @@ export const CURVE_EPSILONS = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
 /** The curve's attacks, by the core's names (see AttackSpec::name in src/attack.rs). */
 export const CURVE_ATTACKS = [
   ['fgsm', 'FGSM (one step)'],
-  ['pgd-20', 'PGD-20 (quick)'],
+  ['pgd-20', 'PGD-20 (quick; no test-set reference)'],
   ['pgd-40', 'PGD-40'],
   ['pgd-40-r5-margin', 'PGD-40, 5 restarts, margin loss'],
   ['apgd-ce-100', 'APGD-CE, 100 iterations (AutoAttack)'],
