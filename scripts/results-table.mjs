@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { trainingComparison, verdict } from '../www/panels/robustness.js';
+import { trainingComparison, verdict, verdictEpsilon } from '../www/panels/robustness.js';
 import { slopes } from '../www/panels/curves.js';
 import init, { describeAdversarialTraining } from '../www/pkg/splash.js';
 
@@ -27,11 +27,10 @@ const ARCHS = [
   ['allcnn', 'All-CNN (width 16/32)'],
 ];
 // Standard training, then the adversarially trained twins (scripts/train-adversarial.sh).
-// The verdict speaks of the budget each training aims at.
 const TRAININGS = [
-  ['', '', 0.1],
-  ['-adv', ', adversarially trained (ε = 0.1)', 0.1],
-  ['-adv-0.3', ', adversarially trained for ε = 0.3', 0.3],
+  ['', ''],
+  ['-adv', ', adversarially trained (ε = 0.1)'],
+  ['-adv-0.3', ', adversarially trained for ε = 0.3'],
 ];
 // How a model was adversarially trained, in the core's words (the wasm module of
 // scripts/build.sh, run here in Node).
@@ -54,7 +53,7 @@ say();
 const models = {};
 // README's table: one row per model set, at the budget its verdict speaks of.
 const summary = [];
-for (const [suffix, trainedTitle, verdictEps] of TRAININGS) for (const [arch, archTitle] of ARCHS) {
+for (const [suffix, trainedTitle] of TRAININGS) for (const [arch, archTitle] of ARCHS) {
   if (suffix && !existsSync(join(dir, `${arch}-splash${suffix}.eval.json`))) continue;
   const title = `${archTitle}${trainedTitle}`;
   const s = load(`${arch}-splash${suffix}`);
@@ -98,6 +97,7 @@ for (const [suffix, trainedTitle, verdictEps] of TRAININGS) for (const [arch, ar
     say(`| ${s.diagnostics[i].check} | ${cell(s.diagnostics[i])} | ${cell(r.diagnostics[i])} |`);
   }
   say();
+  const verdictEps = verdictEpsilon({ splash: { eval: s } });
   const v = verdict({ splash: { eval: s }, relu: { eval: r } }, verdictEps);
   summary.push({ title, s, r, v, eps: verdictEps });
   say(`**Verdict (${title}, as the page states it):** ${v ? v.text : 'the reports lack the attacks a verdict needs.'}`);
@@ -134,7 +134,8 @@ if (adversarial.length) {
     if (c) say(`**${title}, ε = 0.1.** ${c}`);
     say();
     if (models[`${arch}-adv-0.3`]) {
-      const c3 = trainingComparison(pair(arch, 0.3), pair(`${arch}-adv-0.3`, 0.3), 0.3);
+      const e3 = verdictEpsilon({ splash: { eval: models[`${arch}-adv-0.3`].s } });
+      const c3 = trainingComparison(pair(arch, e3), pair(`${arch}-adv-0.3`, e3), e3);
       if (c3) say(`**${title}, trained for ε = 0.3.** ${c3}`);
       say();
     }

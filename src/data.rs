@@ -230,6 +230,18 @@ impl Dataset {
         Dataset { images, labels }
     }
 
+    /// The first `n` digits (all of them if `n` is `None` or at least their number): what
+    /// `--limit` and an attack's digit count take.
+    pub fn first(&self, n: Option<usize>) -> Dataset {
+        match n {
+            Some(n) if n < self.len() => Dataset {
+                images: self.images[..n * PIXELS].to_vec(),
+                labels: self.labels[..n].to_vec(),
+            },
+            _ => self.clone(),
+        }
+    }
+
     /// The digits whose indices are not in `excluded`.
     pub fn without(&self, excluded: &[usize]) -> Dataset {
         let mut skip = vec![false; self.len()];

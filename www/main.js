@@ -7,7 +7,7 @@ import { createPad } from './panels/draw.js';
 import { createPredictions } from './panels/predictions.js';
 import { createGallery, loadHeldout } from './panels/gallery.js';
 import { renderAttack } from './panels/attack.js';
-import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, seedSpread, trainingComparison, verdict, verdictTable } from './panels/robustness.js';
+import { CURVE_ATTACKS, CURVE_EPSILONS, attacksFor, createRobustness, seedSpread, trainingComparison, verdict, verdictEpsilon, verdictTable } from './panels/robustness.js';
 import { Pool, poolSize } from './pool.js';
 import { createCurves } from './panels/curves.js';
 import { createStrip } from './panels/strip.js';
@@ -19,9 +19,6 @@ const $ = (id) => document.getElementById(id);
 const state = readState();
 const ARCH_NAMES = { lenet5: 'LeNet5', allcnn: 'All-CNN' };
 const TRAINING_NAMES = { standard: 'standard training', adv: 'adversarial training (ε = 0.1)', 'adv-0.3': 'adversarial training (ε = 0.3)' };
-/** The budget a training's verdict speaks of: the one its networks were trained for (0.1
- * for standard training, where small budgets are the informative ones). */
-const verdictEps = (training) => (training === 'adv-0.3' ? 0.3 : 0.1);
 /** The attack panel's loss for its method and goal: margin is PGD's and BIM's, and DLR is
  * defined against the true label, so a targeted attack takes cross-entropy instead. */
 const attackLoss = () => {
@@ -524,7 +521,7 @@ function showVerdict() {
     debug.verdict = { text };
     return;
   }
-  const eps = verdictEps(state.training);
+  const eps = verdictEpsilon(info);
   const v = info && verdict(info, eps);
   const t = twin && verdict(twin.info, eps);
   const adv = state.training !== 'standard';

@@ -61,14 +61,6 @@ pub struct Evaluation {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// The first `n` digits of `data` (all of them if `None`).
-fn first(data: &Dataset, n: Option<usize>) -> Dataset {
-    match n {
-        Some(n) if n < data.len() => data.subset(&(0..n).collect::<Vec<_>>()),
-        _ => data.clone(),
-    }
-}
-
 /// Evaluates `model` on `test` by `plan`; `source` is the model transfer attacks are
 /// crafted on, with its name for the report. Every setting is checked before any attack runs.
 pub fn evaluate(
@@ -99,7 +91,7 @@ pub fn evaluate(
     for planned in &plan.attacks {
         let spec = &planned.spec;
         let name = spec.name();
-        let data = first(test, planned.digits);
+        let data = test.first(planned.digits);
         let started = Instant::now();
         events(EvalEvent::Attack {
             name: &name,
@@ -114,7 +106,7 @@ pub fn evaluate(
                     name: &name,
                     transfer: true,
                 });
-                let tdata = first(&data, plan.transfer_digits);
+                let tdata = data.first(plan.transfer_digits);
                 let r = robust_dataset(src, Some(&mut *model), &tdata, spec, eps, &mut |d, t| {
                     events(EvalEvent::Progress(d, t))
                 })?;

@@ -20,6 +20,16 @@ export const CURVE_ATTACKS = [
 const LABELS = Object.fromEntries(CURVE_ATTACKS);
 export const DEFAULT_WORST = ['fgsm', 'pgd-40', 'pgd-40-r5-margin', 'square-1000'];
 
+/**
+ * The budget a pair's verdict speaks of: the ε its networks were adversarially trained at
+ * (from the recipe the eval report carries), or 0.1 for networks trained on clean digits,
+ * where small budgets are the informative ones.
+ */
+export function verdictEpsilon(info) {
+  const trained = info?.splash?.eval?.config?.recipe?.adversarial?.attack?.epsilon;
+  return Number.isFinite(trained) && trained > 0 ? trained : 0.1;
+}
+
 /** The eval report's entry for an attack, or undefined. */
 export function referenceOf(evalReport, name) {
   return evalReport?.attacks?.find((a) => a.name === name);

@@ -375,17 +375,14 @@ fn train(a: TrainArgs) -> Res {
         Some(p) => read_exclusions(p)?,
         None => Vec::new(),
     };
-    let mut train = full.without(&excluded);
-    if let Some(n) = a.limit {
-        let keep: Vec<usize> = (0..n.min(train.len())).collect();
-        train = train.subset(&keep);
-    }
+    let kept = full.without(&excluded);
+    let excluded_count = full.len() - kept.len();
+    let train = kept.first(a.limit);
     let test = Dataset::load_mnist(&a.data, Split::Test)?;
     eprintln!(
-        "training {} on {} digits ({} excluded), testing on {}",
+        "training {} on {} digits ({excluded_count} excluded), testing on {}",
         spec.slug(),
         train.len(),
-        full.len() - full.without(&excluded).len(),
         test.len()
     );
     let recipe = Recipe {
@@ -516,7 +513,7 @@ fn eval(a: EvalArgs) -> Res {
         Some(p) => Some(weights::load_file(p)?),
         None => None,
     };
-    let test = prefix(Dataset::load_mnist(&a.data, Split::Test)?, a.limit);
+    let test = Dataset::load_mnist(&a.data, Split::Test)?.first(a.limit);
     let start = Instant::now();
     let slug = config.spec.slug();
     let source_name = source.as_ref().map(|(_, c)| c.spec.slug());
@@ -653,13 +650,6 @@ fn predict(path: &Path, pixels: &Path) -> Res {
     Ok(())
 }
 
-fn prefix(data: Dataset, limit: Option<usize>) -> Dataset {
-    match limit {
-        Some(n) => data.subset(&(0..n.min(data.len())).collect::<Vec<_>>()),
-        None => data,
-    }
-}
-
 fn study(a: StudyArgs) -> Res {
     use splash::study::{run_study, StudyConfig, StudyEvent};
     let full = Dataset::load_mnist(&a.data, Split::Train)?;
@@ -667,8 +657,8 @@ fn study(a: StudyArgs) -> Res {
         Some(p) => read_exclusions(p)?,
         None => Vec::new(),
     };
-    let train = prefix(full.without(&excluded), a.limit);
-    let test = prefix(Dataset::load_mnist(&a.data, Split::Test)?, a.test_limit);
+    let train = full.without(&excluded).first(a.limit);
+    let test = Dataset::load_mnist(&a.data, Split::Test)?.first(a.test_limit);
     if let Some(dir) = a.results.parent() {
         std::fs::create_dir_all(dir)?;
     }
