@@ -421,6 +421,29 @@ describe('splash demo page', () => {
     await page.close();
   });
 
+  test('a browser that refuses URL writes (WebKit after 100 in 30 s) does not stop the attack from following ε', async () => {
+    const page = await browser.context.newPage();
+    await page.addInitScript(() => {
+      History.prototype.replaceState = () => {
+        throw new DOMException('Attempt to use history.replaceState() more than 100 times per 30 seconds', 'SecurityError');
+      };
+    });
+    await page.goto(`${server.url}?digit=3`);
+    await waitReady(page);
+    for (const eps of ['0.15', '0.25']) {
+      await page.$eval('#eps', (e, v) => {
+        e.value = v;
+        e.dispatchEvent(new Event('input', { bubbles: true }));
+      }, eps);
+      await page.waitForFunction((v) => globalThis.__splash.attack?.settings.eps === Number(v), eps, { timeout: 60000 });
+    }
+    // Square's cards say it reads the outputs, not a gradient.
+    await page.selectOption('#method', 'square');
+    await attackState(page, () => globalThis.__splash.attack?.settings.method === 'square');
+    assert.match(await page.locator('.attack-row h3').first().textContent(), /through its own outputs \(no gradient\)/);
+    await page.close();
+  });
+
   test('a corrupt weights file shows a clear error and the rest of the page keeps working', async () => {
     const page = await browser.context.newPage();
     await page.route('**/models/lenet5-splash.safetensors', (route) => route.fulfill({ status: 200, body: 'not a safetensors file' }));
