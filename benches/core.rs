@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the core's hot paths: convolution forward and backward, predict,
 //! one FGSM step, and one training step. `cargo bench --bench core` prints the figures.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use ndarray::{Array4, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,7 +9,7 @@ use splash::activation::ActivationLayer;
 use splash::attack::{fgsm, Goal};
 use splash::loss::cross_entropy;
 use splash::model::{Model, ModelSpec};
-use splash::nn::{Conv2d, Layer, MaxPool2d, Mode};
+use splash::nn::{Conv2d, Layer, MaxPool2d, Mode, Need, Pass};
 use splash::parallel::on_pool;
 use splash::ActivationKind;
 
@@ -45,19 +45,27 @@ fn conv(c: &mut Criterion) {
         let x = random(&[64, cin, side, side], 3);
         g.throughput(Throughput::Elements(64));
         g.bench_function(BenchmarkId::new("forward", name), |b| {
-            b.iter(|| layer.forward(&x, Mode::Train))
+            b.iter_batched(
+                || x.clone(),
+                |x| layer.forward(x, Pass::Train).unwrap(),
+                BatchSize::LargeInput,
+            )
         });
-        let y = layer.forward(&x, Mode::Train);
+        let y = layer.forward(x.clone(), Pass::Train).unwrap();
         let dy = random(y.shape(), 4);
         g.bench_function(BenchmarkId::new("backward", name), |b| {
-            b.iter(|| layer.backward(&dy))
+            b.iter(|| layer.backward(&dy, Need::All).unwrap())
         });
     }
     // LeNet5's first pooling layer, batch 64.
     let mut pool = MaxPool2d::new(2);
     let x = random(&[64, 6, 28, 28], 5);
     g.bench_function(BenchmarkId::new("forward", "lenet5.pool1"), |b| {
-        b.iter(|| pool.forward(&x, Mode::Train))
+        b.iter_batched(
+            || x.clone(),
+            |x| pool.forward(x, Pass::Train).unwrap(),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
     // The activation after LeNet5's first conv, batch 64: SPLASH against ReLU.
@@ -67,11 +75,15 @@ fn conv(c: &mut Criterion) {
     for kind in ActivationKind::DEMO {
         let mut layer = ActivationLayer::new(kind.build(6));
         g.bench_function(BenchmarkId::new("forward", kind.name()), |b| {
-            b.iter(|| layer.forward(&x, Mode::Train))
+            b.iter_batched(
+                || x.clone(),
+                |x| layer.forward(x, Pass::Train).unwrap(),
+                BatchSize::LargeInput,
+            )
         });
-        layer.forward(&x, Mode::Train);
+        layer.forward(x.clone(), Pass::Train).unwrap();
         g.bench_function(BenchmarkId::new("backward", kind.name()), |b| {
-            b.iter(|| layer.backward(&dy))
+            b.iter(|| layer.backward(&dy, Need::All).unwrap())
         });
     }
     g.finish();
@@ -100,9 +112,9 @@ fn models(c: &mut Criterion) {
             b.iter(|| {
                 on_pool(|| {
                     m.zero_grad();
-                    let logits = m.forward(&x64, Mode::Train);
+                    let logits = m.forward(&x64, Mode::Train).unwrap();
                     let ce = cross_entropy(logits.view(), &labels);
-                    m.backward_params(&(ce.grad_sum(&labels) / 64.0))
+                    m.backward_params(&(ce.grad_sum(&labels) / 64.0)).unwrap()
                 })
             })
         });

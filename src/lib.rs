@@ -8,11 +8,14 @@
 //!
 //! Modules:
 //! - [`nn`]: layers with forward and backward passes (Conv2d, MaxPool2d, global average
-//!   pooling, Linear, BatchNorm, Dropout, Flatten, input normalisation), and the matrix
-//!   kernels the WebAssembly build uses ([`nn::gemm`], [`nn::winograd`]).
+//!   pooling, Linear, BatchNorm, Dropout, Flatten, input normalisation) behind one
+//!   [`nn::Layer`] trait, and the kernel families they compute with ([`nn::Kernels`]: the
+//!   WebAssembly build's [`nn::gemm`] and [`nn::winograd`], natively matrixmultiply and
+//!   AVX2).
 //! - [`activation`]: ReLU and SPLASH behind the [`activation::Activation`] trait.
 //! - [`loss`]: softmax cross-entropy.
-//! - [`model`]: LeNet5 and All-CNN as named layer lists.
+//! - [`model`]: LeNet5 and All-CNN built from blocks (convolution or linear layer →
+//!   BatchNorm → activation), every layer named once, when it is built.
 //! - [`attack`]: one [`attack::AttackSpec`] for FGSM, BIM, PGD (restarts, CE or margin
 //!   loss) and the gradient-free Square Attack, in pixel space.
 //! - [`robustness`]: robust accuracy over ε, white-box and transfer, the worst case over

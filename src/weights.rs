@@ -411,7 +411,9 @@ fn check_outputs_finite(model: &mut Model) -> Result<(), WeightsError> {
     let x = ndarray::Array4::from_shape_fn((probes.len(), 1, IMAGE_SIDE, IMAGE_SIDE), |(i, ..)| {
         probes[i].1
     });
-    let logits = model.forward(&x, crate::nn::Mode::Eval);
+    let logits = model
+        .forward(&x, crate::nn::Mode::Eval)
+        .expect("three (1, 28, 28) probes");
     model.forget_inputs();
     for (row, (what, _)) in logits.rows().into_iter().zip(probes) {
         if row.iter().any(|v| !v.is_finite()) {

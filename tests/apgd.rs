@@ -60,7 +60,7 @@ fn apgd_stays_in_the_box_and_within_its_query_budget() {
                     spec.query_budget()
                 );
             }
-            let logits = m.forward(&o.adversarial, Mode::Eval);
+            let logits = m.forward(&o.adversarial, Mode::Eval).unwrap();
             for (i, &f) in o.fooled.iter().enumerate() {
                 let top = splash::attack::top_class(logits.row(i).iter().copied());
                 assert_eq!(
@@ -106,12 +106,13 @@ fn apgd_raises_the_dlr_loss() {
     // The model's own answers as the labels, so that every image starts correctly classified.
     let labels: Vec<usize> = m
         .forward(&x, Mode::Eval)
+        .unwrap()
         .rows()
         .into_iter()
         .map(|r| splash::attack::top_class(r.iter().copied()))
         .collect();
     let dlr = |m: &mut Model, x: &Array4<f32>| -> Vec<f32> {
-        let z: Array2<f32> = m.forward(x, Mode::Eval);
+        let z: Array2<f32> = m.forward(x, Mode::Eval).unwrap();
         z.rows()
             .into_iter()
             .zip(&labels)

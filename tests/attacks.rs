@@ -42,7 +42,7 @@ fn max_abs_diff(a: &Array4<f32>, b: &Array4<f32>) -> f32 {
 }
 
 fn mean_loss(m: &mut Model, x: &Array4<f32>, y: &[usize]) -> f32 {
-    cross_entropy(m.forward(x, Mode::Eval).view(), y).mean()
+    cross_entropy(m.forward(x, Mode::Eval).unwrap().view(), y).mean()
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn bim_and_pgd_stay_within_epsilon_and_beat_fgsm_on_loss() {
 
 /// z_y − max_{j≠y} z_j per image.
 fn true_class_margin(m: &mut Model, x: &Array4<f32>, y: &[usize]) -> Vec<f32> {
-    let z = m.forward(x, Mode::Eval);
+    let z = m.forward(x, Mode::Eval).unwrap();
     y.iter()
         .enumerate()
         .map(|(i, &c)| {
@@ -176,7 +176,7 @@ fn the_fooled_flag_describes_the_returned_image() {
             AttackSpec::square(0.2, 30),
         ] {
             let o = attack(&mut m, &x, Goal::Untargeted(&y), &spec).unwrap();
-            let top = argmax_rows(&m.forward(&o.adversarial, Mode::Eval));
+            let top = argmax_rows(&m.forward(&o.adversarial, Mode::Eval).unwrap());
             for i in 0..8 {
                 assert_eq!(o.fooled[i], top[i] != y[i], "{} image {i}", spec.name());
             }

@@ -10,9 +10,10 @@ use splash::activation::{
     ActivationKind, ActivationLayer, Apl, Pointwise, Prelu, Relu, Splash, SPLASH_HINGES,
 };
 use splash::loss::{cross_entropy, softmax};
-use splash::model::{Model, ModelSpec};
+use splash::model::{Model, ModelError, ModelSpec};
 use splash::nn::{
-    BatchNorm, Conv2d, Dropout, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Normalize,
+    BatchNorm, Conv2d, Dropout, Flatten, GlobalAvgPool, Layer, Linear, MaxPool2d, Mode, Need,
+    Normalize, Pass, ShapeError,
 };
 
 const MODES: [Mode; 2] = [Mode::Train, Mode::Eval];
@@ -56,7 +57,7 @@ fn conv2d_matches_direct_convolution() {
         let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng(seed + 9));
         conv.bias.value = random(&[cout], seed + 10);
         let x = random(&[2, cin, h, w], seed + 11);
-        let y = conv.forward(&x, Mode::Eval);
+        let y = conv.forward(x.clone(), Mode::Eval.into()).unwrap();
         let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
         assert_eq!(y.shape(), &[2, cout, oh, ow]);
         let wt = &conv.weight.value;
@@ -101,9 +102,9 @@ fn conv2d_backward_is_the_adjoint() {
             let seed = seed as u64 * 10 + 100;
             let mut conv = Conv2d::new(cin, cout, k, s, p, &mut rng(seed));
             let x = random(&[3, cin, h, w], seed + 1);
-            let y = conv.forward(&x, mode);
+            let y = conv.forward(x.clone(), mode.into()).unwrap();
             let dy = random(y.shape(), seed + 2);
-            let dx = conv.backward(&dy);
+            let dx = conv.backward(&dy, Need::All).unwrap().unwrap();
             let lhs: f64 = y.iter().zip(&dy).map(|(a, b)| f64::from(a * b)).sum();
             let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| f64::from(a * b)).sum();
             assert!(
@@ -143,7 +144,7 @@ fn batchnorm_gradients_2d_and_4d() {
 fn batchnorm_train_normalises_and_eval_uses_running_statistics() {
     let mut bn = BatchNorm::new(2);
     let x = random(&[50, 2], 22).mapv(|v| 3.0 * v + 2.0);
-    let y = bn.forward(&x, Mode::Train);
+    let y = bn.forward(x.clone(), Mode::Train.into()).unwrap();
     for c in 0..2 {
         let col = y.index_axis(ndarray::Axis(1), c);
         assert!(col.mean().unwrap().abs() < 1e-4);
@@ -152,7 +153,7 @@ fn batchnorm_train_normalises_and_eval_uses_running_statistics() {
     assert!(bn.running_mean.iter().all(|&m| (m - 0.2).abs() < 0.1));
     bn.running_mean.fill(1.0);
     bn.running_var.fill(4.0);
-    let y = bn.forward(&x, Mode::Eval);
+    let y = bn.forward(x.clone(), Mode::Eval.into()).unwrap();
     let expect = (x[[0, 0]] - 1.0) / (4.0f32 + 1e-5).sqrt();
     assert!((y[[0, 0]] - expect).abs() < 1e-5);
 }
@@ -184,8 +185,10 @@ fn dropout_gradients_with_a_fixed_mask_and_identity_in_eval() {
         d.reseed(5);
     });
     let x = random(&[4, 10], 28);
-    assert_eq!(d.forward(&x, Mode::Eval), x);
-    let y = d.forward(&random(&[100, 100], 29).mapv(|_| 1.0), Mode::Train);
+    assert_eq!(d.forward(x.clone(), Mode::Eval.into()).unwrap(), x);
+    let y = d
+        .forward(random(&[100, 100], 29).mapv(|_| 1.0), Pass::Train)
+        .unwrap();
     let dropped = y.iter().filter(|&&v| v == 0.0).count() as f32 / 10_000.0;
     assert!((dropped - 0.4).abs() < 0.03, "dropped fraction {dropped}");
     assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
@@ -283,16 +286,16 @@ fn check_model_input_gradient(spec: ModelSpec, mode: Mode) {
     let x = digits(8, 31);
     let labels = [1usize, 7, 3, 0, 9, 4, 4, 2];
     let loss = |m: &mut Model, x: &Array4<f32>| -> f64 {
-        let logits = m.forward(x, mode);
+        let logits = m.forward(x, mode).unwrap();
         cross_entropy(logits.view(), &labels)
             .per_sample
             .iter()
             .map(|&v| v as f64)
             .sum()
     };
-    let logits = model.forward(&x, mode);
+    let logits = model.forward(&x, mode).unwrap();
     let ce = cross_entropy(logits.view(), &labels);
-    let grad = model.backward(&ce.grad_sum(&labels));
+    let grad = model.backward(&ce.grad_sum(&labels)).unwrap();
     let h = 1e-3f32;
     let (mut err2, mut norm2) = (0.0f64, 0.0f64);
     for i in (0..x.len()).step_by(97) {
@@ -350,12 +353,12 @@ fn backward_params_matches_the_full_backward_pass() {
         let labels = [3usize, 1, 4, 1, 5, 9];
         let grads = |full: bool| -> Vec<(String, ArrayD<f32>)> {
             let mut model = Model::new(spec, 5);
-            let logits = model.forward(&x, Mode::Train);
+            let logits = model.forward(&x, Mode::Train).unwrap();
             let ce = cross_entropy(logits.view(), &labels);
             if full {
-                model.backward(&ce.grad_sum(&labels));
+                model.backward(&ce.grad_sum(&labels)).unwrap();
             } else {
-                model.backward_params(&ce.grad_sum(&labels));
+                model.backward_params(&ce.grad_sum(&labels)).unwrap();
             }
             model
                 .params_mut()
@@ -391,9 +394,9 @@ fn maxpool_picks_the_first_maximum_like_a_plain_scan() {
             xs[i] = f32::NAN;
         }
         let mut pool = MaxPool2d::new(size);
-        let y = pool.forward(&x, Mode::Eval);
+        let y = pool.forward(x.clone(), Mode::Eval.into()).unwrap();
         let dy = random(y.shape(), 52);
-        let dx = pool.backward(&dy);
+        let dx = pool.backward(&dy, Need::All).unwrap().unwrap();
         let (oh, ow) = (h / size, w / size);
         let mut expect_dx = ArrayD::<f32>::zeros(x.shape());
         for n in 0..2 {
@@ -450,8 +453,8 @@ fn maxpool_inference_equals_its_training_pass_to_the_bit() {
         x[[1, 2, 3, 1]] = f32::NEG_INFINITY;
         assert!(x.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()));
         let mut pool = MaxPool2d::new(2);
-        let want = pool.forward(&x, Mode::Eval);
-        let got = pool.infer(&x);
+        let want = pool.forward(x.clone(), Mode::Eval.into()).unwrap();
+        let got = pool.forward(x.clone(), Pass::Predict).unwrap();
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert!(
                 a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
@@ -464,10 +467,16 @@ fn maxpool_inference_equals_its_training_pass_to_the_bit() {
     // An input smaller than one window pools to nothing, and its gradient is zero.
     let tiny = random(&[2, 3, 1, 5], 54);
     let mut pool = MaxPool2d::new(2);
-    assert_eq!(pool.infer(&tiny).shape(), [2, 3, 0, 2]);
-    let y = pool.forward(&tiny, Mode::Eval);
+    assert_eq!(
+        pool.forward(tiny.clone(), Pass::Predict).unwrap().shape(),
+        [2, 3, 0, 2]
+    );
+    let y = pool.forward(tiny.clone(), Mode::Eval.into()).unwrap();
     assert_eq!(y.shape(), [2, 3, 0, 2]);
-    assert_eq!(pool.backward(&y), ArrayD::<f32>::zeros(tiny.shape()));
+    assert_eq!(
+        pool.backward(&y, Need::All).unwrap().unwrap(),
+        ArrayD::<f32>::zeros(tiny.shape())
+    );
 }
 
 /// The WebAssembly build's matrix kernel against a plain triple loop, over shapes that hit
@@ -704,16 +713,16 @@ fn input_only_backward_equals_the_full_backward_input_gradient() {
         let mut model = Model::new(spec, 5);
         let x = digits(3, 41);
         let labels = [2usize, 5, 8];
-        let logits = model.forward(&x, Mode::Eval);
+        let logits = model.forward(&x, Mode::Eval).unwrap();
         let g = cross_entropy(logits.view(), &labels).grad_sum(&labels);
-        let only = model.backward_input(&g);
+        let only = model.backward_input(&g).unwrap();
         for (name, p) in model.params_mut() {
             if name.ends_with(".weight") && (name.starts_with("conv") || name.starts_with("fc")) {
                 assert!(p.grad.iter().all(|&v| v == 0.0), "{name} got a gradient");
             }
         }
-        model.forward(&x, Mode::Eval);
-        let full = model.backward(&g);
+        model.forward(&x, Mode::Eval).unwrap();
+        let full = model.backward(&g).unwrap();
         assert_eq!(only, full, "{spec:?}");
     }
 }
@@ -749,7 +758,7 @@ fn predict_with_folded_batchnorm_matches_the_layer_by_layer_pass() {
         move_batchnorms(&mut model, 9);
         let x = digits(5, 42);
         let check = |model: &mut Model, what: &str| {
-            let want = softmax(model.forward(&x, Mode::Eval).view());
+            let want = softmax(model.forward(&x, Mode::Eval).unwrap().view());
             let want_pre: Vec<ArrayD<f32>> = model
                 .activation_layers()
                 .iter()
@@ -777,7 +786,7 @@ fn predict_with_folded_batchnorm_matches_the_layer_by_layer_pass() {
         // move) must both be seen by the next predict.
         move_batchnorms(&mut model, 10);
         check(&mut model, "after loading");
-        model.forward(&digits(8, 43), Mode::Train);
+        model.forward(&digits(8, 43), Mode::Train).unwrap();
         check(&mut model, "after a training pass");
         for (name, p) in model.params_mut() {
             if name.ends_with("weight") {
@@ -816,8 +825,8 @@ fn infer_equals_the_evaluation_forward_pass() {
         // Ties and a NaN for the pools: the same winner's value either way.
         x.iter_mut().step_by(5).for_each(|v| *v = 0.25);
         x.iter_mut().skip(3).step_by(17).for_each(|v| *v = f32::NAN);
-        let want = layer.forward(&x, Mode::Eval);
-        let got = layer.infer(&x);
+        let want = layer.forward(x.clone(), Mode::Eval.into()).unwrap();
+        let got = layer.forward(x.clone(), Pass::Predict).unwrap();
         assert_eq!(got.shape(), want.shape(), "{}", layer.kind());
         let same = got
             .iter()
@@ -825,71 +834,182 @@ fn infer_equals_the_evaluation_forward_pass() {
             .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
         assert!(same, "{}: infer differs from forward", layer.kind());
         let dy = want.mapv(|_| 1.0);
-        let refused =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| layer.backward(&dy)));
-        assert!(refused.is_err(), "{}: backward after infer", layer.kind());
-        layer.forward(&x, Mode::Eval);
-        layer.backward(&dy);
+        let refused = layer.backward(&dy, Need::All);
+        assert!(
+            matches!(refused, Err(ShapeError::NoForward { .. })),
+            "{}: backward after a prediction gave {refused:?}",
+            layer.kind()
+        );
+        layer.forward(x.clone(), Mode::Eval.into()).unwrap();
+        layer.backward(&dy, Need::All).unwrap().unwrap();
     }
 }
 
-/// `predict` and `Model::forward` hand each layer its input to keep (`infer_owned`,
-/// `forward_owned`): the layers that then work where it lies or keep it for the backward
-/// pass (Normalize, Flatten, the activations) must give what the forward pass gives, and
-/// the same backward pass after it, to the bit, also for an input not in standard layout.
+/// `predict` and `Model::forward` hand each layer its input to keep: the layers that then
+/// work where it lies or keep it for the backward pass (Normalize, Flatten, Linear, the
+/// activations) must give, for an input not in standard layout, the outputs and the
+/// backward pass they give for the same values in standard layout, to the bit, in every
+/// pass.
 #[test]
-fn owned_passes_equal_the_forward_pass() {
-    let mut layers: Vec<Box<dyn Layer>> = vec![
-        Box::new(Normalize {
-            mean: 0.1307,
-            std: 0.3081,
-        }),
-        Box::new(Flatten::new()),
-        Box::new(ActivationLayer::new(Box::new(Splash::with_coefficients(
-            [0.9, -0.3, 0.2, 0.1],
-            [0.4, -0.2, 0.3, -0.1],
-        )))),
-        Box::new(MaxPool2d::new(2)),
+fn owned_inputs_in_any_layout_give_the_same_passes() {
+    let mut r = rng(76);
+    let mut layers: Vec<(Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            Box::new(Normalize {
+                mean: 0.1307,
+                std: 0.3081,
+            }),
+            vec![3, 2, 4, 6],
+        ),
+        (Box::new(Flatten::new()), vec![3, 2, 4, 6]),
+        (
+            Box::new(ActivationLayer::new(Box::new(Splash::with_coefficients(
+                [0.9, -0.3, 0.2, 0.1],
+                [0.4, -0.2, 0.3, -0.1],
+            )))),
+            vec![3, 2, 4, 6],
+        ),
+        (Box::new(MaxPool2d::new(2)), vec![3, 2, 4, 6]),
+        (Box::new(Linear::new(5, 4, &mut r)), vec![6, 5]),
     ];
-    let x = random(&[3, 2, 4, 6], 74);
-    let transposed = x.clone().permuted_axes(vec![0, 1, 3, 2]);
-    assert!(!transposed.is_standard_layout());
     let same = |a: &ArrayD<f32>, b: &ArrayD<f32>| {
         a.shape() == b.shape() && a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits())
     };
-    for layer in layers.iter_mut() {
+    for (layer, shape) in layers.iter_mut() {
         let kind = layer.kind();
-        for x in [&x, &transposed] {
-            for mode in MODES {
-                let want = layer.forward(x, mode);
-                let dy = random(want.shape(), 75);
-                let want_dx = layer.backward(&dy);
-                let got = layer.forward_owned(x.clone(), mode);
-                assert!(
-                    same(&got, &want),
-                    "{kind}: forward_owned differs ({mode:?})"
-                );
-                let got_dx = layer.backward(&dy);
-                assert!(
-                    same(&got_dx, &want_dx),
-                    "{kind}: backward after forward_owned"
-                );
+        // The same values, once in a layout the layer cannot reshape in place.
+        let mut flipped = shape.clone();
+        flipped.reverse();
+        let reversed = random(&flipped, 74).reversed_axes();
+        assert!(!reversed.is_standard_layout());
+        let standard = reversed.as_standard_layout().into_owned();
+        for pass in [Pass::Train, Pass::Eval, Pass::Predict] {
+            let want = layer.forward(standard.clone(), pass).unwrap();
+            let got = layer.forward(reversed.clone(), pass).unwrap();
+            assert!(same(&got, &want), "{kind}: {pass:?} output differs");
+            if pass == Pass::Predict {
+                continue;
             }
-            let want = layer.forward(x, Mode::Eval);
-            let got = layer.infer_owned(x.clone());
-            assert!(
-                same(&got, &want),
-                "{kind}: infer_owned differs from forward"
-            );
+            let dy = random(want.shape(), 75);
+            let got_dx = layer.backward(&dy, Need::All).unwrap().unwrap();
+            layer.forward(standard.clone(), pass).unwrap();
+            let want_dx = layer.backward(&dy, Need::All).unwrap().unwrap();
+            assert!(same(&got_dx, &want_dx), "{kind}: {pass:?} backward differs");
         }
     }
+}
+
+/// Shapes that do not fit are errors that say what was expected, not panics: every layer's
+/// input, a gradient that is not the last output's, a backward pass with no forward pass
+/// before it; and through the model, images that are not (N, 1, 28, 28), logit gradients
+/// that are not (N, 10), a backward pass after a prediction.
+#[test]
+fn shapes_that_do_not_fit_are_errors() {
+    let mut r = rng(91);
+    type Case = (Box<dyn Layer>, Vec<usize>, Vec<usize>);
+    let wrong: Vec<Case> = vec![
+        // (layer, an input it takes, an input it refuses)
+        (
+            Box::new(Conv2d::new(3, 4, 5, 1, 0, &mut r)),
+            vec![2, 3, 6, 6],
+            vec![2, 2, 6, 6],
+        ),
+        (
+            Box::new(Conv2d::new(3, 4, 5, 1, 0, &mut r)),
+            vec![2, 3, 6, 6],
+            vec![2, 3, 4, 9],
+        ),
+        (
+            Box::new(Conv2d::new(3, 4, 5, 1, 0, &mut r)),
+            vec![2, 3, 6, 6],
+            vec![3, 6, 6],
+        ),
+        (Box::new(Linear::new(7, 4, &mut r)), vec![5, 7], vec![5, 8]),
+        (
+            Box::new(Linear::new(7, 4, &mut r)),
+            vec![5, 7],
+            vec![5, 7, 1],
+        ),
+        (Box::new(BatchNorm::new(3)), vec![4, 3, 2], vec![4, 2, 2]),
+        (Box::new(BatchNorm::new(3)), vec![4, 3, 2], vec![4]),
+        (Box::new(MaxPool2d::new(2)), vec![2, 3, 4, 4], vec![2, 3, 4]),
+        (Box::new(GlobalAvgPool::new()), vec![2, 3, 4, 4], vec![2, 3]),
+        (Box::new(Flatten::new()), vec![2, 3, 4], vec![]),
+        (
+            Box::new(ActivationLayer::new(ActivationKind::Prelu.build(3))),
+            vec![2, 3, 4],
+            vec![2, 4, 4],
+        ),
+    ];
+    for (mut layer, fits, refused) in wrong {
+        let kind = layer.kind();
+        let dy = random(&[1, 1], 92);
+        let before = layer.backward(&dy, Need::All);
+        assert!(
+            matches!(before, Err(ShapeError::NoForward { .. })),
+            "{kind}: backward before forward gave {before:?}"
+        );
+        let got = layer.forward(random(&refused, 93), Pass::Eval);
+        assert!(
+            matches!(&got, Err(ShapeError::Input { got, .. }) if *got == refused),
+            "{kind}: input {refused:?} gave {:?}",
+            got.map(|y| y.shape().to_vec())
+        );
+        let y = layer.forward(random(&fits, 94), Pass::Eval).unwrap();
+        let mut bad = y.shape().to_vec();
+        bad[0] += 1;
+        let got = layer.backward(&random(&bad, 95), Need::All);
+        assert!(
+            matches!(&got, Err(ShapeError::Gradient { expected, .. }) if expected == y.shape()),
+            "{kind}: gradient {bad:?} for output {:?} gave {got:?}",
+            y.shape()
+        );
+        layer.backward(&random(y.shape(), 96), Need::All).unwrap();
+    }
+    let mut model = Model::new(ModelSpec::lenet5(ActivationKind::Splash), 5);
+    let images = Array4::from_elem((2, 1, 28, 28), 0.5f32);
+    let got = model.backward(&ndarray::Array2::zeros((2, 10)));
+    assert!(
+        matches!(got, Err(ModelError::Shape(ShapeError::NoForward { .. }))),
+        "backward before forward gave {got:?}"
+    );
+    for shape in [(2, 1, 27, 28), (2, 3, 28, 28)] {
+        let got = model.forward(&Array4::zeros(shape), Mode::Eval);
+        assert!(
+            matches!(&got, Err(ModelError::BadShape(s)) if s[..] == [shape.0, shape.1, shape.2, shape.3]),
+            "{shape:?} gave {got:?}"
+        );
+    }
+    model.forward(&images, Mode::Eval).unwrap();
+    for bad in [(3, 10), (2, 9)] {
+        let got = model.backward_input(&ndarray::Array2::zeros(bad));
+        assert!(
+            matches!(got, Err(ModelError::Shape(ShapeError::Gradient { .. }))),
+            "logit gradient {bad:?} gave {got:?}"
+        );
+    }
+    model
+        .backward_input(&ndarray::Array2::zeros((2, 10)))
+        .unwrap();
+    model.predict(&images).unwrap();
+    let got = model.backward(&ndarray::Array2::zeros((2, 10)));
+    assert!(
+        matches!(got, Err(ModelError::Shape(ShapeError::NoForward { .. }))),
+        "backward after a prediction gave {got:?}"
+    );
+    let got = model.input_gradient(&images, &[1]);
+    assert!(
+        matches!(got, Err(ModelError::LabelCount { .. })),
+        "one label for two images gave {got:?}"
+    );
 }
 
 #[path = "common/fused_relu.rs"]
 mod fused_relu;
 
-/// The fused ReLU of a prediction with the native kernels (see `common/fused_relu.rs`).
+/// The fused ReLU of a prediction with the build's default kernels (natively the native ones;
+/// see `common/fused_relu.rs`).
 #[test]
 fn fused_relu_matches_activation_layers() {
-    fused_relu::fused_relu_matches_activation_layers();
+    fused_relu::fused_relu_matches_activation_layers(splash::nn::Kernels::default());
 }

@@ -1,6 +1,5 @@
-//! Native training with the WebAssembly build's kernels gives the page's weights bit for bit
-//! (the wasm half of the check is in `tests/web.rs`). Its own test binary, because the kernel
-//! switch holds for the whole process.
+//! Native runs with the WebAssembly build's kernels ([`Kernels::Portable`]) give the page's
+//! results bit for bit (the wasm half of the check is in `tests/web.rs`).
 #![cfg(not(target_arch = "wasm32"))]
 
 #[path = "common/tiny_run.rs"]
@@ -11,12 +10,12 @@ mod conv_case;
 
 use splash::data::Dataset;
 use splash::model::ModelSpec;
+use splash::nn::Kernels;
 use splash::train::{RunOptions, Trainer};
 use splash::ActivationKind;
 
 #[test]
 fn native_training_repeats_the_wasm_run_bit_for_bit() {
-    splash::nn::gemm::use_portable_kernels(true);
     let (images, labels) = tiny_run::digits();
     let data = Dataset::from_parts(images, labels).unwrap();
     let options: RunOptions = serde_json::from_str(tiny_run::OPTIONS).unwrap();
@@ -24,6 +23,7 @@ fn native_training_repeats_the_wasm_run_bit_for_bit() {
         ModelSpec::lenet5(ActivationKind::Splash),
         options.recipe().unwrap(),
     );
+    t.model.set_kernels(Kernels::Portable);
     while !t.finished() {
         t.train_epoch(&data, &mut |_, _, _| {}).unwrap();
     }
@@ -44,7 +44,6 @@ fn native_training_repeats_the_wasm_run_bit_for_bit() {
 fn convolutions_without_im2col_equal_im2col_to_the_bit() {
     use rand::SeedableRng;
     use splash::nn::{Layer, Mode};
-    splash::nn::gemm::use_portable_kernels(true);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     // (in, out, kernel, stride, padding, height, width)
     for (cin, cout, k, st, p, h, w) in [
@@ -63,10 +62,15 @@ fn convolutions_without_im2col_equal_im2col_to_the_bit() {
         (2, 3, 5, 3, 1, 11, 10),
         (1, 2, 3, 3, 0, 3, 4),
     ] {
-        let (mut conv, x) =
-            conv_case::conv_and_input(&mut rng, (cin, cout, k, st, p), (3, h, w), (-1.0, 1.0));
-        let eval = conv.forward(&x, Mode::Eval);
-        let train = conv.forward(&x, Mode::Train);
+        let (mut conv, x) = conv_case::conv_and_input(
+            Kernels::Portable,
+            &mut rng,
+            (cin, cout, k, st, p),
+            (3, h, w),
+            (-1.0, 1.0),
+        );
+        let eval = conv.forward(x.clone(), Mode::Eval.into()).unwrap();
+        let train = conv.forward(x.clone(), Mode::Train.into()).unwrap();
         assert_eq!(eval.shape(), train.shape());
         let differ = eval.iter().zip(&train).filter(|(a, b)| a != b).count();
         assert_eq!(
@@ -88,10 +92,10 @@ fn folded_prediction_with_prepared_winograd_follows_the_weights() {
     use splash::loss::softmax;
     use splash::model::Model;
     use splash::nn::Mode;
-    splash::nn::gemm::use_portable_kernels(true);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
     let x = ndarray::Array4::from_shape_fn((3, 1, 28, 28), |_| rng.gen_range(0.0..1.0f32));
     let mut model = Model::new(ModelSpec::allcnn(4, ActivationKind::Relu), 3);
+    model.set_kernels(Kernels::Portable);
     for (name, t) in model.state_mut() {
         if name.ends_with("running_var") || name.ends_with("gamma") {
             t.mapv_inplace(|_| rng.gen_range(0.5..2.0));
@@ -100,7 +104,7 @@ fn folded_prediction_with_prepared_winograd_follows_the_weights() {
         }
     }
     let check = |model: &mut Model, what: &str| {
-        let want = softmax(model.forward(&x, Mode::Eval).view());
+        let want = softmax(model.forward(&x, Mode::Eval).unwrap().view());
         let got = model.predict(&x).unwrap();
         let diff = (&got - &want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
         assert!(diff <= 1e-5, "{what}: max |Δp| = {diff}");
@@ -123,6 +127,5 @@ mod fused_relu;
 /// The fused ReLU of a prediction with the page's kernels (see `common/fused_relu.rs`).
 #[test]
 fn fused_relu_with_the_wasm_kernels_matches_activation_layers() {
-    splash::nn::gemm::use_portable_kernels(true);
-    fused_relu::fused_relu_matches_activation_layers();
+    fused_relu::fused_relu_matches_activation_layers(Kernels::Portable);
 }

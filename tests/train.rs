@@ -84,7 +84,7 @@ fn adversarial_training_lowers_the_adversarial_loss() {
         let adv = attack(&mut t.model, &x, Goal::Untargeted(&y), &fixed)
             .unwrap()
             .adversarial;
-        cross_entropy(t.model.forward(&adv, Mode::Eval).view(), &y).mean()
+        cross_entropy(t.model.forward(&adv, Mode::Eval).unwrap().view(), &y).mean()
     };
     let before = adv_loss(&mut trainer);
     while !trainer.finished() {

@@ -237,7 +237,7 @@ fn model_constants_state_the_core_numbers() {
 #[wasm_bindgen_test]
 fn evaluation_paths_agree_with_the_training_path() {
     use rand::SeedableRng;
-    use splash::nn::{Layer, Mode};
+    use splash::nn::{Layer, Mode, Need};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     // (in, out, kernel, stride, padding, side)
     for (cin, cout, k, s, p, side) in [
@@ -251,13 +251,18 @@ fn evaluation_paths_agree_with_the_training_path() {
         (32, 10, 1, 1, 0, 5),
         (3, 4, 3, 1, 1, 7),
     ] {
-        let (mut conv, x) =
-            conv_case::conv_and_input(&mut rng, (cin, cout, k, s, p), (2, side, side), (0.0, 1.0));
-        let eval = conv.forward(&x, Mode::Eval);
+        let (mut conv, x) = conv_case::conv_and_input(
+            splash::nn::Kernels::Portable,
+            &mut rng,
+            (cin, cout, k, s, p),
+            (2, side, side),
+            (0.0, 1.0),
+        );
+        let eval = conv.forward(x.clone(), Mode::Eval.into()).unwrap();
         let dy = eval.mapv(|v| v.sin());
-        let dx_eval = conv.backward(&dy);
-        let train = conv.forward(&x, Mode::Train);
-        let dx_train = conv.backward(&dy);
+        let dx_eval = conv.backward(&dy, Need::All).unwrap().unwrap();
+        let train = conv.forward(x.clone(), Mode::Train.into()).unwrap();
+        let dx_train = conv.backward(&dy, Need::All).unwrap().unwrap();
         for (a, b) in eval.iter().zip(train.iter()) {
             assert!(
                 (a - b).abs() <= 1e-4 * (1.0 + b.abs()),

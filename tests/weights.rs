@@ -44,7 +44,10 @@ fn weights_round_trip_preserves_tensors_config_and_outputs() {
             assert_eq!(t1, t2, "{n1}");
         }
         let x = input();
-        assert_eq!(m.forward(&x, Mode::Eval), back.forward(&x, Mode::Eval));
+        assert_eq!(
+            m.forward(&x, Mode::Eval).unwrap(),
+            back.forward(&x, Mode::Eval).unwrap()
+        );
     }
 }
 

@@ -45,6 +45,10 @@ impl Activation for Prelu {
         ActivationKind::Prelu
     }
 
+    fn channels(&self) -> Option<usize> {
+        Some(self.slope.value.len())
+    }
+
     /// h(x) with the mean slope over channels.
     fn value(&self, x: f32) -> f32 {
         let a = self.slope.value.mean().unwrap_or(0.25);
@@ -127,6 +131,10 @@ impl Apl {
 impl Activation for Apl {
     fn kind(&self) -> ActivationKind {
         ActivationKind::Apl
+    }
+
+    fn channels(&self) -> Option<usize> {
+        self.a.value.shape().first().copied()
     }
 
     /// h(x) with the parameters averaged over channels.

@@ -14,7 +14,7 @@ pub use learned::{Apl, Prelu, APL_HINGES};
 pub use pointwise::Pointwise;
 pub use splash::{Splash, SPLASH_HINGES};
 
-use crate::nn::{Layer, Mode, Param};
+use crate::nn::{InputGradient, Layer, Need, Param, Pass, ShapeError};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::{ArrayD, Axis, Slice};
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,11 @@ impl std::str::FromStr for ActivationKind {
 pub trait Activation: Send + Sync {
     /// Which kind this is.
     fn kind(&self) -> ActivationKind;
+    /// The channels it has parameters for (inputs must be (N, C, ...) with this C), or
+    /// None if it takes any shape.
+    fn channels(&self) -> Option<usize> {
+        None
+    }
     /// h(x) for one scalar (used to draw the curve).
     fn value(&self, x: f32) -> f32;
     /// h applied to every element.
@@ -130,6 +135,10 @@ pub trait Activation: Send + Sync {
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
         Vec::new()
     }
+    /// Learned coefficients, by name, to read.
+    fn params(&self) -> Vec<(&'static str, &Param)> {
+        Vec::new()
+    }
     /// Learned coefficients' values, by name.
     fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {
         Vec::new()
@@ -140,6 +149,10 @@ pub trait Activation: Send + Sync {
     }
     /// The activation as SPLASH, if it is.
     fn as_splash(&self) -> Option<&Splash> {
+        None
+    }
+    /// The activation as SPLASH, if it is, to change its coefficients.
+    fn as_splash_mut(&mut self) -> Option<&mut Splash> {
         None
     }
 }
@@ -265,6 +278,9 @@ impl Activation for Relu {
 pub struct ActivationLayer {
     activation: Box<dyn Activation>,
     input: Option<ArrayD<f32>>,
+    /// Whether `input` is the whole batch of a pass a backward pass may follow (not a
+    /// prediction's first image).
+    for_backward: bool,
 }
 
 impl ActivationLayer {
@@ -273,6 +289,7 @@ impl ActivationLayer {
         ActivationLayer {
             activation,
             input: None,
+            for_backward: false,
         }
     }
 
@@ -281,17 +298,24 @@ impl ActivationLayer {
         self.activation.as_ref()
     }
 
+    /// The wrapped activation, to change (e.g. SPLASH's coefficients).
+    pub(crate) fn activation_mut(&mut self) -> &mut dyn Activation {
+        self.activation.as_mut()
+    }
+
     /// Pre-activations of the last forward pass, if any: the whole batch after
-    /// [`Layer::forward`], the first image's (a batch of one) after [`Layer::infer`].
+    /// [`Layer::forward`] with a backward pass to follow, the first image's (a batch of one)
+    /// after a prediction ([`Pass::Predict`]).
     pub fn last_input(&self) -> Option<&ArrayD<f32>> {
         self.input.as_ref()
     }
 
     /// Records `first` (the first image's pre-activations, as a batch of one) as
     /// [`ActivationLayer::last_input`], for a prediction in which the layer before applied
-    /// this activation itself ([`crate::nn::Epilogue`]), as [`Layer::infer`] would have.
+    /// this activation itself ([`crate::nn::Epilogue`]), as [`Pass::Predict`] would have.
     pub(crate) fn keep_first_input(&mut self, first: Option<ArrayD<f32>>) {
         self.input = first;
+        self.for_backward = false;
     }
 }
 
@@ -300,41 +324,51 @@ impl Layer for ActivationLayer {
         "activation"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
-        self.forward_owned(x.clone(), mode)
-    }
-
-    /// The pre-activations it is given are kept for the backward pass as they are (no copy).
-    fn forward_owned(&mut self, x: ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let y = self.activation.forward(&x);
-        self.input = Some(x);
-        y
-    }
-
-    /// A prediction keeps the first image's pre-activations only (what the page shows), as
-    /// a batch of one: copying a whole batch's was 4–5 % of a batch-64 prediction.
-    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        self.infer_owned(x.clone())
-    }
-
-    /// [`Layer::infer`] in place on the pre-activations it is given.
-    fn infer_owned(&mut self, mut x: ArrayD<f32>) -> ArrayD<f32> {
+    /// With a backward pass to follow, the pre-activations it is given are kept for it as
+    /// they are (no copy). A prediction keeps the first image's only (what the page shows),
+    /// as a batch of one (copying a whole batch's was 4–5 % of a batch-64 prediction), and
+    /// works in place on the rest.
+    fn forward(&mut self, mut x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        if let Some(c) = self.activation.channels() {
+            if x.ndim() < 2 || x.shape()[1] != c {
+                return Err(ShapeError::input(
+                    "activation",
+                    format!("(N, {c}, ...)"),
+                    x.shape(),
+                ));
+            }
+        }
+        self.for_backward = pass.keeps_for_backward();
+        if self.for_backward {
+            let y = self.activation.forward(&x);
+            self.input = Some(x);
+            return Ok(y);
+        }
         self.input = (x.shape().first() > Some(&0))
             .then(|| x.slice_axis(Axis(0), Slice::from(0..1)).to_owned());
         self.activation.forward_in_place(&mut x);
-        x
+        Ok(x)
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let x = self
-            .input
-            .as_ref()
-            .expect("activation: backward before forward");
-        self.activation.backward(x, grad_out)
+    /// The coefficient gradients are computed whatever `need` says (they come from the same
+    /// pass as the input gradient).
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some(x) = self.input.as_ref().filter(|_| self.for_backward) else {
+            return Err(ShapeError::NoForward {
+                layer: "activation",
+            });
+        };
+        ShapeError::check_gradient("activation", x.shape(), grad_out.shape())?;
+        let dx = self.activation.backward(x, grad_out);
+        Ok(need.input().then_some(dx))
     }
 
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
         self.activation.params_mut()
+    }
+
+    fn params(&self) -> Vec<(&'static str, &Param)> {
+        self.activation.params()
     }
 
     fn state(&self) -> Vec<(&'static str, &ArrayD<f32>)> {

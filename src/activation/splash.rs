@@ -53,6 +53,17 @@ impl Splash {
         }
     }
 
+    /// Replaces the coefficients a⁺ and a⁻ (the hinges stay).
+    pub fn set_coefficients(&mut self, a_plus: [f32; 4], a_minus: [f32; 4]) {
+        for (param, values) in [(&mut self.a_plus, a_plus), (&mut self.a_minus, a_minus)] {
+            param
+                .value
+                .iter_mut()
+                .zip(values)
+                .for_each(|(v, new)| *v = new);
+        }
+    }
+
     /// The learned a⁺ as an array.
     pub fn a_plus(&self) -> [f32; 4] {
         to4(&self.a_plus.value)
@@ -190,6 +201,10 @@ impl Activation for Splash {
     crate::nn::tensors! { "a_plus" => param a_plus, "a_minus" => param a_minus }
 
     fn as_splash(&self) -> Option<&Splash> {
+        Some(self)
+    }
+
+    fn as_splash_mut(&mut self) -> Option<&mut Splash> {
         Some(self)
     }
 }

@@ -74,7 +74,7 @@ pub(super) fn apgd(
     let targeted = goal.targeted();
     if spec.epsilon == 0.0 {
         // No step can move a pixel: one query says whether each image is fooled.
-        let logits = model.forward(x, Mode::Eval);
+        let logits = model.forward(x, Mode::Eval).expect(super::CHECKED);
         let obj = objective(&logits, classes, targeted, spec.loss(), None);
         for i in 0..n {
             best.queries[i] += 1;
@@ -84,7 +84,7 @@ pub(super) fn apgd(
     }
     // APGD-T: the other classes of each clean image, most likely first (one query).
     let rivals: Option<Vec<Vec<usize>>> = (spec.targets > 0).then(|| {
-        let logits = model.forward(x, Mode::Eval);
+        let logits = model.forward(x, Mode::Eval).expect(super::CHECKED);
         logits
             .axis_iter(Axis(0))
             .zip(classes)
@@ -196,11 +196,11 @@ fn run(
         }
         // The objective, the fooled test and the gradient at the new points (one query).
         let batch = state.current.select(Axis(0), &act);
-        let logits = model.forward(&batch, Mode::Eval);
+        let logits = model.forward(&batch, Mode::Eval).expect(super::CHECKED);
         let cls: Vec<usize> = act.iter().map(|&p| classes[p]).collect();
         let tw: Option<Vec<usize>> = towards.map(|t| act.iter().map(|&p| t[p]).collect());
         let obj = objective(&logits, &cls, goal.targeted(), spec.loss(), tw.as_deref());
-        let grad = model.backward_input(&obj.grad);
+        let grad = model.backward_input(&obj.grad).expect(super::CHECKED);
         for (k, &p) in act.iter().enumerate() {
             let i = idx[p];
             let v = obj.value[k];

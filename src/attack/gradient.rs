@@ -59,7 +59,7 @@ pub(super) fn gradient_attack(
         }
         let mut classes: Vec<usize> = idx.iter().map(|&i| goal.classes()[i]).collect();
         for step in 0..=steps {
-            let logits = model.forward(&adv, Mode::Eval);
+            let logits = model.forward(&adv, Mode::Eval).expect(super::CHECKED);
             let mut obj = objective(&logits, &classes, targeted, spec.loss(), None);
             let mut keep = Vec::with_capacity(idx.len());
             for (k, &i) in idx.iter().enumerate() {
@@ -77,7 +77,7 @@ pub(super) fn gradient_attack(
             if step == steps || keep.is_empty() {
                 break;
             }
-            let grad = model.backward_input(&obj.grad);
+            let grad = model.backward_input(&obj.grad).expect(super::CHECKED);
             let sign = |g: f32| (g > 0.0) as i32 as f32 - (g < 0.0) as i32 as f32;
             Zip::from(&mut adv)
                 .and(&orig)

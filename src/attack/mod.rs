@@ -208,6 +208,10 @@ fn check(x: &Array4<f32>, goal: Goal, spec: &AttackSpec) -> Result<(), AttackErr
     Ok(())
 }
 
+/// Why the model's passes inside an attack cannot fail: [`attack`] checks the images (and
+/// the classes) before it starts, and every pass runs on images of that shape.
+const CHECKED: &str = "images checked when the attack started";
+
 /// Runs the attack `spec` on `model` for the images `x` (N, 1, 28, 28) in [0, 1].
 pub fn attack(
     model: &mut Model,

@@ -19,7 +19,7 @@ pub fn square_p(p_init: f32, it: usize, n_iters: usize) -> f32 {
 }
 
 /// The Square Attack's random search, one query per [`SquareSearch::step`], for tests and
-/// tools that want to watch it; [`attack`] runs it to the end.
+/// tools that want to watch it; [`super::attack`] runs it to the end.
 pub struct SquareSearch {
     orig: Array4<f32>,
     classes: Vec<usize>,
@@ -36,7 +36,7 @@ pub struct SquareSearch {
 }
 
 impl SquareSearch {
-    /// Starts restart 0: vertical stripes of ±ε (one query). Validates like [`attack`].
+    /// Starts restart 0: vertical stripes of ±ε (one query). Validates like [`super::attack`].
     pub fn new(
         model: &mut Model,
         x: &Array4<f32>,
@@ -101,7 +101,7 @@ impl SquareSearch {
             return;
         }
         let cand = candidates.unwrap_or_else(|| self.current.select(Axis(0), idx));
-        let logits = model.forward(&cand, Mode::Eval);
+        let logits = model.forward(&cand, Mode::Eval).expect(super::CHECKED);
         let classes: Vec<usize> = idx.iter().map(|&i| self.classes[i]).collect();
         let obj = objective(&logits, &classes, self.targeted, self.spec.loss(), None);
         for (k, &i) in idx.iter().enumerate() {

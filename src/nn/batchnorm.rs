@@ -1,6 +1,6 @@
 //! Batch normalisation over the channel axis of (N, C) or (N, C, H, W) inputs.
 
-use super::{with_avx2, Layer, Mode, Param};
+use super::{with_avx2, InputGradient, Layer, Mode, Need, Param, Pass, ShapeError};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::ArrayD;
 
@@ -110,11 +110,18 @@ impl Layer for BatchNorm {
         "batchnorm"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
+    fn forward(&mut self, x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        let mode = pass.mode();
         let shape = x.shape().to_vec();
-        assert!(shape.len() >= 2, "batchnorm expects (N, C, ...)");
+        let channels = self.gamma.value.len();
+        if shape.len() < 2 || shape[1] != channels {
+            return Err(ShapeError::input(
+                "batchnorm",
+                format!("(N, {channels}, ...)"),
+                &shape,
+            ));
+        }
         let (n, c) = (shape[0], shape[1]);
-        assert_eq!(c, self.gamma.value.len(), "batchnorm: channel mismatch");
         let l: usize = shape[2..].iter().product();
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
@@ -182,21 +189,23 @@ impl Layer for BatchNorm {
                 },
             )
         });
-        self.cache = Some(Cache {
+        // A prediction keeps nothing for a backward pass.
+        self.cache = pass.keeps_for_backward().then(|| Cache {
             shape: shape.clone(),
             xhat,
             inv_std,
             mode,
         });
-        ArrayD::from_shape_vec(shape, y).expect("same size")
+        Ok(ArrayD::from_shape_vec(shape, y).expect("same size"))
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let cache = self
-            .cache
-            .as_ref()
-            .expect("batchnorm: backward before forward");
-        assert_eq!(grad_out.shape(), &cache.shape[..], "batchnorm: grad shape");
+    /// The parameter gradients are computed whatever `need` says (they are a by-product of
+    /// the input gradient's sums).
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some(cache) = self.cache.as_ref() else {
+            return Err(ShapeError::NoForward { layer: "batchnorm" });
+        };
+        ShapeError::check_gradient("batchnorm", &cache.shape, grad_out.shape())?;
         let (n, c) = (cache.shape[0], cache.shape[1]);
         let l: usize = cache.shape[2..].iter().product();
         let per = c * l;
@@ -266,7 +275,9 @@ impl Layer for BatchNorm {
             self.gamma.grad[ch] += dgamma[ch];
             self.beta.grad[ch] += dbeta[ch];
         }
-        ArrayD::from_shape_vec(cache.shape.clone(), dx).expect("same size")
+        Ok(need
+            .input()
+            .then(|| ArrayD::from_shape_vec(cache.shape.clone(), dx).expect("same size")))
     }
 
     crate::nn::tensors! {

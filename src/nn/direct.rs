@@ -13,8 +13,8 @@
 //!
 //! Every sum runs in a fixed order, so results do not depend on the number of threads; they
 //! differ from im2col + GEMM in the last bits (the same products in another order, with
-//! fused multiply-adds). After [`super::gemm::use_portable_kernels`] the convolution keeps
-//! the WebAssembly build's path, as the page computes it.
+//! fused multiply-adds). A convolution computing with [`super::Kernels::Portable`] keeps the
+//! WebAssembly build's path, as the page computes it.
 
 use super::conv::output_len;
 use std::arch::x86_64::{

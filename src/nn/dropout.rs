@@ -1,6 +1,6 @@
 //! Inverted dropout.
 
-use super::{Layer, Mode};
+use super::{InputGradient, Layer, Mode, Need, Pass, ShapeError};
 use ndarray::ArrayD;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,11 +44,11 @@ impl Layer for Dropout {
         "dropout"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
-        match mode {
+    fn forward(&mut self, x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        Ok(match pass.mode() {
             Mode::Eval => {
                 self.mask = None;
-                x.clone()
+                x
             }
             Mode::Train => {
                 let keep = 1.0 - self.p;
@@ -59,13 +59,17 @@ impl Layer for Dropout {
                 self.mask = Some(mask);
                 y
             }
-        }
+        })
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        match &self.mask {
+    /// After an evaluation pass (no mask), any gradient: the layer is the identity.
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        if let Some(mask) = &self.mask {
+            ShapeError::check_gradient("dropout", mask.shape(), grad_out.shape())?;
+        }
+        Ok(need.input().then(|| match &self.mask {
             Some(mask) => grad_out * mask,
             None => grad_out.clone(),
-        }
+        }))
     }
 }

@@ -5,9 +5,10 @@
 //! kernel for the small, odd shapes of these networks (6 to 32 output channels, 25 to 288
 //! rows, 25 to 784 columns): no packing, no masked edge tiles, 4×8 register blocks in
 //! simd128 vectors. `small_gemm` is plain Rust on [`wide::f32x4`], so the native tests
-//! check the same code (on SSE2) that the page runs (on simd128); after
-//! [`use_portable_kernels`], native runs use it too and repeat the page's results bit for bit.
+//! check the same code (on SSE2) that the page runs (on simd128); with
+//! [`Kernels::Portable`], native runs use it too and repeat the page's results bit for bit.
 
+use super::Kernels;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use wide::f32x4;
 
@@ -419,76 +420,57 @@ fn nt_block<const R: usize, const S: usize>(
     }
 }
 
-/// Natively: whether the matrix products (and the convolution's Winograd path) use the
-/// kernels of the WebAssembly build instead of matrixmultiply, so that a native run gives the
-/// page's results bit for bit (see [`use_portable_kernels`]).
-#[cfg(not(target_arch = "wasm32"))]
-static PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Natively, makes every matrix product use the WebAssembly build's kernels ([`small_gemm`],
-/// Winograd convolution) for the rest of the process, so that training and evaluation repeat
-/// the page's computation bit for bit (slower: for tests). Always on in WebAssembly.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn use_portable_kernels(on: bool) {
-    PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether the WebAssembly build's kernels are in use.
-#[inline]
-pub fn portable_kernels() -> bool {
-    #[cfg(target_arch = "wasm32")]
-    {
-        true
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        PORTABLE.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
 /// C += A·B for contiguous views (A may be a transposed view, e.g. Wᵀ); B and C must be in
 /// standard (row-major) layout.
-pub fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: &mut ArrayViewMut2<'_, f32>) {
-    if portable_kernels() {
-        let (m, k) = a.dim();
-        let n = b.ncols();
-        assert_eq!(b.nrows(), k, "gemm: inner dimensions");
-        assert_eq!(c.dim(), (m, n), "gemm: output shape");
-        let (sa0, sa1) = (a.strides()[0] as usize, a.strides()[1] as usize);
-        let a = Strided {
-            data: a.as_slice_memory_order().expect("gemm: A contiguous"),
-            row_stride: sa0,
-            col_stride: sa1,
-        };
-        let b = b.as_slice().expect("gemm: B row-major");
-        let c = c.as_slice_mut().expect("gemm: C row-major");
-        small_gemm(m, n, k, a, b, n, c, n, Start::C);
-    } else {
+pub fn matmul_acc(
+    kernels: Kernels,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    match kernels {
+        Kernels::Portable => {
+            let (m, k) = a.dim();
+            let n = b.ncols();
+            assert_eq!(b.nrows(), k, "gemm: inner dimensions");
+            assert_eq!(c.dim(), (m, n), "gemm: output shape");
+            let (sa0, sa1) = (a.strides()[0] as usize, a.strides()[1] as usize);
+            let a = Strided {
+                data: a.as_slice_memory_order().expect("gemm: A contiguous"),
+                row_stride: sa0,
+                col_stride: sa1,
+            };
+            let b = b.as_slice().expect("gemm: B row-major");
+            let c = c.as_slice_mut().expect("gemm: C row-major");
+            small_gemm(m, n, k, a, b, n, c, n, Start::C);
+        }
         #[cfg(not(target_arch = "wasm32"))]
-        ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, c);
+        Kernels::Native => ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, c),
     }
 }
 
 /// C += A·Bᵀ for row-major A (m×k), B (n×k) and C (m×n).
 pub fn matmul_nt_acc(
+    kernels: Kernels,
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    if portable_kernels() {
-        let ((m, k), n) = (a.dim(), b.nrows());
-        assert_eq!(b.ncols(), k, "gemm_nt: inner dimensions");
-        assert_eq!(c.dim(), (m, n), "gemm_nt: output shape");
-        small_gemm_nt(
-            m,
-            n,
-            k,
-            a.as_slice().expect("gemm_nt: A row-major"),
-            b.as_slice().expect("gemm_nt: B row-major"),
-            c.as_slice_mut().expect("gemm_nt: C row-major"),
-        );
-    } else {
+    match kernels {
+        Kernels::Portable => {
+            let ((m, k), n) = (a.dim(), b.nrows());
+            assert_eq!(b.ncols(), k, "gemm_nt: inner dimensions");
+            assert_eq!(c.dim(), (m, n), "gemm_nt: output shape");
+            small_gemm_nt(
+                m,
+                n,
+                k,
+                a.as_slice().expect("gemm_nt: A row-major"),
+                b.as_slice().expect("gemm_nt: B row-major"),
+                c.as_slice_mut().expect("gemm_nt: C row-major"),
+            );
+        }
         #[cfg(not(target_arch = "wasm32"))]
-        ndarray::linalg::general_mat_mul(1.0, &a, &b.t(), 1.0, c);
+        Kernels::Native => ndarray::linalg::general_mat_mul(1.0, &a, &b.t(), 1.0, c),
     }
 }

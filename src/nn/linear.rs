@@ -1,7 +1,7 @@
 //! Fully connected layer.
 
 use super::gemm::{matmul_acc, matmul_nt_acc};
-use super::{add_into, Layer, Mode, Param};
+use super::{add_into, InputGradient, Kernels, Layer, Need, Param, Pass, ShapeError};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 use rand::Rng;
 
@@ -12,6 +12,7 @@ pub struct Linear {
     /// Bias, (out_features).
     pub bias: Param,
     input: Option<Array2<f32>>,
+    kernels: Kernels,
 }
 
 impl Linear {
@@ -25,7 +26,13 @@ impl Linear {
             weight: Param::new(w.into_dyn(), true),
             bias: Param::new(ArrayD::zeros(vec![out_features]), false),
             input: None,
+            kernels: Kernels::default(),
         }
+    }
+
+    /// Computes with `kernels` from now on.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     fn weight2(&self) -> ndarray::ArrayView2<'_, f32> {
@@ -53,12 +60,12 @@ impl Linear {
             .broadcast((x.nrows(), w.nrows()))
             .expect("bias per output")
             .to_owned();
-        matmul_nt_acc(x, w, &mut y.view_mut());
+        matmul_nt_acc(self.kernels, x, w, &mut y.view_mut());
         y.into_dyn()
     }
 
-    /// dL/dx, and the parameter gradients too if `param_grad`.
-    fn backward_inner(&mut self, grad_out: &ArrayD<f32>, param_grad: bool) -> ArrayD<f32> {
+    /// What `need` asks for: the parameter gradients (accumulated) and dL/dx.
+    fn backward_inner(&mut self, grad_out: &ArrayD<f32>, need: Need) -> Option<ArrayD<f32>> {
         let x = self
             .input
             .as_ref()
@@ -68,21 +75,24 @@ impl Linear {
             .into_dimensionality::<Ix2>()
             .expect("linear grad (N, out)");
         let dy = dy.as_standard_layout();
-        if param_grad {
+        if need.params() {
             let mut dw = self
                 .weight
                 .grad
                 .view_mut()
                 .into_dimensionality::<Ix2>()
                 .expect("2-D");
-            matmul_acc(dy.t(), x.view(), &mut dw);
+            matmul_acc(self.kernels, dy.t(), x.view(), &mut dw);
             let db = dy.sum_axis(Axis(0));
             add_into(&mut self.bias.grad, db.as_slice().expect("contiguous"));
         }
+        if !need.input() {
+            return None;
+        }
         let w = self.weight2();
         let mut dx = Array2::<f32>::zeros(x.raw_dim());
-        matmul_acc(dy.view(), w, &mut dx.view_mut());
-        dx.into_dyn()
+        matmul_acc(self.kernels, dy.view(), w, &mut dx.view_mut());
+        Some(dx.into_dyn())
     }
 }
 
@@ -91,32 +101,37 @@ impl Layer for Linear {
         "linear"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let x = x
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("linear expects (N, in)")
-            .to_owned();
-        let y = self.apply(x.view());
-        self.input = Some(x);
-        y
-    }
-
-    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
+    /// The input is kept for the backward pass as it is given (no copy).
+    fn forward(&mut self, x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
         self.input = None;
-        let x = x
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("linear expects (N, in)");
-        self.apply(x.as_standard_layout().view())
+        let features = self.weight.value.shape()[1];
+        if x.ndim() != 2 || x.shape()[1] != features {
+            return Err(ShapeError::input(
+                "linear",
+                format!("(N, {features})"),
+                x.shape(),
+            ));
+        }
+        let x = x.into_dimensionality::<Ix2>().expect("checked: 2-D");
+        let x = if x.is_standard_layout() {
+            x
+        } else {
+            x.as_standard_layout().into_owned()
+        };
+        let y = self.apply(x.view());
+        if pass.keeps_for_backward() {
+            self.input = Some(x);
+        }
+        Ok(y)
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        self.backward_inner(grad_out, true)
-    }
-
-    fn backward_input(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        self.backward_inner(grad_out, false)
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some(x) = &self.input else {
+            return Err(ShapeError::NoForward { layer: "linear" });
+        };
+        let out = [x.nrows(), self.weight.value.shape()[0]];
+        ShapeError::check_gradient("linear", &out, grad_out.shape())?;
+        Ok(self.backward_inner(grad_out, need))
     }
 
     crate::nn::tensors! { "weight" => param weight, "bias" => param bias }

@@ -1,8 +1,10 @@
 //! Layers with forward and backward passes on `ndarray` (f32, batch first).
 //!
-//! Every layer caches what its backward pass needs during `forward`, so a call to
-//! [`Layer::backward`] must follow the matching `forward`. Parameter gradients are
-//! *accumulated* into [`Param::grad`]; call [`Layer::zero_grad`] between steps.
+//! A layer's [`Layer::forward`] keeps what its [`Pass`] says the backward pass will read, so
+//! a [`Layer::backward`] must follow a forward pass that kept it (else it is a
+//! [`ShapeError::NoForward`]). Parameter gradients are *accumulated* into [`Param::grad`];
+//! call [`Layer::zero_grad`] between steps. Shapes that do not fit are [`ShapeError`]s;
+//! the kernels below the layers assert their own invariants.
 
 mod batchnorm;
 mod conv;
@@ -66,6 +68,34 @@ impl Epilogue {
     }
 }
 
+/// The family of kernels a layer computes its products and convolutions with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernels {
+    /// The WebAssembly build's own kernels ([`gemm::small_gemm`], Winograd's convolution,
+    /// the shifted convolution), plain Rust on four-lane vectors: the only family in
+    /// WebAssembly. Natively they repeat the page's computation bit for bit (slower: for
+    /// tests that check exactly that).
+    Portable,
+    /// Natively: matrixmultiply's GEMM (AVX2/FMA kernels picked at run time) and, on x86-64
+    /// with AVX2 and FMA, the direct convolution for stride 1.
+    #[cfg(not(target_arch = "wasm32"))]
+    Native,
+}
+
+impl Default for Kernels {
+    /// [`Kernels::Native`] natively, [`Kernels::Portable`] in WebAssembly.
+    fn default() -> Self {
+        #[cfg(target_arch = "wasm32")]
+        {
+            Kernels::Portable
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            Kernels::Native
+        }
+    }
+}
+
 /// Whether a forward pass trains (batch statistics, dropout on) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -73,6 +103,71 @@ pub enum Mode {
     Train,
     /// BatchNorm uses its running statistics; Dropout is the identity.
     Eval,
+}
+
+/// What a layer's forward pass is for, and so what it must keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Training ([`Mode::Train`]): everything the backward pass reads is kept.
+    Train,
+    /// Evaluation ([`Mode::Eval`]) with a backward pass to follow (an attack's gradient):
+    /// everything the backward pass reads is kept.
+    Eval,
+    /// A prediction ([`Mode::Eval`]) with no backward pass to follow: the same output, but
+    /// a layer may skip what only the backward pass reads (a copy of the input, the
+    /// max-pool's winners) and leave no cache for it, so a backward pass after it panics as
+    /// one before any forward pass does. Activation layers keep the first image's
+    /// pre-activations only (what the page shows).
+    Predict,
+}
+
+impl Pass {
+    /// The mode the layers compute in.
+    pub fn mode(self) -> Mode {
+        match self {
+            Pass::Train => Mode::Train,
+            Pass::Eval | Pass::Predict => Mode::Eval,
+        }
+    }
+
+    /// Whether a backward pass may follow.
+    pub fn keeps_for_backward(self) -> bool {
+        self != Pass::Predict
+    }
+}
+
+impl From<Mode> for Pass {
+    /// A pass in `mode` with a backward pass to follow.
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Train => Pass::Train,
+            Mode::Eval => Pass::Eval,
+        }
+    }
+}
+
+/// What a layer's backward pass must compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Parameter gradients (accumulated) and dL/d(input): training through a layer.
+    All,
+    /// Parameter gradients only: the first layer with parameters, in training, whose input
+    /// gradient nobody reads.
+    Params,
+    /// dL/d(input) only: an attack's gradient. Parameter gradients may be left untouched.
+    Input,
+}
+
+impl Need {
+    /// Whether dL/d(input) is asked for.
+    pub fn input(self) -> bool {
+        self != Need::Params
+    }
+
+    /// Whether parameter gradients are asked for.
+    pub fn params(self) -> bool {
+        self != Need::Input
+    }
 }
 
 /// A learnable tensor and the gradient accumulated for it.
@@ -106,7 +201,8 @@ pub(crate) fn add_into(grad: &mut ArrayD<f32>, values: &[f32]) {
 }
 
 /// Names a layer's (or an activation's) tensors once and writes from that one list the three
-/// views the rest of the crate reads: `params_mut` (the optimiser: learnable parameters),
+/// views the rest of the crate reads: `params_mut` (the optimiser: learnable parameters) and
+/// `params` (counting them),
 /// `state` (saving) and `state_mut` (loading). Each entry is `"name" => param field` for a
 /// [`Param`] or `"name" => buffer field` for a plain tensor (e.g. running statistics).
 ///
@@ -120,6 +216,11 @@ macro_rules! tensors {
                 vec![$( $crate::nn::tensors!(@param $kind, $name, self.$field) ),*];
             all.into_iter().flatten().collect()
         }
+        fn params(&self) -> Vec<(&'static str, &$crate::nn::Param)> {
+            let all: Vec<Option<(&'static str, &$crate::nn::Param)>> =
+                vec![$( $crate::nn::tensors!(@param_ref $kind, $name, self.$field) ),*];
+            all.into_iter().flatten().collect()
+        }
         fn state(&self) -> Vec<(&'static str, &ndarray::ArrayD<f32>)> {
             vec![$( ($name, $crate::nn::tensors!(@value $kind, &self.$field)) ),*]
         }
@@ -129,6 +230,8 @@ macro_rules! tensors {
     };
     (@param param, $name:literal, $e:expr) => { Some(($name, &mut $e)) };
     (@param buffer, $name:literal, $e:expr) => { None };
+    (@param_ref param, $name:literal, $e:expr) => { Some(($name, &$e)) };
+    (@param_ref buffer, $name:literal, $e:expr) => { None };
     (@value param, &$e:expr) => { &$e.value };
     (@value buffer, &$e:expr) => { &$e };
     (@value_mut param, &mut $e:expr) => { &mut $e.value };
@@ -136,47 +239,88 @@ macro_rules! tensors {
 }
 pub(crate) use tensors;
 
-/// A differentiable layer. (`Any`, so that a model can find the layers of one type, e.g. its
-/// activation layers, by downcasting.)
-pub trait Layer: std::any::Any + Send {
+/// What a layer refuses: an input of the wrong shape, a gradient that does not match the
+/// last output, or a backward pass with no forward pass that kept what it reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// The input's shape does not fit the layer.
+    #[error("{layer}: expected an input of shape {expected}, got {got:?}")]
+    Input {
+        /// The layer's kind.
+        layer: &'static str,
+        /// What it takes, in words, e.g. `(N, 6, H, W) with H, W ≥ 5`.
+        expected: String,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// The gradient's shape is not the last output's.
+    #[error("{layer}: expected a gradient of shape {expected:?} (the last output's), got {got:?}")]
+    Gradient {
+        /// The layer's kind.
+        layer: &'static str,
+        /// The last output's shape.
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// A backward pass before any forward pass, or after a prediction ([`Pass::Predict`]).
+    #[error("{layer}: a backward pass needs a forward pass before it that kept what it reads (a training or evaluation pass, not a prediction)")]
+    NoForward {
+        /// The layer's kind.
+        layer: &'static str,
+    },
+}
+
+impl ShapeError {
+    /// An input of shape `got` where the layer takes `expected`.
+    pub(crate) fn input(layer: &'static str, expected: impl Into<String>, got: &[usize]) -> Self {
+        ShapeError::Input {
+            layer,
+            expected: expected.into(),
+            got: got.to_vec(),
+        }
+    }
+
+    /// Ok if the gradient's shape `got` is the last output's, `expected`.
+    pub(crate) fn check_gradient(
+        layer: &'static str,
+        expected: &[usize],
+        got: &[usize],
+    ) -> Result<(), Self> {
+        if expected == got {
+            return Ok(());
+        }
+        Err(ShapeError::Gradient {
+            layer,
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        })
+    }
+}
+
+/// What a backward pass returns: dL/d(input) if it was asked for, or why the pass is
+/// refused.
+pub type InputGradient = Result<Option<ArrayD<f32>>, ShapeError>;
+
+/// A differentiable layer.
+pub trait Layer: Send {
     /// The layer's kind, e.g. `"conv2d"`.
     fn kind(&self) -> &'static str;
-    /// Computes the output and caches what `backward` needs.
-    fn forward(&mut self, x: &ArrayD<f32>, mode: Mode) -> ArrayD<f32>;
-    /// [`Layer::forward`] in [`Mode::Eval`] with no backward pass to follow (a prediction):
-    /// the same output, but layers may skip what only `backward` reads (a copy of the input,
-    /// the max-pool's winners) and leave no cache for it, so a `backward` after it panics as
-    /// one before any `forward` does.
-    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        self.forward(x, Mode::Eval)
-    }
-    /// [`Layer::infer`] given the input to keep: a layer may work in place on it (the
-    /// activation layers do).
-    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
-        self.infer(&x)
-    }
-    /// [`Layer::forward`] given the input to keep: a layer may work in place on it or keep
-    /// it for the backward pass without a copy (Normalize, Flatten, the activation layers).
-    fn forward_owned(&mut self, x: ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
-        self.forward(&x, mode)
-    }
-    /// Given dL/d(output) of the last `forward`, accumulates parameter gradients and
-    /// returns dL/d(input).
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32>;
-    /// Like [`Layer::backward`] for a layer whose input gradient nobody needs (the first
-    /// layer with parameters, in training): accumulates parameter gradients only. Layers
-    /// override it when skipping dL/d(input) saves work.
-    fn backward_params(&mut self, grad_out: &ArrayD<f32>) {
-        self.backward(grad_out);
-    }
-    /// Like [`Layer::backward`] when only dL/d(input) is wanted (an attack's gradient):
-    /// parameter gradients may be left untouched. Layers override it when skipping them
-    /// saves work.
-    fn backward_input(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        self.backward(grad_out)
-    }
+    /// Computes the output of `x` and keeps what `pass` says. The input is given to keep: a
+    /// layer may work in place on it, or keep it for the backward pass without a copy.
+    /// Errors if its shape does not fit the layer.
+    fn forward(&mut self, x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError>;
+    /// Given dL/d(output) of the last forward pass (one that kept for a backward pass),
+    /// computes what `need` says: parameter gradients are *accumulated*; dL/d(input) is
+    /// returned (None exactly when `need` is [`Need::Params`]). Errors if there is no such
+    /// forward pass or the gradient's shape is not its output's.
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient;
     /// Learnable parameters with their names inside the layer.
     fn params_mut(&mut self) -> Vec<(&'static str, &mut Param)> {
+        Vec::new()
+    }
+    /// The same parameters as [`Layer::params_mut`], to read.
+    fn params(&self) -> Vec<(&'static str, &Param)> {
         Vec::new()
     }
     /// Every tensor that defines the layer (parameters and buffers such as running

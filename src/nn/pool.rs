@@ -1,7 +1,7 @@
 //! Max pooling and global average pooling.
 
 use super::lanes::{deinterleave, load4};
-use super::{with_avx2, Layer, Mode};
+use super::{with_avx2, InputGradient, Layer, Need, Pass, ShapeError};
 use crate::parallel::{light_chunk_len, map_ordered};
 use ndarray::{Array2, Array4, ArrayD, Ix2, Ix4};
 use wide::f32x4;
@@ -88,22 +88,30 @@ impl Layer for MaxPool2d {
         "maxpool2d"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        self.run(x, true)
+    fn forward(&mut self, x: ArrayD<f32>, pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        if x.ndim() != 4 {
+            return Err(ShapeError::input("maxpool2d", "(N, C, H, W)", x.shape()));
+        }
+        Ok(self.run(&x, pass.keeps_for_backward()))
     }
 
-    fn infer(&mut self, x: &ArrayD<f32>) -> ArrayD<f32> {
-        self.run(x, false)
-    }
-
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let (n, c, h, w) = self.input_shape.expect("maxpool: backward before forward");
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some((n, c, h, w)) = self.input_shape else {
+            return Err(ShapeError::NoForward { layer: "maxpool2d" });
+        };
+        let s = self.size;
+        ShapeError::check_gradient("maxpool2d", &[n, c, h / s, w / s], grad_out.shape())?;
+        if !need.input() {
+            return Ok(None);
+        }
         let mut dx = vec![0.0f32; n * c * h * w];
         let dy = grad_out.as_standard_layout();
         for (g, &arg) in dy.iter().zip(&self.argmax) {
             dx[arg] += g;
         }
-        ArrayD::from_shape_vec(vec![n, c, h, w], dx).expect("sized")
+        Ok(Some(
+            ArrayD::from_shape_vec(vec![n, c, h, w], dx).expect("sized"),
+        ))
     }
 }
 
@@ -265,27 +273,41 @@ impl Layer for GlobalAvgPool {
         "global_avg_pool"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let x = x
-            .view()
-            .into_dimensionality::<Ix4>()
-            .expect("global average pool expects (N, C, H, W)");
+    fn forward(&mut self, x: ArrayD<f32>, _pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        if x.ndim() != 4 {
+            return Err(ShapeError::input(
+                "global_avg_pool",
+                "(N, C, H, W)",
+                x.shape(),
+            ));
+        }
+        let x = x.into_dimensionality::<Ix4>().expect("checked: 4-D");
         let (n, c, h, w) = x.dim();
         self.input_shape = Some((n, c, h, w));
         let area = (h * w) as f32;
-        Array2::from_shape_fn((n, c), |(i, ch)| {
+        Ok(Array2::from_shape_fn((n, c), |(i, ch)| {
             x.slice(ndarray::s![i, ch, .., ..]).sum() / area
         })
-        .into_dyn()
+        .into_dyn())
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        let (n, c, h, w) = self.input_shape.expect("gap: backward before forward");
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some((n, c, h, w)) = self.input_shape else {
+            return Err(ShapeError::NoForward {
+                layer: "global_avg_pool",
+            });
+        };
+        ShapeError::check_gradient("global_avg_pool", &[n, c], grad_out.shape())?;
+        if !need.input() {
+            return Ok(None);
+        }
         let dy = grad_out
             .view()
             .into_dimensionality::<Ix2>()
             .expect("gap grad (N, C)");
         let area = (h * w) as f32;
-        Array4::from_shape_fn((n, c, h, w), |(i, ch, _, _)| dy[[i, ch]] / area).into_dyn()
+        Ok(Some(
+            Array4::from_shape_fn((n, c, h, w), |(i, ch, _, _)| dy[[i, ch]] / area).into_dyn(),
+        ))
     }
 }

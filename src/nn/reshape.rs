@@ -1,12 +1,13 @@
 //! Shape-only and fixed affine layers: Flatten and the input Normalize.
 
-use super::{Layer, Mode};
+use super::{InputGradient, Layer, Need, Pass, ShapeError};
 use ndarray::ArrayD;
 
 /// Flattens (N, ...) to (N, product of the rest).
 #[derive(Default)]
 pub struct Flatten {
-    input_shape: Vec<usize>,
+    /// The last input's shape, for the backward pass.
+    input_shape: Option<Vec<usize>>,
 }
 
 impl Flatten {
@@ -21,39 +22,36 @@ impl Layer for Flatten {
         "flatten"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        self.input_shape = x.shape().to_vec();
-        let n = x.shape()[0];
-        let rest = x.len() / n.max(1);
-        x.as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(vec![n, rest])
-            .expect("contiguous")
+    /// The input is reshaped where it lies, not copied (unless it is not in standard
+    /// layout).
+    fn forward(&mut self, x: ArrayD<f32>, _pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
+        let Some(&n) = x.shape().first() else {
+            return Err(ShapeError::input("flatten", "(N, ...)", x.shape()));
+        };
+        self.input_shape = Some(x.shape().to_vec());
+        let rest = x.shape()[1..].iter().product();
+        let x = if x.is_standard_layout() {
+            x
+        } else {
+            x.as_standard_layout().into_owned()
+        };
+        Ok(x.into_shape_with_order(vec![n, rest])
+            .expect("standard layout"))
     }
 
-    /// In inference, the input is reshaped where it lies, not copied.
-    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
-        self.forward_owned(x, Mode::Eval)
-    }
-
-    /// The input is reshaped where it lies, not copied.
-    fn forward_owned(&mut self, x: ArrayD<f32>, mode: Mode) -> ArrayD<f32> {
-        if !x.is_standard_layout() {
-            return self.forward(&x, mode);
-        }
-        self.input_shape = x.shape().to_vec();
-        let n = x.shape()[0];
-        let rest = x.len() / n.max(1);
-        x.into_shape_with_order(vec![n, rest])
-            .expect("standard layout")
-    }
-
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
-        grad_out
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(self.input_shape.clone())
-            .expect("flatten: backward before forward")
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
+        let Some(shape) = &self.input_shape else {
+            return Err(ShapeError::NoForward { layer: "flatten" });
+        };
+        let out = [shape[0], shape[1..].iter().product()];
+        ShapeError::check_gradient("flatten", &out, grad_out.shape())?;
+        Ok(need.input().then(|| {
+            grad_out
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(shape.clone())
+                .expect("sized")
+        }))
     }
 }
 
@@ -71,25 +69,16 @@ impl Layer for Normalize {
         "normalize"
     }
 
-    fn forward(&mut self, x: &ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
-        let (m, s) = (self.mean, self.std);
-        x.mapv(|v| (v - m) / s)
-    }
-
-    /// In inference, the input is normalised where it lies.
-    fn infer_owned(&mut self, x: ArrayD<f32>) -> ArrayD<f32> {
-        self.forward_owned(x, Mode::Eval)
-    }
-
-    /// The input is normalised where it lies (the backward pass does not read it).
-    fn forward_owned(&mut self, mut x: ArrayD<f32>, _mode: Mode) -> ArrayD<f32> {
+    /// In place on the input it is given.
+    fn forward(&mut self, mut x: ArrayD<f32>, _pass: Pass) -> Result<ArrayD<f32>, ShapeError> {
         let (m, s) = (self.mean, self.std);
         x.mapv_inplace(|v| (v - m) / s);
-        x
+        Ok(x)
     }
 
-    fn backward(&mut self, grad_out: &ArrayD<f32>) -> ArrayD<f32> {
+    /// Elementwise: any gradient is the shape of some output.
+    fn backward(&mut self, grad_out: &ArrayD<f32>, need: Need) -> InputGradient {
         let s = self.std;
-        grad_out.mapv(|g| g / s)
+        Ok(need.input().then(|| grad_out.mapv(|g| g / s)))
     }
 }

@@ -81,16 +81,16 @@ pub fn robust_batch(
     let n = labels.len();
     let clean = {
         let v = victim.as_deref_mut().unwrap_or(&mut *source);
-        correct(&v.forward(x, Mode::Eval), labels)
+        correct(&v.forward(x, Mode::Eval)?, labels)
     };
     let mut out = BatchResult::default();
     if spec.method == Method::Fgsm && spec.loss() == Loss::Ce {
         // One gradient serves every ε (FGSM is a single step from the image itself).
-        let (_, grad) = source.input_gradient(x, labels);
+        let (_, grad) = source.input_gradient(x, labels)?;
         for &eps in epsilons {
             let adv = fgsm_from_gradient(x, &grad, eps);
             let v = victim.as_deref_mut().unwrap_or(&mut *source);
-            let ok = correct(&v.forward(&adv, Mode::Eval), labels);
+            let ok = correct(&v.forward(&adv, Mode::Eval)?, labels);
             out.robust
                 .push(ok.iter().zip(&clean).map(|(&a, &c)| a && c).collect());
             out.queries.push(vec![2; n]);
@@ -117,7 +117,7 @@ pub fn robust_batch(
                     ..spec.at(eps)
                 };
                 let o = attack(source, x, goal, &crafted)?;
-                let ok = correct(&v.forward(&o.adversarial, Mode::Eval), labels);
+                let ok = correct(&v.forward(&o.adversarial, Mode::Eval)?, labels);
                 out.robust
                     .push(ok.iter().zip(&clean).map(|(&a, &c)| a && c).collect());
                 out.queries.push(o.queries);

@@ -387,7 +387,7 @@ impl Trainer {
                 .adversarial;
         }
         self.model.zero_grad();
-        let logits = self.model.forward(&x, Mode::Train);
+        let logits = self.model.forward(&x, Mode::Train).expect(BATCHES);
         let ce = cross_entropy(logits.view(), &y);
         let loss = ce.mean();
         if !loss.is_finite() {
@@ -398,7 +398,7 @@ impl Trainer {
             });
         }
         let grad = ce.grad_sum(&y) / idx.len() as f32;
-        self.model.backward_params(&grad);
+        self.model.backward_params(&grad).expect(BATCHES);
         self.sgd_step(self.recipe.learning_rate_at(t));
         run.loss_sum += ce.per_sample.sum() as f64;
         run.correct += count_correct(&logits, &y);
@@ -518,6 +518,10 @@ pub fn argmax_rows(a: &ndarray::Array2<f32>) -> Vec<usize> {
         .collect()
 }
 
+/// Why the model's passes in training and evaluation cannot fail: they run on
+/// [`Dataset::batch`]es, (N, 1, 28, 28) with one label per image.
+const BATCHES: &str = "a dataset's batches are (N, 1, 28, 28) images with their labels";
+
 /// Accuracy of `model` on `data` in evaluation mode.
 pub fn accuracy(model: &mut Model, data: &Dataset) -> f32 {
     on_pool(|| accuracy_here(model, data))
@@ -528,7 +532,7 @@ fn accuracy_here(model: &mut Model, data: &Dataset) -> f32 {
     let mut correct = 0;
     for chunk in idx.chunks(EVAL_BATCH) {
         let (x, y) = data.batch(chunk, None);
-        correct += count_correct(&model.forward(&x, Mode::Eval), &y);
+        correct += count_correct(&model.forward(&x, Mode::Eval).expect(BATCHES), &y);
     }
     correct as f32 / data.len().max(1) as f32
 }

@@ -5,13 +5,14 @@
 
 use rand::{Rng, SeedableRng};
 use splash::model::{Model, ModelSpec};
+use splash::nn::Kernels;
 use splash::ActivationKind;
 
 /// A SPLASH network at initialisation is exactly ReLU (a⁺ = (1, 0, 0, 0), a⁻ = 0), and its
 /// activations run as layers of their own: given the ReLU network's tensors, its
 /// probabilities and the first image's pre-activations that every activation layer keeps
-/// must be the ReLU network's to the bit.
-pub fn fused_relu_matches_activation_layers() {
+/// must be the ReLU network's to the bit, with `kernels`.
+pub fn fused_relu_matches_activation_layers(kernels: Kernels) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
     for (relu, splash) in [
         (
@@ -24,6 +25,7 @@ pub fn fused_relu_matches_activation_layers() {
         ),
     ] {
         let mut fused = Model::new(relu, 3);
+        fused.set_kernels(kernels);
         for (name, t) in fused.state_mut() {
             let (lo, hi) = match name.rsplit('.').next().unwrap() {
                 "gamma" | "running_var" => (0.5, 2.0),
@@ -34,6 +36,7 @@ pub fn fused_relu_matches_activation_layers() {
             }
         }
         let mut layered = Model::new(splash, 4);
+        layered.set_kernels(kernels);
         let tensors: Vec<(String, ndarray::ArrayD<f32>)> = fused
             .state()
             .into_iter()

@@ -4,7 +4,7 @@
 use ndarray::ArrayD;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use splash::nn::{Layer, Mode};
+use splash::nn::{Layer, Mode, Need};
 
 pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
@@ -40,12 +40,12 @@ pub fn check_layer_with(
 ) {
     let h = 1e-3f32;
     before_forward(layer);
-    let y = layer.forward(x, mode);
+    let y = layer.forward(x.clone(), mode.into()).unwrap();
     let r = random(y.shape(), 99);
     layer.zero_grad();
     before_forward(layer);
-    layer.forward(x, mode);
-    let dx = layer.backward(&r);
+    layer.forward(x.clone(), mode.into()).unwrap();
+    let dx = layer.backward(&r, Need::All).unwrap().unwrap();
     assert_eq!(
         dx.shape(),
         x.shape(),
@@ -59,7 +59,7 @@ pub fn check_layer_with(
         .collect();
     let mut loss_at = |layer: &mut dyn Layer, xx: &ArrayD<f32>| {
         before_forward(layer);
-        weighted_sum(&layer.forward(xx, mode), &r)
+        weighted_sum(&layer.forward(xx.clone(), mode.into()).unwrap(), &r)
     };
     let stride = (x.len() / samples).max(1);
     for i in (0..x.len()).step_by(stride) {

@@ -565,7 +565,7 @@ fn eval(a: EvalArgs) -> Res {
 }
 
 fn inspect(path: &Path, as_json: bool) -> Res {
-    let (mut model, config) = weights::load_file(path)?;
+    let (model, config) = weights::load_file(path)?;
     let parameters = model.parameter_count();
     let layers: Vec<_> = model
         .activation_layers()
