@@ -1,4 +1,4 @@
-// Runs www/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
+// Runs bench/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
 // Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128]
 // (`simd128`: splash's plain SIMD build instead of the relaxed-SIMD one the page picks.)
 // Then the page again, cross-origin isolated (bench.html?isolated): batch-64 throughput with
@@ -13,7 +13,7 @@ try {
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
   const query = (extra) => `?${new URLSearchParams({ ...(process.argv[2] ? { wasm: process.argv[2] } : {}), ...extra })}`;
   const run = async (extra) => {
-    await page.goto(`${server.url}bench.html${query(extra)}`);
+    await page.goto(`${server.url}bench/bench.html${query(extra)}`);
     await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
     const bench = await page.evaluate(() => globalThis.__bench);
     if (bench.error) throw new Error(bench.error);

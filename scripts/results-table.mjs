@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainingComparison, verdict, verdictEpsilon } from '../www/panels/robustness.js';
 import { slopes } from '../www/panels/curves.js';
-import init, { describeAdversarialTraining } from '../www/pkg/splash.js';
+import init, { describeAdversarialTraining } from '../pkg/splash.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'www', 'models');
@@ -34,11 +34,11 @@ const TRAININGS = [
 ];
 // How a model was adversarially trained, in the core's words (the wasm module of
 // scripts/build.sh, run here in Node).
-await init({ module_or_path: readFileSync(join(root, 'www', 'pkg', 'splash_bg.wasm')) });
+await init({ module_or_path: readFileSync(join(root, 'pkg', 'splash_bg.wasm')) });
 const trainedBy = (rep) => {
   const adv = rep.config?.recipe?.adversarial;
   if (!adv) return '';
-  const { description } = JSON.parse(describeAdversarialTraining(JSON.stringify(adv)));
+  const { description } = describeAdversarialTraining(adv);
   return `Trained on digits attacked by ${description}, ${rep.config.recipe.epochs} epochs. `;
 };
 const lines = [];

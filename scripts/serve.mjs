@@ -1,4 +1,5 @@
-// A small static server for www/ on 127.0.0.1, with the page's security headers.
+// A small static server for www/ on 127.0.0.1, with the page's security headers; /bench/ is
+// the benchmark page (bench/, not part of the shipped site).
 // Usage: node scripts/serve.mjs [--port N]   (0 picks a free port; the URL is printed)
 import { createServer } from 'node:http';
 import { readFile, realpath, stat } from 'node:fs/promises';
@@ -6,7 +7,10 @@ import { gzipSync } from 'node:zlib';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = await realpath(join(dirname(fileURLToPath(import.meta.url)), '..', 'www'));
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = await realpath(join(repo, 'www'));
+// URL paths under bench/ come from the benchmark's own folder; everything else from www/.
+const benchRoot = await realpath(join(repo, 'bench'));
 const args = process.argv.slice(2);
 const port = Number(args[args.indexOf('--port') + 1] ?? 8080) || (args.includes('--port') ? 0 : 8080);
 const TYPES = {
@@ -25,14 +29,15 @@ const TYPES = {
 // serves); the server sends the same policy as a header, plus frame-ancestors, which a <meta>
 // cannot set. (The benchmark page's policy allows 'unsafe-eval': TF.js, the peer it measures
 // against, evaluates strings as code; the demo's does not.)
-async function pageCsp(name) {
-  const html = await readFile(join(root, name), 'utf8');
+async function pageCsp(file) {
+  const html = await readFile(file, 'utf8');
   const m = html.match(/http-equiv="Content-Security-Policy" content="([^"]+)"/);
-  if (!m) throw new Error(`www/${name} has no Content-Security-Policy <meta> tag`);
+  if (!m) throw new Error(`${file} has no Content-Security-Policy <meta> tag`);
   return `${m[1]}; frame-ancestors 'none'`;
 }
-const CSP = await pageCsp('index.html');
-const BENCH_CSP = await pageCsp('bench.html');
+const CSP = await pageCsp(join(root, 'index.html'));
+const BENCH_PAGE = 'bench/bench.html';
+const BENCH_CSP = await pageCsp(join(benchRoot, 'bench.html'));
 
 const SECURITY = { 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': CSP, 'Referrer-Policy': 'no-referrer' };
 // Worth compressing: text, WebAssembly and the weights (f32 tensors shrink by ~10 %).
@@ -46,7 +51,8 @@ class HttpError extends Error {
   }
 }
 
-/** The file under www/ that a URL path names (symlinks resolved and kept inside www/). */
+/** The file that a URL path names, under bench/ for bench/… and under www/ otherwise
+ * (symlinks resolved and kept inside that folder). */
 async function resolve(pathname) {
   let decoded;
   try {
@@ -57,13 +63,14 @@ async function resolve(pathname) {
   if (decoded.includes('\0')) throw new HttpError(400, 'bad request\n');
   let path = normalize(decoded).replace(/^([/\\])+/, '');
   if (path === '' || path.endsWith(sep)) path = join(path, 'index.html');
+  const [base, rest] = path.startsWith(`bench${sep}`) ? [benchRoot, path.slice('bench'.length + 1)] : [root, path];
   let file;
   try {
-    file = await realpath(join(root, path));
+    file = await realpath(join(base, rest));
   } catch {
     throw new HttpError(404, 'not found\n');
   }
-  if (file !== root && !file.startsWith(root + sep)) throw new HttpError(404, 'not found\n');
+  if (file !== base && !file.startsWith(base + sep)) throw new HttpError(404, 'not found\n');
   const info = await stat(file);
   if (!info.isFile()) throw new HttpError(404, 'not found\n');
   return { file, path, info };
@@ -82,7 +89,7 @@ const server = createServer(async (req, res) => {
     const headers = {
       ...SECURITY,
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Content-Security-Policy': path === 'bench.html' ? BENCH_CSP : CSP,
+      'Content-Security-Policy': path === BENCH_PAGE ? BENCH_CSP : CSP,
       'Cache-Control': 'no-cache',
       Vary: 'Accept-Encoding',
     };
@@ -90,7 +97,7 @@ const server = createServer(async (req, res) => {
     // run threads: the benchmark page asks for it with ?isolated (bench.js's threaded rows).
     // Scripts and workers carry COEP always (an isolated page's workers need it; a page that
     // is not isolated ignores it).
-    if (path === 'bench.html' && url.searchParams.has('isolated')) {
+    if (path === BENCH_PAGE && url.searchParams.has('isolated')) {
       headers['Cross-Origin-Opener-Policy'] = 'same-origin';
       headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
     } else if (extname(file) !== '.html') {

@@ -281,6 +281,7 @@ impl Dataset {
 
 /// Random distortions for training, meant to cover digits drawn by hand in the page:
 /// rotation, scaling, translation (one affine map, bilinear sampling) and stroke width.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Augment {
     /// Largest rotation, degrees (uniform in ±).

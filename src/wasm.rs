@@ -2,7 +2,11 @@
 //!
 //! Every function returns `Result<_, JsError>` with a message a user can act on; nothing here
 //! panics on bad input. Images cross the boundary as flat `Float32Array`s of N·784 pixels in
-//! [0, 1] (row-major 28×28 each).
+//! [0, 1] (row-major 28×28 each). Structured values (attack specs, training options, step
+//! reports, configurations, limits) cross as plain JS objects through serde-wasm-bindgen,
+//! typed in the generated `.d.ts` by tsify from the same serde definitions the core uses.
+//! They are converted inside each function ([`Ts::to_rust`]), so a malformed object is an
+//! ordinary error, not an exception thrown from the glue past Rust's destructors.
 
 use crate::activation::ActivationLayer;
 use crate::attack::{
@@ -12,29 +16,28 @@ use crate::data::Dataset;
 use crate::data::PIXELS;
 use crate::digit::preprocess_rgba;
 use crate::model::{Model, CLASSES, IMAGE_SIDE, MNIST_MEAN, MNIST_STD};
-use crate::robustness::{breaking_point, robust_batch, BatchResult, MAX_EPSILONS};
-use crate::train::accuracy;
+use crate::robustness::{breaking_point, robust_batch, BatchResult, BreakingPoint, MAX_EPSILONS};
+use crate::train::{accuracy, Adversarial};
 #[cfg(feature = "training")]
-use crate::train::{EpochRun, RunOptions, Trainer};
+use crate::train::{EpochRun, EpochStats, RunOptions, Trainer};
 use crate::weights::{self, ModelConfig};
+use js_sys::{Float32Array, Uint32Array, Uint8Array};
 use ndarray::{Array4, Axis};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 /// Most images in one call (the page sends a few hundred at a time).
 pub const MAX_IMAGES_PER_CALL: usize = 4096;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn console_error(message: &str);
-}
 
 /// Runs when the module is instantiated: a panic (a bug: every bad input is an error) is
 /// printed to the console with its message and location, not only as "unreachable".
 #[wasm_bindgen(start)]
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
-        console_error(&format!("splash (WebAssembly) panicked: {info}"));
+        let message = format!("splash (WebAssembly) panicked: {info}");
+        web_sys::console::error_1(&JsValue::from_str(&message));
     }));
 }
 
@@ -42,12 +45,100 @@ fn js(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// Reads an attack from its JSON form (see [`AttackSpec`]) and validates it.
-fn spec(json: &str) -> Result<AttackSpec, JsError> {
-    let s: AttackSpec =
-        serde_json::from_str(json).map_err(|e| js(format!("attack settings: {e}")))?;
+/// The Rust value of a JS object typed `T`, with every rule of `T`'s serde definition: an
+/// unknown field (a misspelt setting) is an error, as is a wrong type, and `what` says what
+/// was being read. (Through a serde_json value: serde-wasm-bindgen reads a struct's known
+/// fields only, so `deny_unknown_fields` would never fire.)
+/// A member that is `undefined` or `null` counts as missing (so it takes its default), as
+/// it did when the page sent `JSON.stringify`'s text.
+fn from_js<T: DeserializeOwned + Tsify>(value: Ts<T>, what: &str) -> Result<T, JsError> {
+    fn drop_missing(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(fields) => {
+                fields.retain(|_, f| !f.is_null());
+                fields.values_mut().for_each(drop_missing);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(drop_missing),
+            _ => {}
+        }
+    }
+    let mut tree: serde_json::Value =
+        serde_wasm_bindgen::from_value(value.into()).map_err(|e| js(format!("{what}: {e}")))?;
+    drop_missing(&mut tree);
+    serde_json::from_value(tree).map_err(|e| js(format!("{what}: {e}")))
+}
+
+/// Reads an attack (an [`AttackSpec`] object; missing fields take their defaults) and
+/// validates it.
+fn spec(spec: Ts<AttackSpec>) -> Result<AttackSpec, JsError> {
+    let s = from_js(spec, "attack settings")?;
     s.validate().map_err(js)?;
     Ok(s)
+}
+
+/// The shortest decimal that reads back as `x` (0.1 for 0.1f32), as the f64 a JS program
+/// parsing that decimal would get: `m / 10^k` or `m · 10^k` with an integer m < 2^53 and an
+/// exactly represented power of ten, which IEEE division and multiplication round
+/// correctly. (A plain widening gives 0.10000000149011612; formatting and parsing text
+/// would add core's float-parsing tables to the wasm.)
+fn shortest(x: f32) -> f64 {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let wide = x as f64;
+    if !x.is_finite() || x == 0.0 {
+        return wide;
+    }
+    // Up to 9 significant digits always identify an f32.
+    let magnitude = libm::floor(libm::log10(wide.abs())) as i32;
+    for digits in 1..=9 {
+        let k = digits - 1 - magnitude; // the decimal is m · 10^(−k)
+        let candidate = match usize::try_from(k) {
+            Ok(k) if k < POW10.len() => libm::round(wide * POW10[k]) / POW10[k],
+            Ok(_) => return wide,
+            Err(_) => {
+                let up = (-k) as usize;
+                if up >= POW10.len() {
+                    return wide;
+                }
+                libm::round(wide / POW10[up]) * POW10[up]
+            }
+        };
+        if candidate as f32 == x {
+            return candidate;
+        }
+    }
+    wide
+}
+
+/// `value` as the JS object its TypeScript type describes: objects for maps, `null` for a
+/// missing value, and every number that is an f32 as its shortest decimal (see
+/// [`shortest`]), as the JSON the binding used to return had them.
+fn to_js<T: Serialize + Tsify>(value: &T) -> Result<Ts<T>, JsError> {
+    fn decimals(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) => {
+                if let Some(f) = n
+                    .as_f64()
+                    .filter(|f| (*f as f32) as f64 == *f && n.is_f64())
+                {
+                    if let Some(short) = serde_json::Number::from_f64(shortest(f as f32)) {
+                        *n = short;
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(decimals),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(decimals),
+            _ => {}
+        }
+    }
+    let mut tree = serde_json::to_value(value).map_err(js)?;
+    decimals(&mut tree);
+    let object = tree
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(js)?;
+    Ok(Ts::new_unchecked(object))
 }
 
 fn images(pixels: &[f32]) -> Result<Array4<f32>, JsError> {
@@ -93,10 +184,10 @@ impl Network {
         self.config.spec.slug()
     }
 
-    /// The configuration stored with the weights, as JSON.
-    #[wasm_bindgen(js_name = configJson)]
-    pub fn config_json(&self) -> String {
-        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    /// The configuration stored with the weights: architecture, hinges, seed, test
+    /// accuracy, how it was trained.
+    pub fn config(&self) -> Result<Ts<ModelConfig>, JsError> {
+        to_js(&self.config)
     }
 
     /// Accuracy on digits given as bytes (784 per digit, 0 = background, 255 = ink) with
@@ -130,15 +221,14 @@ impl Network {
             .map_err(|e| JsError::new(&e.to_string()))
     }
 
-    /// Attacks N images (784 pixels each in [0, 1]) with the attack described by
-    /// `spec_json` (an [`AttackSpec`] as JSON): untargeted against `classes` = true labels,
-    /// or targeted towards `classes` = targets.
+    /// Attacks N images (784 pixels each in [0, 1]) with the attack `spec`: untargeted
+    /// against `classes` = true labels, or targeted towards `classes` = targets.
     pub fn attack(
         &mut self,
         pixels: &[f32],
         classes_: &[u32],
         targeted: bool,
-        spec_json: &str,
+        spec: Ts<AttackSpec>,
     ) -> Result<AttackResult, JsError> {
         let x = images(pixels)?;
         let cls = classes(classes_);
@@ -147,7 +237,7 @@ impl Network {
         } else {
             Goal::Untargeted(&cls)
         };
-        let o = attack(&mut self.model, &x, goal, &spec(spec_json)?).map_err(js)?;
+        let o = attack(&mut self.model, &x, goal, &self::spec(spec)?).map_err(js)?;
         Ok(AttackResult {
             adversarial: o.adversarial.iter().copied().collect(),
             fooled: o.fooled.iter().map(|&f| f as u8).collect(),
@@ -155,42 +245,42 @@ impl Network {
         })
     }
 
-    /// White-box robustness of N images with true `labels` under the attack `spec_json` at
+    /// White-box robustness of N images with true `labels` under the attack `spec` at
     /// every ε of `epsilons` (the spec's own ε is ignored): per ε, per image, 1 where the
     /// image is classified correctly clean and under the attack (ε-major, N·|ε| values).
     pub fn robustness(
         &mut self,
         pixels: &[f32],
         labels: &[u32],
-        spec_json: &str,
+        spec: Ts<AttackSpec>,
         epsilons: &[f32],
     ) -> Result<RobustnessResult, JsError> {
-        robustness(&mut self.model, None, pixels, labels, spec_json, epsilons)
+        robustness(&mut self.model, None, pixels, labels, spec, epsilons)
     }
 
-    /// The smallest ε at which the attack `spec_json` fools this network on one image with
-    /// true `label`, by bisection on [0, `max_epsilon`] to within `tolerance`: JSON
-    /// `{"holds_at": ε, "breaks_at": ε or null}`.
+    /// The smallest ε at which the attack `spec` fools this network on one image with true
+    /// `label`, by bisection on [0, `max_epsilon`] to within `tolerance`: `holds_at` (the
+    /// largest ε tried that did not fool it) and `breaks_at` (null if none did).
     #[wasm_bindgen(js_name = breakingPoint)]
     pub fn breaking_point(
         &mut self,
         pixels: &[f32],
         label: u32,
-        spec_json: &str,
+        spec: Ts<AttackSpec>,
         max_epsilon: f32,
         tolerance: f32,
-    ) -> Result<String, JsError> {
+    ) -> Result<Ts<BreakingPoint>, JsError> {
         let x = images(pixels)?;
         let b = breaking_point(
             &mut self.model,
             &x,
             label as usize,
-            &spec(spec_json)?,
+            &self::spec(spec)?,
             max_epsilon,
             tolerance,
         )
         .map_err(js)?;
-        serde_json::to_string(&b).map_err(js)
+        to_js(&b)
     }
 
     /// Like [`Network::robustness`], but the images are crafted on this network and
@@ -201,7 +291,7 @@ impl Network {
         victim: &mut Network,
         pixels: &[f32],
         labels: &[u32],
-        spec_json: &str,
+        spec: Ts<AttackSpec>,
         epsilons: &[f32],
     ) -> Result<RobustnessResult, JsError> {
         robustness(
@@ -209,7 +299,7 @@ impl Network {
             Some(&mut victim.model),
             pixels,
             labels,
-            spec_json,
+            spec,
             epsilons,
         )
     }
@@ -321,21 +411,20 @@ pub struct Training {
 #[cfg(feature = "training")]
 #[wasm_bindgen]
 impl Training {
-    /// A run described by `options_json` (a [`RunOptions`]: `{epochs, batch_size,
-    /// learning_rate, seed, augment, adversarial: null | {kind: "pgd" | "fgsm-rs", epsilon,
-    /// steps, warmup_epochs}}`) on `images` (784 bytes per digit) and `labels`. The network
-    /// is `start` (a `.safetensors` file, to fine-tune it) or, if `start` is empty, a fresh
-    /// LeNet5 with `activation` ("splash", "relu", …) initialised from the seed.
+    /// A run described by `options` (`{epochs, batch_size, learning_rate, seed, augment,
+    /// adversarial: null | {kind: "pgd" | "fgsm-rs", epsilon, steps, warmup_epochs}}`) on
+    /// `images` (784 bytes per digit) and `labels`. The network is `start` (a
+    /// `.safetensors` file, to fine-tune it) or, if `start` is empty, a fresh LeNet5 with
+    /// `activation` ("splash", "relu", …) initialised from the seed.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        options_json: &str,
+        options: Ts<RunOptions>,
         activation: &str,
         start: &[u8],
         images: &[u8],
         labels: &[u8],
     ) -> Result<Training, JsError> {
-        let options: RunOptions = serde_json::from_str(options_json)
-            .map_err(|e| js(format!("training settings: {e}")))?;
+        let options = from_js(options, "training settings")?;
         let recipe = options.recipe().map_err(js)?;
         let data = digits(images, labels)?;
         let (trainer, base) = if start.is_empty() {
@@ -358,10 +447,8 @@ impl Training {
     }
 
     /// Runs up to `max_steps` training steps (never past the end of an epoch) and reports
-    /// `{epoch, step, steps, loss, epoch_end}` as JSON: the epoch (from 1), the steps done
-    /// of it, its steps, the mean loss of the steps just run, and whether the epoch's last
-    /// step is done (then call `finishEpoch`).
-    pub fn step(&mut self, max_steps: usize) -> Result<String, JsError> {
+    /// them (see [`StepReport`]; after the epoch's last step, call `finishEpoch`).
+    pub fn step(&mut self, max_steps: usize) -> Result<Ts<StepReport>, JsError> {
         if self.run.is_none() {
             self.run = Some(self.trainer.start_epoch(&self.data).map_err(js)?);
         }
@@ -371,21 +458,19 @@ impl Training {
             sum += self.trainer.train_step(&self.data, run).map_err(js)? as f64;
             n += 1;
         }
-        Ok(serde_json::json!({
-            "epoch": run.epoch() + 1,
-            "step": run.step(),
-            "steps": run.steps(),
-            "loss": sum / n as f64,
-            "epoch_end": run.is_done(),
+        to_js(&StepReport {
+            epoch: run.epoch() + 1,
+            step: run.step(),
+            steps: run.steps(),
+            loss: sum / n as f64,
+            epoch_end: run.is_done(),
         })
-        .to_string())
     }
 
-    /// Ends the epoch whose last step is done: `{epoch, loss, accuracy, seconds}` as JSON
-    /// (training loss and accuracy over the epoch); `seconds` is the time the caller
-    /// measured for the epoch's steps.
+    /// Ends the epoch whose last step is done: its number, training loss and accuracy over
+    /// the epoch, and `seconds`, the time the caller measured for the epoch's steps.
     #[wasm_bindgen(js_name = finishEpoch)]
-    pub fn finish_epoch(&mut self, seconds: f64) -> Result<String, JsError> {
+    pub fn finish_epoch(&mut self, seconds: f64) -> Result<Ts<EpochStats>, JsError> {
         let run = self
             .run
             .take()
@@ -396,16 +481,22 @@ impl Training {
             return Err(JsError::new(&msg));
         }
         let stats = self.trainer.finish_epoch(run, seconds).map_err(js)?;
-        serde_json::to_string(&stats).map_err(js)
+        to_js(&stats)
     }
 
-    /// The attack that watches an adversarial run after every epoch, as `{name, spec}` JSON
-    /// (`spec` an AttackSpec for `Network.robustness`), or `undefined` for standard training.
+    /// The attack that watches an adversarial run after every epoch (`spec` for
+    /// `Network.robustness`), or `undefined` for standard training.
     #[wasm_bindgen(js_name = watchAttack)]
-    pub fn watch_attack(&self) -> Option<String> {
-        let adv = self.trainer.recipe.adversarial.as_ref()?;
+    pub fn watch_attack(&self) -> Result<Option<Ts<WatchAttack>>, JsError> {
+        let Some(adv) = self.trainer.recipe.adversarial.as_ref() else {
+            return Ok(None);
+        };
         let spec = adv.watch_attack();
-        Some(serde_json::json!({ "name": spec.name(), "spec": spec }).to_string())
+        to_js(&WatchAttack {
+            name: spec.name(),
+            spec,
+        })
+        .map(Some)
     }
 
     /// Epochs completed.
@@ -454,30 +545,37 @@ pub fn preprocess_canvas(rgba: &[u8], width: usize, height: usize) -> Result<Vec
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-/// `x` as the JSON number of its shortest decimal text, so 0.1307 reads 0.1307 (not
-/// 0.13070000708…). Through serde_json's own writer and reader: `str::parse` would add core's
-/// float-parsing tables (21 KB) to the wasm.
-fn shortest(x: f32) -> serde_json::Value {
-    serde_json::to_string(&x)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(serde_json::Value::Null)
+/// The models' fixed numbers, so that scripts do not repeat them.
+#[derive(Serialize, Tsify)]
+pub struct ModelConstants {
+    /// Side of the square input image (28).
+    pub image_side: usize,
+    /// Pixels per image (784).
+    pub pixels: usize,
+    /// Classes (10).
+    pub classes: usize,
+    /// Mean of the MNIST training pixels, subtracted inside the model.
+    pub mnist_mean: f32,
+    /// Their standard deviation, divided by inside the model.
+    pub mnist_std: f32,
+    /// SPLASH's hinge locations b.
+    pub hinges: [f32; 4],
+    /// The largest SPLASH coefficient `setCoefficients` accepts.
+    pub max_bent_coefficient: f32,
 }
 
-/// The models' fixed numbers, so that scripts do not repeat them: `{image_side, pixels,
-/// classes, mnist_mean, mnist_std, hinges}` as JSON.
+/// The models' fixed numbers (see [`ModelConstants`]).
 #[wasm_bindgen(js_name = modelConstants)]
-pub fn model_constants() -> String {
-    serde_json::json!({
-        "image_side": IMAGE_SIDE,
-        "pixels": PIXELS,
-        "classes": CLASSES,
-        "mnist_mean": shortest(MNIST_MEAN),
-        "mnist_std": shortest(MNIST_STD),
-        "hinges": crate::SPLASH_HINGES,
-        "max_bent_coefficient": crate::model::MAX_BENT_COEFFICIENT,
+pub fn model_constants() -> Result<Ts<ModelConstants>, JsError> {
+    to_js(&ModelConstants {
+        image_side: IMAGE_SIDE,
+        pixels: PIXELS,
+        classes: CLASSES,
+        mnist_mean: MNIST_MEAN,
+        mnist_std: MNIST_STD,
+        hinges: crate::SPLASH_HINGES,
+        max_bent_coefficient: crate::model::MAX_BENT_COEFFICIENT,
     })
-    .to_string()
 }
 
 /// [`robust_batch`] on JS inputs: images crafted on `source`, classified by `victim` (or
@@ -487,11 +585,11 @@ fn robustness(
     victim: Option<&mut Model>,
     pixels: &[f32],
     labels: &[u32],
-    spec_json: &str,
+    spec: Ts<AttackSpec>,
     epsilons: &[f32],
 ) -> Result<RobustnessResult, JsError> {
     let x = images(pixels)?;
-    let spec = spec(spec_json)?;
+    let spec = self::spec(spec)?;
     let r = robust_batch(source, victim, &x, &classes(labels), &spec, epsilons).map_err(js)?;
     Ok(RobustnessResult::from(r))
 }
@@ -506,20 +604,20 @@ pub struct AttackResult {
 
 #[wasm_bindgen]
 impl AttackResult {
-    /// The adversarial images, N·784 pixels.
+    /// The adversarial images, N·784 pixels (copied once, straight into a JS array).
     #[wasm_bindgen(getter)]
-    pub fn adversarial(&self) -> Vec<f32> {
-        self.adversarial.clone()
+    pub fn adversarial(&self) -> Float32Array {
+        self.adversarial.as_slice().into()
     }
     /// Per image, 1 if the network is fooled by its adversarial image.
     #[wasm_bindgen(getter)]
-    pub fn fooled(&self) -> Vec<u8> {
-        self.fooled.clone()
+    pub fn fooled(&self) -> Uint8Array {
+        self.fooled.as_slice().into()
     }
     /// Per image, the queries (forward passes) the attack spent.
     #[wasm_bindgen(getter)]
-    pub fn queries(&self) -> Vec<u32> {
-        self.queries.clone()
+    pub fn queries(&self) -> Uint32Array {
+        self.queries.as_slice().into()
     }
 }
 
@@ -543,66 +641,137 @@ impl From<BatchResult> for RobustnessResult {
 impl RobustnessResult {
     /// ε-major, N per ε: 1 where the image is robust.
     #[wasm_bindgen(getter)]
-    pub fn robust(&self) -> Vec<u8> {
-        self.robust.clone()
+    pub fn robust(&self) -> Uint8Array {
+        self.robust.as_slice().into()
     }
     /// ε-major, N per ε: queries spent per image.
     #[wasm_bindgen(getter)]
-    pub fn queries(&self) -> Vec<u32> {
-        self.queries.clone()
+    pub fn queries(&self) -> Uint32Array {
+        self.queries.as_slice().into()
     }
 }
 
-/// The attacks' bounds and defaults, as JSON, so that the page builds its controls from
-/// the core's rules: `{max_epsilon, max_steps, max_restarts, max_queries, max_epsilons,
-/// max_images_per_call, step_size_factor, defaults}`.
+/// The attacks' bounds and defaults, so that the page builds its controls from the core's
+/// rules.
+#[derive(Serialize, Tsify)]
+pub struct AttackLimits {
+    /// Largest ε.
+    pub max_epsilon: f32,
+    /// Most steps of an iterative attack.
+    pub max_steps: usize,
+    /// Most restarts.
+    pub max_restarts: usize,
+    /// Most queries of the Square Attack.
+    pub max_queries: usize,
+    /// Most ε values in one robustness call.
+    pub max_epsilons: usize,
+    /// Most images in one call.
+    pub max_images_per_call: usize,
+    /// An iterative attack's default step is this × ε / steps.
+    pub step_size_factor: f32,
+    /// Every setting's default.
+    pub defaults: AttackSpec,
+}
+
+/// The attacks' bounds and defaults (see [`AttackLimits`]).
 #[wasm_bindgen(js_name = attackLimits)]
-pub fn attack_limits() -> String {
-    serde_json::json!({
-        "max_epsilon": MAX_EPSILON,
-        "max_steps": MAX_STEPS,
-        "max_restarts": MAX_RESTARTS,
-        "max_queries": MAX_QUERIES,
-        "max_epsilons": MAX_EPSILONS,
-        "max_images_per_call": MAX_IMAGES_PER_CALL,
-        "step_size_factor": STEP_SIZE_FACTOR,
-        "defaults": AttackSpec::default(),
+pub fn attack_limits() -> Result<Ts<AttackLimits>, JsError> {
+    to_js(&AttackLimits {
+        max_epsilon: MAX_EPSILON,
+        max_steps: MAX_STEPS,
+        max_restarts: MAX_RESTARTS,
+        max_queries: MAX_QUERIES,
+        max_epsilons: MAX_EPSILONS,
+        max_images_per_call: MAX_IMAGES_PER_CALL,
+        step_size_factor: STEP_SIZE_FACTOR,
+        defaults: AttackSpec::default(),
     })
-    .to_string()
 }
 
-/// Validates an attack (JSON) and describes it: `{name, description, step_size,
-/// query_budget, uses_gradient}`, or an error saying which setting is out of bounds.
+/// An attack, validated and described.
+#[derive(Serialize, Tsify)]
+pub struct AttackDescription {
+    /// Its name, e.g. `pgd-40-r5-margin` ([`AttackSpec::name`]).
+    pub name: String,
+    /// One sentence for people.
+    pub description: String,
+    /// The step size ([`AttackSpec::step_size`]: ε for FGSM, the given one or 2.5·ε/steps
+    /// for BIM and PGD, 2·ε for APGD's first step).
+    pub step_size: f32,
+    /// Forward passes it may spend per image.
+    pub query_budget: usize,
+    /// Whether it reads the network's gradient (all but Square).
+    pub uses_gradient: bool,
+}
+
+/// Validates an attack and describes it (see [`AttackDescription`]), or says which setting
+/// is out of bounds.
 #[wasm_bindgen(js_name = describeAttack)]
-pub fn describe_attack(spec_json: &str) -> Result<String, JsError> {
-    let s = spec(spec_json)?;
-    Ok(serde_json::json!({
-        "name": s.name(),
-        "description": s.describe(),
-        "step_size": s.step_size(),
-        "query_budget": s.query_budget(),
-        "uses_gradient": s.method.uses_gradient(),
+pub fn describe_attack(spec: Ts<AttackSpec>) -> Result<Ts<AttackDescription>, JsError> {
+    let s = self::spec(spec)?;
+    to_js(&AttackDescription {
+        name: s.name(),
+        description: s.describe(),
+        step_size: s.step_size(),
+        query_budget: s.query_budget(),
+        uses_gradient: s.method.uses_gradient(),
     })
-    .to_string())
 }
 
-/// Describes the adversarial part of a recipe (its JSON, as stored in a weights file's
-/// `recipe.adversarial`): `{short, description, flags}`, e.g. short "PGD-5 at ε = 0.1".
+/// Adversarial training, described.
+#[derive(Serialize, Tsify)]
+pub struct AdversarialDescription {
+    /// Short, e.g. "PGD-5 at ε = 0.1".
+    pub short: String,
+    /// One sentence for people.
+    pub description: String,
+    /// The CLI flags that train this way.
+    pub flags: String,
+}
+
+/// Describes the adversarial part of a recipe (as stored in a weights file's
+/// `recipe.adversarial`).
 #[wasm_bindgen(js_name = describeAdversarialTraining)]
-pub fn describe_adversarial_training(json: &str) -> Result<String, JsError> {
-    let adv: crate::train::Adversarial =
-        serde_json::from_str(json).map_err(|e| js(format!("adversarial training: {e}")))?;
-    Ok(serde_json::json!({
-        "short": adv.short_name(),
-        "description": adv.describe(),
-        "flags": adv.cli_flags(),
+pub fn describe_adversarial_training(
+    adversarial: Ts<Adversarial>,
+) -> Result<Ts<AdversarialDescription>, JsError> {
+    let adv = from_js(adversarial, "adversarial training")?;
+    to_js(&AdversarialDescription {
+        short: adv.short_name(),
+        description: adv.describe(),
+        flags: adv.cli_flags(),
     })
-    .to_string())
 }
 
-/// The attack named like `pgd-40-r5-margin` (see [`AttackSpec::name`]) as AttackSpec JSON.
+/// The attack named like `pgd-40-r5-margin` (see [`AttackSpec::name`]).
 #[wasm_bindgen(js_name = parseAttack)]
-pub fn parse_attack(name: &str) -> Result<String, JsError> {
+pub fn parse_attack(name: &str) -> Result<Ts<AttackSpec>, JsError> {
     let s: AttackSpec = name.parse().map_err(js)?;
-    serde_json::to_string(&s).map_err(js)
+    to_js(&s)
+}
+
+/// What [`Training::step`] reports.
+#[cfg(feature = "training")]
+#[derive(Serialize, Tsify)]
+pub struct StepReport {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Steps done of it.
+    pub step: usize,
+    /// Its steps.
+    pub steps: usize,
+    /// The mean loss of the steps just run.
+    pub loss: f64,
+    /// Whether the epoch's last step is done (then call `finishEpoch`).
+    pub epoch_end: bool,
+}
+
+/// The attack that watches an adversarial training run.
+#[cfg(feature = "training")]
+#[derive(Serialize, Tsify)]
+pub struct WatchAttack {
+    /// Its name ([`AttackSpec::name`]).
+    pub name: String,
+    /// The attack, for `Network.robustness`.
+    pub spec: AttackSpec,
 }

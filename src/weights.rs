@@ -16,9 +16,17 @@ use std::collections::{BTreeMap, HashMap};
 pub const FORMAT_VERSION: &str = "1";
 
 /// A model's configuration as stored beside its tensors.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct ModelConfig {
     /// Architecture, width, activation.
+    #[cfg_attr(
+        target_arch = "wasm32",
+        tsify(
+            type = "{ architecture: \"lenet5\" | \"allcnn\"; width?: number; activation: string }"
+        )
+    )]
     pub spec: ModelSpec,
     /// SPLASH hinge locations.
     pub hinges: [f32; 4],
@@ -26,7 +34,15 @@ pub struct ModelConfig {
     pub seed: Option<u64>,
     /// Accuracy on the full MNIST test set measured after training, in [0, 1].
     pub test_accuracy: Option<f32>,
-    /// How the model was trained (free-form JSON written by the trainer).
+    /// How the model was trained (free-form JSON written by the trainer: a
+    /// [`crate::train::Recipe`] and
+    /// what the run adds to it; files written by older versions may lack fields).
+    #[cfg_attr(
+        target_arch = "wasm32",
+        tsify(
+            type = "(Partial<Recipe> & { optimizer?: string; training_digits?: number; train_seconds?: number; train_seconds_this_run?: number }) | null"
+        )
+    )]
     pub recipe: Option<serde_json::Value>,
     /// How many MNIST training digits were left out of training.
     pub excluded_training_digits: Option<usize>,

@@ -13,6 +13,7 @@ mod conv_case;
 #[cfg(feature = "training")]
 use splash::wasm::Training;
 use splash::wasm::{attack_limits, describe_attack, model_constants, preprocess_canvas, Network};
+use tsify::{Ts, Tsify};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -21,6 +22,21 @@ const LENET5_RELU: &[u8] = include_bytes!("../www/models/lenet5-relu.safetensors
 
 fn message(e: wasm_bindgen::JsError) -> String {
     format!("{:?}", JsValue::from(e))
+}
+
+/// The JS value a page would pass: `text` parsed as JSON (an object, usually), or the text
+/// itself where it is not JSON.
+fn js<T: Tsify>(text: &str) -> Ts<T> {
+    let value = js_sys::JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text));
+    Ts::new_unchecked(value)
+}
+
+/// A value the binding returned, as JSON text (to read it as the page would).
+fn text<T: Tsify>(value: Ts<T>) -> String {
+    js_sys::JSON::stringify(&value.into())
+        .unwrap()
+        .as_string()
+        .unwrap()
 }
 
 /// A vertical bar: a crude "1".
@@ -61,12 +77,17 @@ fn bad_inputs_are_errors_not_panics() {
     nan[5] = f32::NAN;
     assert!(message(net.predict(&nan).unwrap_err()).contains("not a finite number"));
     let err = net
-        .attack(&one(), &[1], false, r#"{"method":"fgsm","epsilon":1.7}"#)
+        .attack(
+            &one(),
+            &[1],
+            false,
+            js(r#"{"method":"fgsm","epsilon":1.7}"#),
+        )
         .err()
         .unwrap();
     assert!(message(err).contains("epsilon"));
     assert!(net
-        .attack(&one(), &[12], false, r#"{"method":"fgsm"}"#)
+        .attack(&one(), &[12], false, js(r#"{"method":"fgsm"}"#))
         .is_err());
     for (bad, word) in [
         (r#"{"method":"pgd","steps":0}"#, "steps"),
@@ -74,17 +95,19 @@ fn bad_inputs_are_errors_not_panics() {
         (r#"{"method":"square","queries":0}"#, "queries"),
         (r#"{"method":"pgd","epsilon":"x"}"#, "attack settings"),
         (r#"{"method":"cw"}"#, "attack settings"),
+        (r#"{"method":"pgd","stepz":3}"#, "unknown field"),
         ("not json", "attack settings"),
+        ("[1, 2]", "attack settings"),
     ] {
-        let e = net.attack(&one(), &[1], false, bad).err().unwrap();
+        let e = net.attack(&one(), &[1], false, js(bad)).err().unwrap();
         assert!(message(e).contains(word), "{bad}");
         assert!(
-            message(describe_attack(bad).unwrap_err()).contains(word),
+            message(describe_attack(js(bad)).unwrap_err()).contains(word),
             "{bad}"
         );
     }
     let e = net
-        .robustness(&one(), &[1], r#"{"method":"fgsm"}"#, &[0.1; 65])
+        .robustness(&one(), &[1], js(r#"{"method":"fgsm"}"#), &[0.1; 65])
         .err()
         .unwrap();
     assert!(message(e).contains("epsilon"));
@@ -123,8 +146,8 @@ fn attacks_through_the_binding_stay_within_epsilon() {
             r#"{"method":"square","epsilon":0.15,"queries":50}"#,
         ),
     ] {
-        let r = net.attack(&x, &[class], targeted, spec).unwrap();
-        let adv = r.adversarial();
+        let r = net.attack(&x, &[class], targeted, js(spec)).unwrap();
+        let adv = r.adversarial().to_vec();
         assert_eq!(adv.len(), 784);
         let max = adv
             .iter()
@@ -133,23 +156,41 @@ fn attacks_through_the_binding_stay_within_epsilon() {
             .fold(0.0f32, f32::max);
         assert!(max <= 0.15 + 1e-6 && max > 0.0, "{spec}: {max}");
         assert!(adv.iter().all(|v| (0.0..=1.0).contains(v)));
-        assert_eq!(r.fooled().len(), 1);
-        assert!(r.queries()[0] >= 1);
+        assert_eq!(r.fooled().length(), 1);
+        assert!(r.queries().get_index(0) >= 1);
     }
-    let described = describe_attack(r#"{"method":"square","queries":300}"#).unwrap();
+    let described = text(describe_attack(js(r#"{"method":"square","queries":300}"#)).unwrap());
     assert!(described.contains("square-300") && described.contains("\"uses_gradient\":false"));
-    assert!(attack_limits().contains("\"max_queries\":100000"));
+    let config = text(net.config().unwrap());
+    assert!(
+        config.contains("\"architecture\":\"lenet5\"")
+            && config.contains("\"activation\":\"relu\"")
+            && config.contains("\"hinges\":[0,1,2,2.5]")
+            && config.contains("\"test_accuracy\":0.9948"),
+        "{config}"
+    );
+    let point = text(
+        net.breaking_point(&x, 1, js(r#"{"method":"fgsm"}"#), 0.5, 0.01)
+            .unwrap(),
+    );
+    assert!(
+        point.contains("\"holds_at\":") && point.contains("\"breaks_at\":"),
+        "{point}"
+    );
+    let limits = text(attack_limits().unwrap());
+    assert!(limits.contains("\"max_queries\":100000"), "{limits}");
+    assert!(limits.contains("\"epsilon\":0.1,"), "{limits}");
     let r = net
         .robustness(
             &[x.clone(), x.clone()].concat(),
             &[1, 7],
-            r#"{"method":"fgsm"}"#,
+            js(r#"{"method":"fgsm"}"#),
             &[0.0, 0.3],
         )
         .unwrap();
-    assert_eq!(r.robust().len(), 4);
+    assert_eq!(r.robust().length(), 4);
     assert_eq!(
-        r.robust()[..2],
+        r.robust().to_vec()[..2],
         [1, 0],
         "ε = 0: the 1 is read right, a wrong label never is"
     );
@@ -159,12 +200,12 @@ fn attacks_through_the_binding_stay_within_epsilon() {
             &mut victim,
             &x,
             &[1],
-            r#"{"method":"pgd","steps":3}"#,
+            js(r#"{"method":"pgd","steps":3}"#),
             &[0.0, 0.1],
         )
         .unwrap();
-    assert_eq!(t.robust().len(), 2);
-    assert_eq!(t.robust()[0], 1);
+    assert_eq!(t.robust().length(), 2);
+    assert_eq!(t.robust().get_index(0), 1);
 }
 
 #[wasm_bindgen_test]
@@ -212,7 +253,7 @@ fn canvas_preprocessing_runs_in_wasm() {
 /// f32's f64 expansion 0.13070000708…), the hinges and sizes as the core has them.
 #[wasm_bindgen_test]
 fn model_constants_state_the_core_numbers() {
-    let text = model_constants();
+    let text = text(model_constants().unwrap());
     assert!(text.contains("\"mnist_mean\":0.1307"), "{text}");
     assert!(text.contains("\"mnist_std\":0.3081"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -284,14 +325,14 @@ fn evaluation_paths_agree_with_the_training_path() {
 #[wasm_bindgen_test]
 fn training_in_wasm_repeats_the_native_run_bit_for_bit() {
     let (images, labels) = tiny_run::digits();
-    let mut t = Training::new(tiny_run::OPTIONS, "splash", &[], &images, &labels).unwrap();
+    let mut t = Training::new(js(tiny_run::OPTIONS), "splash", &[], &images, &labels).unwrap();
     let mut epochs = 0;
     while !t.finished() {
         // Uneven chunks: how the page's worker calls it.
-        let r: serde_json::Value = serde_json::from_str(&t.step(2).unwrap()).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&text(t.step(2).unwrap())).unwrap();
         if r["epoch_end"] == true {
             let stats: serde_json::Value =
-                serde_json::from_str(&t.finish_epoch(0.25).unwrap()).unwrap();
+                serde_json::from_str(&text(t.finish_epoch(0.25).unwrap())).unwrap();
             epochs += 1;
             assert_eq!(stats["epoch"], epochs);
             assert_eq!(stats["seconds"], 0.25);
@@ -320,23 +361,39 @@ fn bad_training_requests_are_errors_not_panics() {
     let (images, labels) = tiny_run::digits();
     let ok = r#"{"epochs":1,"batch_size":16,"learning_rate":0.05,"seed":1,"augment":false}"#;
     let err = |r: Result<Training, wasm_bindgen::JsError>| message(r.err().unwrap());
-    assert!(err(Training::new("{", "splash", &[], &images, &labels)).contains("training settings"));
+    assert!(
+        err(Training::new(js("{"), "splash", &[], &images, &labels)).contains("training settings")
+    );
     let zero = ok.replace("\"epochs\":1", "\"epochs\":0");
-    assert!(err(Training::new(&zero, "splash", &[], &images, &labels)).contains("epochs"));
-    assert!(err(Training::new(ok, "swish2", &[], &images, &labels)).contains("swish2"));
-    assert!(err(Training::new(ok, "splash", b"garbage", &images, &labels)).contains("corrupt"));
-    assert!(err(Training::new(ok, "splash", &[], &images[..700], &labels)).contains("784"));
-    assert!(err(Training::new(ok, "splash", &[], &[], &[])).contains("no digits"));
+    assert!(err(Training::new(js(&zero), "splash", &[], &images, &labels)).contains("epochs"));
+    assert!(err(Training::new(js(ok), "swish2", &[], &images, &labels)).contains("swish2"));
+    assert!(err(Training::new(
+        js(ok),
+        "splash",
+        b"garbage",
+        &images,
+        &labels
+    ))
+    .contains("corrupt"));
+    assert!(err(Training::new(
+        js(ok),
+        "splash",
+        &[],
+        &images[..700],
+        &labels
+    ))
+    .contains("784"));
+    assert!(err(Training::new(js(ok), "splash", &[], &[], &[])).contains("no digits"));
     let mut bad_labels = labels.clone();
     bad_labels[3] = 12;
-    assert!(err(Training::new(ok, "splash", &[], &images, &bad_labels)).contains("label 12"));
+    assert!(err(Training::new(js(ok), "splash", &[], &images, &bad_labels)).contains("label 12"));
     // Finishing an epoch that is not done is refused, and training goes on afterwards.
-    let mut t = Training::new(ok, "relu", LENET5_RELU, &images, &labels).unwrap();
+    let mut t = Training::new(js(ok), "relu", LENET5_RELU, &images, &labels).unwrap();
     assert!(message(t.finish_epoch(1.0).unwrap_err()).contains("no epoch"));
     t.step(1).unwrap();
     assert!(message(t.finish_epoch(1.0).unwrap_err()).contains("steps left"));
     while !t.finished() {
-        if t.step(10).unwrap().contains("\"epoch_end\":true") {
+        if text(t.step(10).unwrap()).contains("\"epoch_end\":true") {
             t.finish_epoch(1.0).unwrap();
         }
     }

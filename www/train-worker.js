@@ -44,7 +44,7 @@ function robustAccuracy() {
     const { spec } = job.watch;
     const m = Math.min(job.evaluation.robustDigits, labels.length);
     const pixels = Float32Array.from(images.subarray(0, m * job.pixels), (v) => v / 255);
-    const r = net.robustness(pixels, Uint32Array.from(labels.subarray(0, m)), JSON.stringify(spec), Float32Array.of(spec.epsilon));
+    const r = net.robustness(pixels, Uint32Array.from(labels.subarray(0, m)), spec, Float32Array.of(spec.epsilon));
     const flags = r.robust;
     r.free();
     return flags.reduce((a, b) => a + b, 0) / m;
@@ -63,10 +63,9 @@ async function start({ options, activation, start: startBytes, evaluation, xs })
     ['data/train-images.bin', 'data/train-labels.bin', 'data/heldout-images.bin', 'data/heldout-labels.bin'].map(fetchBytes),
   );
   training?.free();
-  training = new Training(JSON.stringify(options), activation, startBytes ?? new Uint8Array(0), images, labels);
-  job = { pixels: JSON.parse(modelConstants()).pixels, activation, evaluation, xs: Float32Array.from(xs), heldout: { images: hImages, labels: hLabels }, globalStep: 0, stepsPerChunk: 1, nextEval: 0 };
-  const watch = training.watchAttack();
-  job.watch = watch === undefined ? null : JSON.parse(watch);
+  training = new Training(options, activation, startBytes ?? new Uint8Array(0), images, labels);
+  job = { pixels: modelConstants().pixels, activation, evaluation, xs: Float32Array.from(xs), heldout: { images: hImages, labels: hLabels }, globalStep: 0, stepsPerChunk: 1, nextEval: 0 };
+  job.watch = training.watchAttack() ?? null;
   post({ type: 'ready', digits: labels.length, watch: job.watch?.name ?? null });
   sendCurves();
   post({ type: 'eval', epoch: 0, accuracy: heldoutAccuracy(evaluation.sliceDigits), robust: robustAccuracy() });
@@ -78,7 +77,7 @@ async function loop() {
   try {
     while (running && !training.finished()) {
       const t0 = performance.now();
-      const r = JSON.parse(training.step(job.stepsPerChunk));
+      const r = training.step(job.stepsPerChunk);
       const ms = performance.now() - t0;
       const ran = r.step - (job.lastStep ?? 0);
       job.lastStep = r.epoch_end ? 0 : r.step;
@@ -94,7 +93,7 @@ async function loop() {
         post({ type: 'eval', epoch: r.epoch - 1 + fraction, accuracy: heldoutAccuracy(job.evaluation.sliceDigits) });
       }
       if (r.epoch_end) {
-        const stats = JSON.parse(training.finishEpoch(job.epochMs / 1000));
+        const stats = training.finishEpoch(job.epochMs / 1000);
         job.nextEval = 0;
         job.epochMs = 0;
         post({

@@ -16,7 +16,7 @@ const wasmReady = init({ module_or_path: new URL(`./pkg/${build.file}`, import.m
 const nets = new Map(); // model set (models.js) -> {splash: Network, relu: Network, info}
 let PIXELS = 0; // the core's, once the module is loaded
 wasmReady.then(() => {
-  PIXELS = JSON.parse(modelConstants()).pixels;
+  PIXELS = modelConstants().pixels;
 });
 
 async function fetchBytes(path) {
@@ -41,13 +41,13 @@ async function fetchJson(path) {
 
 function describe(net, evalReport) {
   const layers = net.activationLayerNames();
-  const config = JSON.parse(net.configJson());
+  const config = net.config();
   const xs = Float32Array.from({ length: 161 }, (_, i) => -4 + i * 0.05);
   return {
     name: net.name(),
     config,
     // How it was adversarially trained, in the core's words (null: it was not).
-    adversarialTraining: config.recipe?.adversarial ? JSON.parse(describeAdversarialTraining(JSON.stringify(config.recipe.adversarial))).short : null,
+    adversarialTraining: config.recipe?.adversarial ? describeAdversarialTraining(config.recipe.adversarial).short : null,
     layers,
     sites: net.activationSites(),
     curveX: Array.from(xs),
@@ -157,18 +157,17 @@ function predict({ arch, pixels }) {
 
 /** Validates an attack (a plain AttackSpec object) in the core and describes it. */
 function describe_({ spec }) {
-  return JSON.parse(describeAttack(JSON.stringify(spec)));
+  return describeAttack(spec);
 }
 
 function attack({ arch, pixels, label, targeted, target, spec, source }) {
   checkPixels(pixels);
   const p = pair(arch);
-  const json = JSON.stringify(spec);
   const cls = Uint32Array.of(targeted ? target : label);
   const rows = [];
   for (const victim of VARIANTS) {
     const crafter = source === 'transfer' ? VARIANTS.find((v) => v !== victim) : victim;
-    const r = p[crafter].attack(pixels, cls, targeted, json);
+    const r = p[crafter].attack(pixels, cls, targeted, spec);
     const adv = r.adversarial;
     const queries = r.queries[0];
     r.free();
@@ -185,8 +184,7 @@ function attack({ arch, pixels, label, targeted, target, spec, source }) {
 function breakingPoints({ arch, pixels, label, spec, maxEpsilon, tolerance }) {
   checkPixels(pixels);
   const p = pair(arch);
-  const json = JSON.stringify(spec);
-  return Object.fromEntries(VARIANTS.map((v) => [v, JSON.parse(p[v].breakingPoint(pixels, label, json, maxEpsilon, tolerance))]));
+  return Object.fromEntries(VARIANTS.map((v) => [v, p[v].breakingPoint(pixels, label, spec, maxEpsilon, tolerance)]));
 }
 
 /**
@@ -207,10 +205,10 @@ function robustChunk({ arch, pixels, labels, specs, epsilons, source }) {
     const each = [];
     for (const spec of specs) {
       // A name such as 'pgd-40-r5-margin' is read by the core; an object is an AttackSpec.
-      const json = typeof spec === 'string' ? parseAttack(spec) : JSON.stringify(spec);
+      const attack = typeof spec === 'string' ? parseAttack(spec) : spec;
       const r = crafter === victim
-        ? p[victim].robustness(pixels, labels, json, eps)
-        : p[crafter].robustnessTransfer(p[victim], pixels, labels, json, eps);
+        ? p[victim].robustness(pixels, labels, attack, eps)
+        : p[crafter].robustnessTransfer(p[victim], pixels, labels, attack, eps);
       const flags = r.robust;
       r.free();
       const counts = new Array(eps.length).fill(0);
@@ -243,7 +241,7 @@ function bend({ arch, layer, coefficients, pixels, label, targeted, target, spec
   p.bent.setCoefficients(layer, Float32Array.from(coefficients));
   const out = { curve: Array.from(p.bent.curve(layer, Float32Array.from(p.info.splash.curveX))), probs: p.bent.predict(pixels) };
   if (spec && (targeted || label !== null)) {
-    const r = p.bent.attack(pixels, Uint32Array.of(targeted ? target : label), targeted, JSON.stringify(spec));
+    const r = p.bent.attack(pixels, Uint32Array.of(targeted ? target : label), targeted, spec);
     const adv = r.adversarial;
     r.free();
     out.advProbs = p.bent.predict(adv);
@@ -255,8 +253,8 @@ function preprocess({ rgba, width, height }) {
   return preprocessCanvas(rgba, width, height);
 }
 
-const limits = () => JSON.parse(attackLimits());
-const constants = () => ({ ...JSON.parse(modelConstants()), wasm: build.name, wasmDescription: build.description });
+const limits = () => attackLimits();
+const constants = () => ({ ...modelConstants(), wasm: build.name, wasmDescription: build.description });
 
 // The set the page will show first (client.js: `firstSet`), loaded before it is asked for.
 const firstSet = new URLSearchParams(self.location.search).get('set');

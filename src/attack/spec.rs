@@ -19,6 +19,7 @@ pub const STEP_SIZE_FACTOR: f32 = 2.5;
 pub const SQUARE_P_INIT: f32 = 0.8;
 
 /// Which attack.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
@@ -53,6 +54,7 @@ impl Method {
 }
 
 /// The objective an attack raises.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loss {
@@ -84,8 +86,10 @@ impl Loss {
 /// JSON form (every field optional): `{"method": "pgd", "epsilon": 0.1, "steps": 40,
 /// "step_size": null, "restarts": 1, "loss": null, "queries": 1000, "p_init": 0.8,
 /// "targets": 0, "seed": 0, "early_stop": true}`.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct AttackSpec {
     /// The attack.
     pub method: Method,

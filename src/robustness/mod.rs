@@ -404,7 +404,9 @@ pub struct EvalReport {
 }
 
 /// The smallest ε that flips one image, found by bisection.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct BreakingPoint {
     /// The largest ε tried at which the attack did not fool the model.
     pub holds_at: f32,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// BatchNorm: the inner attack runs the model in evaluation mode (running statistics, as in
 /// TRADES' reference code), so crafting the batch leaves the running statistics alone; the
 /// training step on the attacked digits then uses batch statistics and updates them.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Adversarial {
@@ -168,6 +169,7 @@ impl Adversarial {
 
 /// The inner attacks adversarial training offers by name (the CLI's `--adversarial`, the
 /// page's menu).
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
@@ -180,6 +182,7 @@ pub enum AdversarialKind {
 }
 
 /// Adversarial training as a user states it: which attack, ε, PGD steps and ε warm-up.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdversarialOptions {

@@ -33,8 +33,10 @@ pub const OPTIMIZER: &str = "SGD, Nesterov momentum, warm-up then cosine learnin
 /// turns; everything else is [`Recipe::default`], except that the learning rate warms up
 /// over the first quarter of the run (at most one epoch), so that a run of an epoch or two
 /// still reaches its peak and decays.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct RunOptions {
     /// Passes over the training digits.
     pub epochs: usize,
@@ -109,7 +111,9 @@ pub enum TrainError {
 }
 
 /// How a model is trained. Stored in the weights' metadata.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null))]
 pub struct Recipe {
     /// Passes over the training digits.
     pub epochs: usize,
@@ -219,6 +223,7 @@ impl Recipe {
 }
 
 /// Loss and accuracy over one epoch of training batches.
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct EpochStats {
     /// The epoch just finished, from 1.

@@ -1,6 +1,6 @@
 // The benchmark page's TF.js models compute what splash computes: every configuration of
 // every benchmarked network (ReLU and SPLASH; fused with BatchNorm folded, and op by op; wasm
-// and cpu backends) against splash's page build on the same inputs (bench.html?check, no
+// and cpu backends) against splash's page build on the same inputs (bench/bench.html?check, no
 // timing). A benchmark against a model that computes something else would measure nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ const env = useServerAndBrowser();
 
 test('TF.js models on the benchmark page agree with splash, SPLASH networks included', async () => {
   const page = await env.browser.context.newPage();
-  await page.goto(`${env.server.url}bench.html?check`);
+  await page.goto(`${env.server.url}bench/bench.html?check`);
   await page.waitForFunction(() => globalThis.__bench, null, { timeout: 300000 });
   const bench = await page.evaluate(() => globalThis.__bench);
   assert.equal(bench.error, undefined, bench.error);
@@ -33,7 +33,7 @@ test('TF.js models on the benchmark page agree with splash, SPLASH networks incl
 
 test('splash on threads (shared memory, bench.html?isolated) gives the probabilities of one thread', async () => {
   const page = await env.browser.context.newPage();
-  await page.goto(`${env.server.url}bench.html?isolated&check`);
+  await page.goto(`${env.server.url}bench/bench.html?isolated&check`);
   await page.waitForFunction(() => globalThis.__bench, null, { timeout: 300000 });
   const bench = await page.evaluate(() => globalThis.__bench);
   assert.equal(bench.error, undefined, bench.error);

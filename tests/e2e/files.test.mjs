@@ -25,8 +25,7 @@ test('the service worker caches every seed study the verdict reads, and the buil
 
 test('the service worker caches every module of the page', () => {
   const { FILES } = serviceWorkerLists();
-  // The benchmark page's modules (bench*.js) are not the demo's.
-  const modules = readdirSync(WWW).filter((f) => f.endsWith('.js') && f !== 'sw.js' && !f.startsWith('bench'));
+  const modules = readdirSync(WWW).filter((f) => f.endsWith('.js') && f !== 'sw.js');
   const panels = readdirSync(new URL('panels/', WWW)).map((f) => `panels/${f}`);
   for (const f of [...modules, ...panels]) assert.ok(FILES.includes(f), `${f} is not in sw.js's FILES`);
 });

@@ -73,8 +73,8 @@ test('nothing outside www/, no other methods, and clear statuses with the securi
 });
 
 test('each page is served with the policy of its own <meta> tag, plus frame-ancestors', async () => {
-  for (const page of ['index.html', 'bench.html']) {
-    const meta = readFileSync(join(ROOT, 'www', page), 'utf8').match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
+  for (const [page, file] of [['index.html', join(ROOT, 'www', 'index.html')], ['bench/bench.html', join(ROOT, 'bench', 'bench.html')]]) {
+    const meta = readFileSync(file, 'utf8').match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
     const r = await get(`/${page}`);
     assert.equal(r.headers['content-security-policy'], `${meta}; frame-ancestors 'none'`, page);
   }
@@ -84,16 +84,16 @@ test('each page is served with the policy of its own <meta> tag, plus frame-ance
 });
 
 test('the benchmark page is cross-origin isolated when it asks (?isolated), and only then', async () => {
-  const isolated = await get('/bench.html?isolated=1');
+  const isolated = await get('/bench/bench.html?isolated=1');
   assert.equal(isolated.headers['cross-origin-opener-policy'], 'same-origin');
   assert.equal(isolated.headers['cross-origin-embedder-policy'], 'require-corp');
-  for (const page of ['/bench.html', '/index.html', '/index.html?isolated=1']) {
+  for (const page of ['/bench/bench.html', '/index.html', '/index.html?isolated=1']) {
     const r = await get(page);
     assert.equal(r.headers['cross-origin-opener-policy'], undefined, page);
     assert.equal(r.headers['cross-origin-embedder-policy'], undefined, page);
   }
   // The isolated page's scripts and workers may load: they carry COEP.
-  for (const file of ['/bench.js', '/bench-worker.js', '/pkg/splash_relaxed_bg.wasm']) {
+  for (const file of ['/bench/bench.js', '/bench/bench-worker.js', '/pkg/splash_relaxed_bg.wasm']) {
     assert.equal((await get(file)).headers['cross-origin-embedder-policy'], 'require-corp', file);
   }
 });

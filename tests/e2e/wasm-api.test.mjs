@@ -1,5 +1,6 @@
 // Fuzzes the WebAssembly API as the page's workers call it, in Node: thousands of seeded calls
-// with bad sizes, NaN, out-of-range settings, mutated JSON and corrupt weights. Each must
+// with bad sizes, NaN, out-of-range settings, settings objects of the wrong shape (unknown
+// fields, wrong types, not an object at all) and corrupt weights. Each must
 // return or throw an Error with a message; none may trap or panic, and the Network must stay
 // usable (the same predictions before and after).
 import { test } from 'node:test';
@@ -45,8 +46,9 @@ test('seeded calls into the wasm API give results or clear errors, never a trap 
       if (r() < 0.3) s.loss = pick(['ce', 'margin', 'hinge']);
       if (r() < 0.2) s.step_size = pick([0.01, 0, -1, 10]);
       if (r() < 0.1) s.unknown = 1;
-      const text = JSON.stringify(s);
-      return r() < 0.1 ? text.slice(0, Math.floor(r() * text.length)) : text;
+      if (r() < 0.05) s.steps = undefined;
+      // Now and then not an object at all, or one in the wrong shape.
+      return r() < 0.1 ? pick([JSON.stringify(s), null, undefined, 7, [s], { method: { pgd: 1 } }]) : s;
     };
     const classes = () => Uint32Array.from({ length: pick([0, 1, 1, 1, 2]) }, () => pick([0, 3, 9, 10, 4294967295]));
     const calls = [
@@ -66,7 +68,7 @@ test('seeded calls into the wasm API give results or clear errors, never a trap 
       () => {
         const n = pick([0, 16, 17]);
         const t = new Training(
-          JSON.stringify({ epochs: pick([1, 0, 20000]), batch_size: pick([8, 0, 5000]), learning_rate: pick([0.05, 0, -1, 11]), seed: 1, augment: r() < 0.5, adversarial: r() < 0.3 ? { kind: pick(['pgd', 'fgsm-rs', 'cw']), epsilon: pick([0.1, 2]), steps: 1 } : null }),
+          { epochs: pick([1, 0, 20000]), batch_size: pick([8, 0, 5000]), learning_rate: pick([0.05, 0, -1, 11]), seed: pick([1, -1, 0.5]), augment: r() < 0.5 ? r() < 0.5 : 'yes', adversarial: r() < 0.3 ? { kind: pick(['pgd', 'fgsm-rs', 'cw']), epsilon: pick([0.1, 2]), steps: 1 } : null },
           pick(['splash', 'relu', 'nope']),
           r() < 0.2 ? bytes.subarray(0, pick([0, 100, bytes.length])) : new Uint8Array(0),
           new Uint8Array(n * 784),
@@ -104,7 +106,9 @@ test('seeded calls into the wasm API give results or clear errors, never a trap 
       }
     }
     assert.ok(errors > 500, `only ${errors} of 3000 calls were refused: the generator is too tame`);
-    JSON.parse(attackLimits());
+    const limits = attackLimits();
+    assert.equal(limits.defaults.epsilon, 0.1, 'f32 settings read as their shortest decimals');
+    assert.equal(typeof limits.max_steps, 'number');
   } finally {
     console.error = consoleError;
   }

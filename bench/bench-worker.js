@@ -5,13 +5,13 @@
 // {ok: false, error}); the worker then sleeps in Atomics.wait on control[0] and serves
 // requests without messages: GO with control[1] images in `input` → their probabilities in
 // `output`, then DONE (or FAILED, with the message posted). See sharedPool in bench.js.
-import init, { Network } from './pkg/splash.js';
+import init, { Network } from '../pkg/splash.js';
 import { DONE, FAILED, GO, IDLE } from './bench-pool.js';
 
 self.onmessage = async ({ data }) => {
   let net;
   try {
-    await init({ module_or_path: new URL(`./pkg/${data.build}`, import.meta.url) });
+    await init({ module_or_path: new URL(`../pkg/${data.build}`, import.meta.url) });
     net = new Network(new Uint8Array(data.weights));
   } catch (e) {
     self.postMessage({ ok: false, error: e.message || String(e) });

@@ -2,10 +2,10 @@
 // Results go to the table and to globalThis.__bench (read by scripts/bench-browser.mjs).
 // Prediction and attacks run in the page's build (pkg/, relaxed SIMD where the browser has it,
 // as on the demo page; ?wasm=simd128 forces the plain one), training in the trainer's build.
-import initTrainer, { Training, modelConstants } from './pkg-train/splash.js';
-import initPage, { Network } from './pkg/splash.js';
-import { wasmBuild } from './wasm-build.js';
-import { VARIANTS, modelFiles } from './models.js';
+import initTrainer, { Training, modelConstants } from '../pkg-train/splash.js';
+import initPage, { Network } from '../pkg/splash.js';
+import { wasmBuild } from '../wasm-build.js';
+import { VARIANTS, modelFiles } from '../models.js';
 import { DONE, FAILED, GO, IDLE } from './bench-pool.js';
 
 const build = wasmBuild(location.search);
@@ -193,7 +193,7 @@ const peerName = (backend, fused) => `tfjs-${backend}${fused ? ' fused' : ''}`;
 /** The network of `model` (an entry of MODELS) for both sides: splash's Network and the
  * parsed tensors TF.js builds its models from. */
 async function loadModel(model) {
-  const buf = await (await fetch(model.weights)).arrayBuffer();
+  const buf = await (await fetch(new URL(`../${model.weights}`, location.href))).arrayBuffer();
   return { buf, net: new Network(new Uint8Array(buf)), weights: parseSafetensors(buf) };
 }
 
@@ -219,7 +219,7 @@ async function benchModel(model, rows) {
   const eps = 0.1;
 
   const splashPredict1 = () => net.predict(x1);
-  const fgsmSpec = JSON.stringify({ method: 'fgsm', epsilon: eps, early_stop: false });
+  const fgsmSpec = { method: 'fgsm', epsilon: eps, early_stop: false };
   const splashFgsm1 = () => net.attack(x1, label, false, fgsmSpec).free();
   const splashPredict64 = () => net.predict(x64);
   const pSplash = net.predict(x1);
@@ -298,7 +298,7 @@ async function checkModel(model, rows) {
   const y = Uint32Array.from({ length: n }, (_, i) => i % 10);
   const eps = 0.1;
   const pSplash = net.predict(x);
-  const adv = net.attack(x, y, false, JSON.stringify({ method: 'fgsm', epsilon: eps, early_stop: false }));
+  const adv = net.attack(x, y, false, { method: 'fgsm', epsilon: eps, early_stop: false });
   const advSplash = adv.adversarial;
   adv.free();
   for (const [backend, fused] of PEERS) {
@@ -404,10 +404,10 @@ async function benchTraining(rows) {
   const x = digits(BATCH * STEPS, 5);
   const labels = Uint8Array.from({ length: BATCH * STEPS }, (_, i) => (i * 7) % 10);
   const bytes = Uint8Array.from(x, (v) => Math.round(v * 255));
-  const options = JSON.stringify({ epochs: 10000, batch_size: BATCH, learning_rate: 0.05, seed: 1, augment: false });
+  const options = { epochs: 10000, batch_size: BATCH, learning_rate: 0.05, seed: 1, augment: false };
   const training = new Training(options, 'relu', new Uint8Array(0), bytes, labels);
   const splashStep = () => {
-    if (JSON.parse(training.step(1)).epoch_end) training.finishEpoch(0);
+    if (training.step(1).epoch_end) training.finishEpoch(0);
   };
   for (const backend of ['wasm', 'cpu']) {
     await tf.setBackend(backend);
@@ -584,8 +584,8 @@ async function main() {
     if (!tf) throw new Error('vendor/tfjs/tf.min.js did not load (run scripts/build.sh)');
     tf.wasm.setWasmPaths(new URL('vendor/tfjs/', location.href).href);
     await initTrainer();
-    await initPage({ module_or_path: new URL(`pkg/${build.file}`, location.href) });
-    ({ pixels: PIX, classes: CLASSES, mnist_mean: MEAN, mnist_std: STD } = JSON.parse(modelConstants()));
+    await initPage({ module_or_path: new URL(`../pkg/${build.file}`, location.href) });
+    ({ pixels: PIX, classes: CLASSES, mnist_mean: MEAN, mnist_std: STD } = modelConstants());
     document.getElementById('threads').hidden = !ISOLATED;
     if (ISOLATED) return await mainThreads();
     if (CHECK) return await mainCheck();
