@@ -188,6 +188,18 @@ impl Dataset {
         Ok(Dataset { images, labels })
     }
 
+    /// What identifies these digits: how many, and an FNV-1a digest of their labels and
+    /// pixels, so that a model or checkpoint made on other digits (another `--limit`,
+    /// `--exclude` or `--data`) is told apart from one made on these.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in self.labels.iter().chain(&self.images) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{} digits, fnv1a64 {h:016x}", self.len())
+    }
+
     /// Digits from raw bytes: `images` holds 784 bytes per digit (0 = background,
     /// 255 = ink), `labels` one digit 0–9 per image.
     pub fn from_parts(images: Vec<u8>, labels: Vec<u8>) -> Result<Self, DataError> {

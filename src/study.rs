@@ -195,6 +195,14 @@ pub enum StudyError {
     /// Training failed (a bad recipe, divergence, a mismatched checkpoint).
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
+    /// A trained model in the work directory was trained on other digits.
+    #[error("{path} was trained on other digits than this study's ({now}: another --limit, --exclude or --data); delete it or use another work directory")]
+    StaleData {
+        /// The model file.
+        path: PathBuf,
+        /// This study's training digits.
+        now: String,
+    },
     /// A trained model in the work directory was made with another model or recipe.
     #[error("{path} was trained with another model or recipe than this study's; delete it or use another work directory")]
     StaleModel {
@@ -258,6 +266,23 @@ impl Runner<'_> {
             if config.spec != spec || stored.as_ref() != Some(&recipe) {
                 return Err(StudyError::StaleModel { path: done });
             }
+            // ... and trained on this study's digits: their fingerprint where the file
+            // records it; files written before it was recorded, their count.
+            let record = |key: &str| config.recipe.as_ref().map(|r| r[key].clone());
+            let same_digits =
+                match record("training_data").and_then(|v| v.as_str().map(String::from)) {
+                    Some(fingerprint) => fingerprint == self.train.fingerprint(),
+                    None => {
+                        record("training_digits").and_then(|v| v.as_u64())
+                            == Some(self.train.len() as u64)
+                    }
+                };
+            if !same_digits {
+                return Err(StudyError::StaleData {
+                    path: done,
+                    now: self.train.fingerprint(),
+                });
+            }
             let secs = config
                 .recipe
                 .as_ref()
@@ -272,7 +297,7 @@ impl Runner<'_> {
             return Ok((model, secs));
         }
         let config = ModelConfig::new(spec);
-        let mut trainer = Trainer::open(spec, recipe, &ckpt)?;
+        let mut trainer = Trainer::open(spec, recipe, self.train, &ckpt)?;
         events(StudyEvent::Training(act, seed, trainer.epochs_done));
         while !trainer.finished() {
             if self.epochs_left == Some(0) {
@@ -283,7 +308,7 @@ impl Runner<'_> {
             self.epochs_left = self.epochs_left.map(|n| n - 1);
             events(StudyEvent::Epoch(act, seed, stats.epoch, stats.loss));
         }
-        let config = trainer.final_config(&config, None, self.train.len(), None);
+        let config = trainer.final_config(&config, None, self.train, None);
         weights::write_atomic(&done, &weights::save(&trainer.model, &config))?;
         std::fs::remove_file(&ckpt)?;
         Ok((trainer.model, trainer.seconds_trained))

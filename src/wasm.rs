@@ -531,7 +531,7 @@ impl Training {
     pub fn weights(&self) -> Vec<u8> {
         let config = self
             .trainer
-            .final_config(&self.base, None, self.data.len(), None);
+            .final_config(&self.base, None, &self.data, None);
         weights::save(&self.trainer.model, &config)
     }
 }

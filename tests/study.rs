@@ -195,6 +195,34 @@ fn study_refuses_a_model_trained_with_another_recipe() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A model in the work directory trained on other digits (another --limit, --exclude or
+/// --data: here the same count of other digits, then fewer) is refused, not reused and
+/// labelled with this study's digits.
+#[test]
+fn study_refuses_a_model_trained_on_other_digits() {
+    let (train, test) = (bars(100, 4), bars(30, 5));
+    let dir = tmp("other-digits");
+    let mut one = config(&dir, None);
+    one.activations = vec![ActivationKind::Relu];
+    one.recipe.epochs = 1;
+    run_study(&one, &train, &test, &mut |_| {}).unwrap();
+    for (what, other) in [
+        ("other digits", bars(100, 6)),
+        ("fewer digits", bars(60, 4)),
+    ] {
+        let mut again = one.clone();
+        again.results = dir.join(format!("{what}.json"));
+        let err = run_study(&again, &other, &test, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, StudyError::StaleData { .. }), "{what}: {err}");
+        assert!(err.to_string().contains("other digits"), "{what}: {err}");
+    }
+    // The same digits again: reused.
+    let mut same = one.clone();
+    same.results = dir.join("same.json");
+    run_study(&same, &train, &test, &mut |_| {}).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn adversarial_study_records_its_recipe_and_never_reuses_clean_models() {
     use splash::train::Adversarial;

@@ -107,7 +107,7 @@ fn adversarial_training_repeats_bit_for_bit_and_resumes_mid_run() {
     a.train_epoch(&data, &mut no_progress()).unwrap();
     b.train_epoch(&data, &mut no_progress()).unwrap();
     let config = ModelConfig::new(spec);
-    let ckpt = a.checkpoint(&config);
+    let ckpt = a.checkpoint(&config, &data);
     a.train_epoch(&data, &mut no_progress()).unwrap();
     b.train_epoch(&data, &mut no_progress()).unwrap();
     let (mut resumed, _) = Trainer::resume(&ckpt).unwrap();
@@ -153,12 +153,12 @@ fn open_resumes_only_a_matching_checkpoint_and_writes_atomically() {
     let spec = ModelSpec::lenet5(ActivationKind::Relu);
     let recipe = small_recipe(2);
     let config = ModelConfig::new(spec);
-    let mut t = Trainer::open(spec, recipe.clone(), &ckpt).unwrap();
+    let mut t = Trainer::open(spec, recipe.clone(), &data, &ckpt).unwrap();
     assert_eq!(t.epochs_done, 0);
     t.epoch_with_checkpoint(&data, &ckpt, &config, &mut no_progress())
         .unwrap();
     assert!(!dir.join("m.ckpt.safetensors.tmp").exists());
-    let t2 = Trainer::open(spec, recipe.clone(), &ckpt).unwrap();
+    let t2 = Trainer::open(spec, recipe.clone(), &data, &ckpt).unwrap();
     assert_eq!(t2.epochs_done, 1);
     // Another recipe or another model may not continue it.
     let longer = Recipe {
@@ -166,13 +166,36 @@ fn open_resumes_only_a_matching_checkpoint_and_writes_atomically() {
         ..recipe.clone()
     };
     assert!(matches!(
-        Trainer::open(spec, longer, &ckpt),
+        Trainer::open(spec, longer, &data, &ckpt),
         Err(TrainError::Mismatch { .. })
     ));
     assert!(matches!(
-        Trainer::open(ModelSpec::lenet5(ActivationKind::Splash), recipe, &ckpt),
+        Trainer::open(
+            ModelSpec::lenet5(ActivationKind::Splash),
+            recipe.clone(),
+            &data,
+            &ckpt
+        ),
         Err(TrainError::Mismatch { .. })
     ));
+    // Nor may other training digits: other ones of the same count, or fewer.
+    for other in [common::bars(20).subset(&(0..19).collect::<Vec<_>>()), {
+        let mut d = common::bars(20);
+        d.images[400] ^= 0xff;
+        d
+    }] {
+        let got = Trainer::open(spec, recipe.clone(), &other, &ckpt);
+        assert!(
+            matches!(&got, Err(TrainError::DataMismatch { .. })),
+            "{:?}",
+            got.as_ref().err()
+        );
+        assert!(got
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("other training digits"));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -183,7 +206,7 @@ fn checkpoints_with_missing_or_misshapen_momentum_are_rejected() {
     let recipe = small_recipe(2);
     let mut t = Trainer::new(spec, recipe);
     t.train_epoch(&data, &mut no_progress()).unwrap();
-    let bytes = t.checkpoint(&ModelConfig::new(spec));
+    let bytes = t.checkpoint(&ModelConfig::new(spec), &data);
     let decoded = weights::decode(&bytes).unwrap();
     type Edit<'a> = &'a dyn Fn(&str, &ndarray::ArrayD<f32>) -> Option<ndarray::ArrayD<f32>>;
     let rebuild = |f: Edit| {
@@ -441,11 +464,12 @@ fn fine_tuning_starts_from_the_given_weights_and_records_the_recipe() {
         t.model.state()[0].1.iter().copied().collect::<Vec<_>>(),
         before
     );
-    let saved = t.final_config(&ModelConfig::new(config.spec), None, data.len(), Some(2.0));
+    let saved = t.final_config(&ModelConfig::new(config.spec), None, &data, Some(2.0));
     let recipe = saved.recipe.as_ref().unwrap();
     assert_eq!(recipe["train_seconds"], t.seconds_trained);
     assert_eq!(recipe["train_seconds_this_run"], 2.0);
     assert_eq!(recipe["training_digits"], 20);
+    assert_eq!(recipe["training_data"], data.fingerprint());
     assert_eq!(recipe["optimizer"], splash::train::OPTIMIZER);
     assert_eq!(recipe["batch_size"], 10);
     assert_eq!(saved.test_accuracy, None);

@@ -300,7 +300,7 @@ fn training_checkpoint_resumes_exactly() {
     let spec = ModelSpec::lenet5(ActivationKind::Splash);
     let mut straight = Trainer::new(spec, recipe.clone());
     straight.train_epoch(&data, &mut |_, _, _| {}).unwrap();
-    let ckpt = straight.checkpoint(&ModelConfig::new(spec));
+    let ckpt = straight.checkpoint(&ModelConfig::new(spec), &data);
     straight.train_epoch(&data, &mut |_, _, _| {}).unwrap();
 
     let (mut resumed, _) = Trainer::resume(&ckpt).unwrap();

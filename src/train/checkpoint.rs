@@ -6,7 +6,6 @@
 #[cfg(not(target_arch = "wasm32"))]
 use super::{EpochStats, TrainError};
 use super::{Recipe, Trainer};
-#[cfg(not(target_arch = "wasm32"))]
 use crate::data::Dataset;
 use crate::weights::{self, ModelConfig, WeightsError};
 use ndarray::ArrayD;
@@ -14,8 +13,9 @@ use std::collections::HashMap;
 
 impl Trainer {
     /// The model, optimiser state and progress as safetensors bytes (`optim.<param>` holds
-    /// the momentum; metadata `epochs_done` and `recipe`).
-    pub fn checkpoint(&self, config: &ModelConfig) -> Vec<u8> {
+    /// the momentum; metadata `epochs_done`, `recipe` and `training_data`, the
+    /// [`Dataset::fingerprint`] of the digits it is trained on).
+    pub fn checkpoint(&self, config: &ModelConfig, data: &Dataset) -> Vec<u8> {
         let mut config = config.clone();
         config.recipe = Some(serde_json::to_value(&self.recipe).expect("serialisable"));
         let bytes = weights::save(&self.model, &config);
@@ -23,6 +23,7 @@ impl Trainer {
         let mut meta = decoded.metadata;
         meta.insert("epochs_done".into(), self.epochs_done.to_string());
         meta.insert("seconds_trained".into(), self.seconds_trained.to_string());
+        meta.insert("training_data".into(), data.fingerprint());
         let mut tensors: Vec<(String, &ArrayD<f32>)> = decoded
             .tensors
             .iter()
@@ -64,6 +65,7 @@ impl Trainer {
             .get("seconds_trained")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0.0);
+        let trained_on = decoded.metadata.get("training_data").cloned();
         let velocity: HashMap<String, ArrayD<f32>> = decoded
             .tensors
             .into_iter()
@@ -106,17 +108,20 @@ impl Trainer {
                 recipe,
                 epochs_done,
                 seconds_trained,
+                trained_on,
                 velocity,
             },
             config,
         ))
     }
-    /// The trainer for `spec` and `recipe` whose checkpoint is `checkpoint`: resumed from
-    /// it if it exists (it must hold the same model and recipe), fresh otherwise.
+    /// The trainer for `spec` and `recipe` on `data` whose checkpoint is `checkpoint`:
+    /// resumed from it if it exists (it must hold the same model and recipe, made on the
+    /// same digits), fresh otherwise.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(
         spec: crate::model::ModelSpec,
         recipe: Recipe,
+        data: &Dataset,
         checkpoint: &std::path::Path,
     ) -> Result<Self, TrainError> {
         recipe.validate()?;
@@ -132,6 +137,17 @@ impl Trainer {
                 path: checkpoint.to_path_buf(),
             });
         }
+        let now = data.fingerprint();
+        if t.trained_on.as_deref() != Some(now.as_str()) {
+            return Err(TrainError::DataMismatch {
+                path: checkpoint.to_path_buf(),
+                recorded: t
+                    .trained_on
+                    .clone()
+                    .unwrap_or_else(|| "nothing recorded".into()),
+                now,
+            });
+        }
         Ok(t)
     }
 
@@ -145,7 +161,7 @@ impl Trainer {
         progress: &mut (dyn FnMut(usize, usize, f32) + Send),
     ) -> Result<EpochStats, TrainError> {
         let stats = self.train_epoch(data, progress)?;
-        weights::write_atomic(checkpoint, &self.checkpoint(config))?;
+        weights::write_atomic(checkpoint, &self.checkpoint(config, data))?;
         Ok(stats)
     }
 }

@@ -102,6 +102,16 @@ pub enum TrainError {
         /// The checkpoint.
         path: PathBuf,
     },
+    /// A checkpoint was made on other training digits than the run's.
+    #[error("{path} was made on other training digits ({recorded}) than this run's ({now}): another --limit, --exclude or --data; delete it or start afresh")]
+    DataMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What it recorded ("nothing recorded" for a checkpoint that records no data).
+        recorded: String,
+        /// This run's digits.
+        now: String,
+    },
     /// A checkpoint or weights file is invalid.
     #[error(transparent)]
     Weights(#[from] WeightsError),
@@ -279,6 +289,9 @@ pub struct Trainer {
     pub epochs_done: usize,
     /// Wall-clock seconds spent in [`Trainer::train_epoch`], over all sessions.
     pub seconds_trained: f64,
+    /// The training digits' [`Dataset::fingerprint`] a resumed run recorded in its
+    /// checkpoint (None for a fresh run, or a checkpoint that recorded none).
+    pub trained_on: Option<String>,
     velocity: HashMap<String, ArrayD<f32>>,
 }
 
@@ -290,6 +303,7 @@ impl Trainer {
             recipe,
             epochs_done: 0,
             seconds_trained: 0.0,
+            trained_on: None,
             velocity: HashMap::new(),
         }
     }
@@ -302,6 +316,7 @@ impl Trainer {
             recipe,
             epochs_done: 0,
             seconds_trained: 0.0,
+            trained_on: None,
             velocity: HashMap::new(),
         }
     }
@@ -470,15 +485,16 @@ impl Trainer {
 
 impl Trainer {
     /// The configuration to save with the trained weights: `base` with the seed, the test
-    /// accuracy (if measured) and the recipe, annotated with the optimiser, the number of
-    /// training digits, the seconds spent training over all sessions (`train_seconds`) and,
-    /// if the caller timed it, the wall-clock seconds of this session
-    /// (`train_seconds_this_run`).
+    /// accuracy (if measured) and the recipe, annotated with the optimiser, the training
+    /// digits (`training_digits`, their count, and `training_data`, their
+    /// [`Dataset::fingerprint`]), the seconds spent training over all sessions
+    /// (`train_seconds`) and, if the caller timed it, the wall-clock seconds of this
+    /// session (`train_seconds_this_run`).
     pub fn final_config(
         &self,
         base: &ModelConfig,
         test_accuracy: Option<f32>,
-        training_digits: usize,
+        data: &Dataset,
         seconds_this_run: Option<f32>,
     ) -> ModelConfig {
         // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
@@ -488,7 +504,8 @@ impl Trainer {
             .unwrap_or_default();
         if let Some(r) = recipe.as_object_mut() {
             r.insert("optimizer".into(), OPTIMIZER.into());
-            r.insert("training_digits".into(), training_digits.into());
+            r.insert("training_digits".into(), data.len().into());
+            r.insert("training_data".into(), data.fingerprint().into());
             r.insert("train_seconds".into(), self.seconds_trained.into());
             if let Some(s) = seconds_this_run {
                 r.insert("train_seconds_this_run".into(), s.into());

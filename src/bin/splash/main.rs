@@ -410,7 +410,7 @@ fn train(a: TrainArgs) -> Res {
     let mut config = ModelConfig::new(spec);
     config.seed = Some(a.seed);
     config.excluded_training_digits = Some(full.len() - train.len());
-    let mut trainer = Trainer::open(spec, recipe.clone(), &ckpt)?;
+    let mut trainer = Trainer::open(spec, recipe.clone(), &train, &ckpt)?;
     if trainer.epochs_done > 0 {
         eprintln!("resuming after epoch {}", trainer.epochs_done);
     }
@@ -460,7 +460,7 @@ fn train(a: TrainArgs) -> Res {
     let config = trainer.final_config(
         &config,
         Some(test_acc),
-        train.len(),
+        &train,
         Some(start.elapsed().as_secs_f32()),
     );
     weights::write_atomic(&a.out, &weights::save(&trainer.model, &config))?;
