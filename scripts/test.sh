@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy (native and wasm32), the native tests, the
 # wasm binding's tests in Node, then builds the site, checks the PyTorch module against the
-# CLI (where torch is installed) and runs the browser tests in headless Debian Chromium. Installs what is missing first (see scripts/setup.sh).
+# CLI (where torch is installed) and runs the browser tests in headless Debian Chromium.
+# Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# MNIST for the tests that need it (the four IDX .gz files): $SPLASH_DATA, else the copy beside
-# this repository's CI checkout. Under CI=true a missing copy fails those tests.
-export SPLASH_DATA=${SPLASH_DATA:-$PWD/../shared/data/mnist}
-scripts/setup.sh --browser
+# MNIST for the tests that need it (the four IDX .gz files) comes from $SPLASH_DATA; without
+# it those tests print that they were skipped, and under CI=true they fail.
+scripts/setup.sh --browser --torch
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -27,9 +27,7 @@ wasm-pack test --node --release -- --no-default-features --features training --t
 echo "== build the site and the native CLI the browser tests compare against"
 scripts/build.sh
 cargo build --release --features cli
-echo "== PyTorch module against the CLI (skipped, and says so, where torch is not installed)"
-PYTHON=python3
-[ -x .venv-bench/bin/python ] && PYTHON=.venv-bench/bin/python
-"$PYTHON" python/test_splash_torch.py
+echo "== PyTorch module against the CLI"
+.venv-torch/bin/python python/test_splash_torch.py
 echo "== browser tests (headless Chromium; screenshots in test-artifacts/)"
 node --test --test-reporter=spec tests/e2e/

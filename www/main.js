@@ -324,7 +324,8 @@ const runAttack = coalesce(async () => {
   if (!input || !info) return;
   const targeted = state.goal === 'targeted';
   const label = trueLabel();
-  if (label === null && !targeted) {
+  debug.awaitingLabel = label === null && !targeted;
+  if (debug.awaitingLabel) {
     $('attack-results').replaceChildren(el('p', { class: 'placeholder', text: 'Which digit did you draw? Choose the true label above: an untargeted attack needs it, and it is never taken from either network.' }));
     delete debug.attack;
     return;

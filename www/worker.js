@@ -15,9 +15,11 @@ const wasmReady = init({ module_or_path: new URL(`./pkg/${build.file}`, import.m
 
 const nets = new Map(); // model set (models.js) -> {splash: Network, relu: Network, info}
 let PIXELS = 0; // the core's, once the module is loaded
+// (A failed load is reported by every request, which awaits wasmReady; this branch must not
+// leave an unhandled rejection of its own.)
 wasmReady.then(() => {
   PIXELS = modelConstants().pixels;
-});
+}, () => {});
 
 async function fetchBytes(path) {
   const url = new URL(path, self.location.href);

@@ -122,15 +122,15 @@ pub fn bars(n: usize) -> splash::data::Dataset {
     splash::data::Dataset { images, labels }
 }
 
-/// The MNIST directory (the four IDX .gz files): `$SPLASH_DATA`, else the copy beside
-/// this repository's CI checkout. Where neither exists, a test that needs it fails under
-/// `CI=true` or when `SPLASH_DATA` is set (a missing copy must not turn into a green run),
-/// and elsewhere returns `None` after printing why (run `cargo test -- --nocapture` to see).
+/// The MNIST directory (the four IDX .gz files): `$SPLASH_DATA`. Where it is unset or lacks
+/// the files, a test that needs it fails under `CI=true` or when `SPLASH_DATA` is set (a
+/// missing copy must not turn into a green run), and elsewhere returns `None` after printing
+/// why (run `cargo test -- --nocapture` to see).
 pub fn mnist_dir() -> Option<std::path::PathBuf> {
     let set = std::env::var_os("SPLASH_DATA").filter(|v| !v.is_empty());
     let dir = match &set {
         Some(v) => std::path::PathBuf::from(v),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"),
+        None => std::path::PathBuf::from("$SPLASH_DATA (unset)"),
     };
     if dir.join("t10k-images-idx3-ubyte.gz").exists() {
         return Some(dir);

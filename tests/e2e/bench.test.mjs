@@ -22,8 +22,12 @@ test('TF.js models on the benchmark page agree with splash, SPLASH networks incl
     assert.ok(r.maxProbDiff < 1e-4, `${where}: probabilities differ by ${r.maxProbDiff}`);
     // The FGSM image is a sign of a gradient: pixels whose gradient is about 0 may round
     // either way, the rest must match exactly.
-    if (r.fgsmError) assert.match(r.backend, /fused/, `${where}: ${r.fgsmError}`);
-    else assert.ok(r.fgsmSameFraction > 0.98, `${where}: only ${(100 * r.fgsmSameFraction).toFixed(1)} % of FGSM pixels agree`);
+    // One failure is TF.js's, known and named: its wasm backend has no kernel for the filter
+    // gradient that a fused convolution's gradient asks for. Any other FGSM error fails.
+    if (r.fgsmError) {
+      assert.equal(r.backend, 'tfjs-wasm fused', `${where}: ${r.fgsmError}`);
+      assert.match(r.fgsmError, /^Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'$/, where);
+    } else assert.ok(r.fgsmSameFraction > 0.98, `${where}: only ${(100 * r.fgsmSameFraction).toFixed(1)} % of FGSM pixels agree`);
   }
   // The SPLASH activation is really there: the op-by-op wasm model of each SPLASH network
   // had its gradient checked, not skipped.

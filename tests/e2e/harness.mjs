@@ -72,14 +72,20 @@ export function serviceWorkerLists() {
   return vm.runInNewContext(code, sandbox);
 }
 
-/** A page that records console errors and uncaught exceptions. */
-export async function openPage(context, url) {
+/** A new page whose console errors and uncaught exceptions are recorded in `problems`. */
+export async function trackedPage(context) {
   const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return { page, problems };
+}
+
+/** A page that records console errors and uncaught exceptions, at `url`. */
+export async function openPage(context, url) {
+  const { page, problems } = await trackedPage(context);
   await page.goto(url);
   return { page, problems };
 }
