@@ -1,17 +1,26 @@
 // Runs bench/bench.html in headless Debian Chromium and prints splash vs TF.js figures.
-// Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128]
+// Usage: scripts/build.sh && node scripts/bench-browser.mjs [simd128] [--json FILE]
 // (`simd128`: splash's plain SIMD build instead of the relaxed-SIMD one the page picks.)
 // Then the page again, cross-origin isolated (bench.html?isolated): batch-64 throughput with
 // threads on both sides (TF.js's threaded wasm backend on every core; splash on the page's
 // thread plus workers fed through shared memory).
-import { startBrowser, startServer, waitReady } from '../tests/e2e/harness.mjs';
+// With --json FILE, also writes both runs' raw results there (atomically), for
+// scripts/performance-table.mjs, which writes docs/PERFORMANCE.md's current table from them.
+import { renameSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { startBrowser, startServer } from '../tests/e2e/harness.mjs';
 
 const server = await startServer();
 const browser = await startBrowser();
 try {
   const page = await browser.context.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(m.text()));
-  const query = (extra) => `?${new URLSearchParams({ ...(process.argv[2] ? { wasm: process.argv[2] } : {}), ...extra })}`;
+  const args = process.argv.slice(2);
+  const jsonAt = args.indexOf('--json');
+  const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : null;
+  if (jsonAt >= 0 && !jsonFile) throw new Error('--json needs a file name');
+  const wasm = args.find((a, i) => !a.startsWith('--') && (jsonAt < 0 || i !== jsonAt + 1));
+  const query = (extra) => `?${new URLSearchParams({ ...(wasm ? { wasm } : {}), ...extra })}`;
   const run = async (extra) => {
     await page.goto(`${server.url}bench/bench.html${query(extra)}`);
     await page.waitForFunction(() => globalThis.__bench, null, { timeout: 600000 });
@@ -43,6 +52,13 @@ try {
   console.log('\nbatch 64 with threads on both sides (cross-origin isolated page):');
   for (const r of threaded.threads) {
     console.log(`${r.model.padEnd(14)} ${r.peer.padEnd(16)} | TF.js ${r.threads} threads, splash ${r.splashThreads} threads | splash ${(64000 / r.splashMs).toFixed(0).padStart(6)} img/s | TF.js ${(64000 / r.tfjsMs).toFixed(0).padStart(6)} img/s | ratio ${r.ratio.toFixed(2)}`);
+  }
+  if (jsonFile) {
+    const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', platform: `${process.platform} ${process.arch}` };
+    const out = { date: new Date().toISOString().slice(0, 10), machine, single: bench, threaded };
+    writeFileSync(`${jsonFile}.tmp`, `${JSON.stringify(out, null, 1)}\n`);
+    renameSync(`${jsonFile}.tmp`, jsonFile);
+    console.log(`\nwrote ${jsonFile}`);
   }
 } finally {
   await browser.close();

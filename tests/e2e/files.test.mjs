@@ -53,3 +53,8 @@ test('docs/ROBUSTNESS.md and README.md\'s results table are what the eval report
   // Exits non-zero, with a message naming the stale file, when either differs.
   execFileSync(process.execPath, [new URL('../../scripts/results-table.mjs', import.meta.url).pathname, '--check'], { stdio: 'pipe' });
 });
+
+test('docs/PERFORMANCE.md\'s current figures are what the bench run gives (never retyped)', () => {
+  // Exits non-zero, naming the stale file, when the tables differ from docs/performance/bench.json.
+  execFileSync(process.execPath, [new URL('../../scripts/performance-table.mjs', import.meta.url).pathname, '--check'], { stdio: 'pipe' });
+});
