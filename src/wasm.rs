@@ -76,65 +76,10 @@ fn spec(spec: Ts<AttackSpec>) -> Result<AttackSpec, JsError> {
     Ok(s)
 }
 
-/// The shortest decimal that reads back as `x` (0.1 for 0.1f32), as the f64 a JS program
-/// parsing that decimal would get: `m / 10^k` or `m · 10^k` with an integer m < 2^53 and an
-/// exactly represented power of ten, which IEEE division and multiplication round
-/// correctly. (A plain widening gives 0.10000000149011612; formatting and parsing text
-/// would add core's float-parsing tables to the wasm.)
-fn shortest(x: f32) -> f64 {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
-    let wide = x as f64;
-    if !x.is_finite() || x == 0.0 {
-        return wide;
-    }
-    // Up to 9 significant digits always identify an f32.
-    let magnitude = libm::floor(libm::log10(wide.abs())) as i32;
-    for digits in 1..=9 {
-        let k = digits - 1 - magnitude; // the decimal is m · 10^(−k)
-        let candidate = match usize::try_from(k) {
-            Ok(k) if k < POW10.len() => libm::round(wide * POW10[k]) / POW10[k],
-            Ok(_) => return wide,
-            Err(_) => {
-                let up = (-k) as usize;
-                if up >= POW10.len() {
-                    return wide;
-                }
-                libm::round(wide / POW10[up]) * POW10[up]
-            }
-        };
-        if candidate as f32 == x {
-            return candidate;
-        }
-    }
-    wide
-}
-
 /// `value` as the JS object its TypeScript type describes: objects for maps, `null` for a
-/// missing value, and every number that is an f32 as its shortest decimal (see
-/// [`shortest`]), as the JSON the binding used to return had them.
+/// missing value, and f32 numbers as their shortest decimals ([`weights::json_value`]).
 fn to_js<T: Serialize + Tsify>(value: &T) -> Result<Ts<T>, JsError> {
-    fn decimals(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Number(n) => {
-                if let Some(f) = n
-                    .as_f64()
-                    .filter(|f| (*f as f32) as f64 == *f && n.is_f64())
-                {
-                    if let Some(short) = serde_json::Number::from_f64(shortest(f as f32)) {
-                        *n = short;
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(decimals),
-            serde_json::Value::Object(fields) => fields.values_mut().for_each(decimals),
-            _ => {}
-        }
-    }
-    let mut tree = serde_json::to_value(value).map_err(js)?;
-    decimals(&mut tree);
+    let tree = weights::json_value(value).map_err(js)?;
     let object = tree
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js)?;

@@ -15,6 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 /// Version of the metadata layout written by this crate.
 pub const FORMAT_VERSION: &str = "1";
 
+/// `value` as a JSON value whose f32 numbers are their shortest decimals (0.1, not the
+/// 0.10000000149011612 that `serde_json::to_value` gives): through serde_json's own writer
+/// and reader (not `str::parse`, whose float tables would add 21 KB to the wasm). The one
+/// rule for JSON made from f32 fields: saved recipes and the wasm binding's results.
+pub fn json_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_str(&serde_json::to_string(value)?)
+}
+
 /// A model's configuration as stored beside its tensors.
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

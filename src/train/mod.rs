@@ -497,11 +497,7 @@ impl Trainer {
         data: &Dataset,
         seconds_this_run: Option<f32>,
     ) -> ModelConfig {
-        // Through a string, so f32 fields read 0.1 rather than 0.10000000149011612.
-        let mut recipe: serde_json::Value = serde_json::to_string(&self.recipe)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let mut recipe = crate::weights::json_value(&self.recipe).unwrap_or_default();
         if let Some(r) = recipe.as_object_mut() {
             r.insert("optimizer".into(), OPTIMIZER.into());
             r.insert("training_digits".into(), data.len().into());
